@@ -1,0 +1,93 @@
+"""Who proposes what: the identified call that enters the gate."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """The person an agent acts for. The agent never does what they may not."""
+
+    id: str
+    """User id, as the policy's ``users`` section names it."""
+    roles: frozenset[str] = frozenset()
+    """Roles the person holds."""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form attributes (team, region) that conditions read."""
+
+    def as_cel(self) -> dict[str, Any]:
+        return {"id": self.id, "roles": sorted(self.roles), "attributes": to_cel(self.attributes)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunState:
+    """What the gate knows about the run a call belongs to."""
+
+    id: str
+    """The run's id."""
+    untrusted: bool = False
+    """The run has read outside content (an inbound email, a web page)."""
+    known_contacts: frozenset[str] = frozenset()
+    """Addresses the run may write to without counting as strangers."""
+
+    def as_cel(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "untrusted": self.untrusted,
+            "known_contacts": sorted(self.known_contacts),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposedCall:
+    """A tool call an agent proposes, identified: the gate's input."""
+
+    tool: str
+    """The tool's name."""
+    args: Mapping[str, Any]
+    """The arguments as the model proposed them (not yet validated)."""
+    agent: str
+    """The agent's name in the policy."""
+    principal: Principal
+    """The person the agent acts for."""
+    run: RunState
+    """The run the call belongs to."""
+    call_id: str
+    """Unique in the run; with the run id it makes the idempotency key."""
+    why: str = ""
+    """The model's stated reason for the call."""
+    resource: Mapping[str, Any] | None = None
+    """Attributes of the record the call targets, for data scopes (``resource.team``)."""
+    agent_version: str | None = None
+    """The agent's version, for the record."""
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.run.id}:{self.call_id}"
+
+
+def to_cel(value: Any) -> Any:
+    """Plain values a CEL expression can read: dicts, lists, str, int, float, bool, None."""
+    if isinstance(value, BaseModel):
+        return to_cel(value.model_dump())
+    if isinstance(value, Mapping):
+        return {str(key): to_cel(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_cel(item) for item in value]
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, enum.Enum):
+        return to_cel(value.value)
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,25 @@
+"""tether's own state in SQL: one engine factory, one schema, Alembic migrations.
+
+SQLite is the embedded default; PostgreSQL is the production store. Both get the
+same tables through the same migrations.
+"""
+
+from tether.db._engine import (
+    DEFAULT_DATABASE_URL,
+    DatabaseError,
+    connect,
+    database_url,
+    is_postgres,
+    write_transaction,
+)
+from tether.db._tables import metadata
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DatabaseError",
+    "connect",
+    "database_url",
+    "is_postgres",
+    "metadata",
+    "write_transaction",
+]

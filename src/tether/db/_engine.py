@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from tether.errors import ConfigurationError
+
+DEFAULT_DATABASE_URL = "sqlite:///.tether/tether.db"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DatabaseError(ConfigurationError):
+    """The database URL is wrong, the server is unreachable, or the schema cannot be set up."""
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: the one given, else ``TETHER_DATABASE_URL``, else the embedded default."""
+    return url or os.environ.get("TETHER_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def is_postgres(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def connect(url: str | None = None, *, migrate: bool = True) -> Engine:
+    """Open tether's database and bring its schema up to date.
+
+    SQLite transactions start with ``BEGIN IMMEDIATE``, so a transaction that reads
+    then writes (a limit check, an audit append) holds the write lock from its
+    first statement, across processes.
+    """
+    resolved = database_url(url)
+    try:
+        engine = _create_engine(resolved)
+        if migrate:
+            _upgrade(engine)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise DatabaseError(
+            f"cannot use database URL {_safe(resolved)!r}: {exc}. "
+            "Use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB "
+            "(PostgreSQL needs `pip install tether[postgres]`)."
+        ) from exc
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot open database {_safe(resolved)!r}: {exc.orig}") from exc
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine, lock_key: str) -> Iterator[Connection]:
+    """A transaction that holds an exclusive lock named ``lock_key`` until it ends.
+
+    On PostgreSQL this is a transaction-scoped advisory lock, so writers on other
+    hosts serialise too; on SQLite the ``BEGIN IMMEDIATE`` write lock does it.
+    """
+    with engine.begin() as conn:
+        if is_postgres(conn):
+            key = zlib.crc32(lock_key.encode()) - 2**31
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        yield conn
+
+
+def _create_engine(url: str) -> Engine:
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    database = sa_url.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _upgrade(engine: Engine) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        if is_postgres(conn):
+            # Two processes migrating the same fresh database must not race.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7453001)"))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def _safe(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)

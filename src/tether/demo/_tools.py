@@ -1,0 +1,190 @@
+"""The demo's tools: CRM, ERP and email over the local desk, with real metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from tether.demo._desk import desk
+from tether.tools import Effect, ToolContext, Toolset, tool
+
+
+class PartySummary(BaseModel):
+    id: int
+    name: str
+    team: str
+
+
+class Party(PartySummary):
+    email: str | None
+    phone: str | None
+    iban: str | None
+
+
+class Invoice(BaseModel):
+    id: int
+    number: str
+    party_id: int
+    total: float
+    state: str
+
+
+class CreditNote(BaseModel):
+    id: int
+    invoice_id: int
+    amount: float
+    reason: str
+
+
+class SentMessage(BaseModel):
+    id: int
+    to: list[str]
+    subject: str
+
+
+class InboundMessage(BaseModel):
+    id: int
+    sender: str
+    subject: str
+    body: str
+
+
+def _party_of(party_id: int, **_: Any) -> Mapping[str, Any] | None:
+    with desk() as db:
+        row = db.execute("SELECT id, team FROM party WHERE id = ?", (party_id,)).fetchone()
+    return dict(row) if row else None
+
+
+def _invoice_owner(invoice_id: int, **_: Any) -> Mapping[str, Any] | None:
+    with desk() as db:
+        row = db.execute(
+            "SELECT invoice.id, invoice.total, party.team, party.id AS party_id FROM invoice "
+            "JOIN party ON party.id = invoice.party_id WHERE invoice.id = ?",
+            (invoice_id,),
+        ).fetchone()
+    return dict(row) if row else None
+
+
+@tool(name="crm.find_party", effect=Effect.READ, idempotent=True)
+def find_party(name: Annotated[str, Field(min_length=2)]) -> list[PartySummary]:
+    """Find customers whose name contains the text."""
+    with desk() as db:
+        rows = db.execute(
+            "SELECT id, name, team FROM party WHERE name LIKE ? ORDER BY id", (f"%{name}%",)
+        ).fetchall()
+    return [PartySummary(**dict(row)) for row in rows]
+
+
+@tool(
+    name="crm.read_party", effect=Effect.READ, resource="party", locate=_party_of, idempotent=True
+)
+def read_party(party_id: int) -> Party:
+    """Read one customer's record."""
+    with desk() as db:
+        row = db.execute("SELECT * FROM party WHERE id = ?", (party_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no customer with id {party_id}")
+    return Party(**dict(row))
+
+
+@tool(name="crm.delete_party", effect=Effect.IRREVERSIBLE, resource="party", locate=_party_of)
+def delete_party(party_id: int) -> bool:
+    """Delete a customer and everything about them."""
+    with desk() as db:
+        return db.execute("DELETE FROM party WHERE id = ?", (party_id,)).rowcount == 1
+
+
+@tool(
+    name="erp.list_invoices",
+    effect=Effect.READ,
+    resource="party",
+    locate=_party_of,
+    idempotent=True,
+)
+def list_invoices(party_id: int) -> list[Invoice]:
+    """List a customer's invoices."""
+    with desk() as db:
+        rows = db.execute(
+            "SELECT id, number, party_id, total, state FROM invoice WHERE party_id = ? ORDER BY id",
+            (party_id,),
+        ).fetchall()
+    return [Invoice(**dict(row)) for row in rows]
+
+
+@tool(
+    name="erp.create_credit_note",
+    effect=Effect.IRREVERSIBLE,
+    resource="invoice",
+    locate=_invoice_owner,
+    idempotent=True,
+)
+def create_credit_note(
+    ctx: ToolContext,
+    invoice_id: int,
+    amount: Annotated[float, Field(gt=0)],
+    reason: Annotated[str, Field(min_length=3, max_length=500)],
+) -> CreditNote:
+    """Refund part or all of an invoice with a credit note."""
+    with desk() as db:
+        existing = db.execute(
+            "SELECT * FROM credit_note WHERE idempotency_key = ?", (ctx.idempotency_key,)
+        ).fetchone()
+        if existing is None:
+            invoice = db.execute("SELECT total FROM invoice WHERE id = ?", (invoice_id,)).fetchone()
+            if invoice is None:
+                raise LookupError(f"no invoice with id {invoice_id}")
+            if amount > invoice["total"]:
+                raise ValueError(f"amount {amount} exceeds the invoice total {invoice['total']}")
+            db.execute(
+                "INSERT INTO credit_note (invoice_id, amount, reason, idempotency_key) "
+                "VALUES (?, ?, ?, ?)",
+                (invoice_id, amount, reason, ctx.idempotency_key),
+            )
+            existing = db.execute(
+                "SELECT * FROM credit_note WHERE idempotency_key = ?", (ctx.idempotency_key,)
+            ).fetchone()
+    return CreditNote(**{k: existing[k] for k in ("id", "invoice_id", "amount", "reason")})
+
+
+@tool(name="email.send", effect=Effect.COMMUNICATE, idempotent=True)
+def send_email(
+    ctx: ToolContext,
+    to: Annotated[list[str], Field(min_length=1, max_length=20)],
+    subject: Annotated[str, Field(min_length=1, max_length=200)],
+    body: Annotated[str, Field(max_length=20_000)],
+) -> SentMessage:
+    """Send an email from the support desk."""
+    with desk() as db:
+        db.execute(
+            "INSERT OR IGNORE INTO sent_mail (recipients, subject, body, idempotency_key) "
+            "VALUES (?, ?, ?, ?)",
+            (", ".join(to), subject, body, ctx.idempotency_key),
+        )
+        row = db.execute(
+            "SELECT id FROM sent_mail WHERE idempotency_key = ?", (ctx.idempotency_key,)
+        ).fetchone()
+    return SentMessage(id=row["id"], to=to, subject=subject)
+
+
+@tool(name="email.read_inbox", effect=Effect.READ, untrusted_output=True, idempotent=True)
+def read_inbox() -> list[InboundMessage]:
+    """Read the support inbox. Messages come from outside the company."""
+    with desk() as db:
+        rows = db.execute("SELECT id, sender, subject, body FROM inbox ORDER BY id").fetchall()
+    return [InboundMessage(**dict(row)) for row in rows]
+
+
+desk_tools = Toolset(
+    [
+        find_party,
+        read_party,
+        delete_party,
+        list_invoices,
+        create_credit_note,
+        send_email,
+        read_inbox,
+    ]
+)
+"""The demo's toolset, as the example policy names it: ``tether.demo:desk_tools``."""

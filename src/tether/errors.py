@@ -1,0 +1,85 @@
+"""tether's exceptions.
+
+    TetherError
+    ├── ConfigurationError       tether was set up wrongly: fix the file or the call
+    │   ├── PolicyError          a policy file is invalid (carries every issue, with lines)
+    │   ├── DatabaseError        the database URL or schema is unusable
+    │   └── UnknownToolError     a name that no toolset provides
+    └── ToolCallError            a tool call could not be completed (crosses durable steps)
+        ├── ToolArgumentsError   the arguments do not match the tool's schema
+        └── ToolOutputError      the tool's result failed the output checks
+
+Errors that may cross a durable step boundary keep their constructor arguments in
+``args`` so they pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TetherError(Exception):
+    """Base of every error tether raises on purpose."""
+
+
+class ConfigurationError(TetherError):
+    """tether was configured wrongly; the message says what to change."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyIssue:
+    """One problem found in a policy file."""
+
+    file: str
+    """The file the problem is in."""
+    line: int | None
+    """1-based line of the offending value, when the YAML had one."""
+    message: str
+    """What is wrong and what to do about it."""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class PolicyError(ConfigurationError):
+    """A policy could not be loaded. ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[PolicyIssue]) -> None:
+        super().__init__(issues)
+        self.issues = issues
+
+    def __str__(self) -> str:
+        count = len(self.issues)
+        head = f"policy is invalid ({count} problem{'s' if count != 1 else ''}):"
+        return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
+
+
+class UnknownToolError(ConfigurationError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name, known)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown tool {self.name!r}; known tools: {', '.join(self.known) or '(none)'}"
+
+
+class ToolCallError(TetherError):
+    """A tool call could not be completed. ``message`` is safe to show the model."""
+
+    def __init__(self, tool: str, message: str) -> None:
+        super().__init__(tool, message)
+        self.tool = tool
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.tool}: {self.message}"
+
+
+class ToolArgumentsError(ToolCallError):
+    """The arguments do not match the tool's declared parameters."""
+
+
+class ToolOutputError(ToolCallError):
+    """The tool's result does not match its declared return type."""

@@ -1,0 +1,47 @@
+"""The action gate: one pipeline for every proposed tool call."""
+
+from tether.gate._decision import (
+    Allow,
+    ApprovalRequirement,
+    Decision,
+    Deny,
+    Finding,
+    NeedsApproval,
+)
+from tether.gate._evaluate import Evaluation, LimitClaim, evaluate
+from tether.gate._events import GateEvent, GateEventType, Recorder
+from tether.gate._gate import Gate
+from tether.gate._limits import LimitBreach, LimitLedger
+from tether.gate._outcome import (
+    AwaitingApproval,
+    CallOutcome,
+    Executed,
+    Failed,
+    Refused,
+)
+from tether.gate._output import CheckedOutput, check_output
+
+__all__ = [
+    "Allow",
+    "ApprovalRequirement",
+    "AwaitingApproval",
+    "CallOutcome",
+    "CheckedOutput",
+    "Decision",
+    "Deny",
+    "Evaluation",
+    "Executed",
+    "Failed",
+    "Finding",
+    "Gate",
+    "GateEvent",
+    "GateEventType",
+    "LimitBreach",
+    "LimitClaim",
+    "LimitLedger",
+    "NeedsApproval",
+    "Recorder",
+    "Refused",
+    "check_output",
+    "evaluate",
+]

@@ -1,0 +1,35 @@
+"""What the gate tells its recorder, one event per step that matters."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from tether.calls import ProposedCall
+from tether.gate._decision import Decision
+from tether.gate._output import CheckedOutput
+
+GateEventType = Literal["call.proposed", "call.decided", "call.executed", "call.failed"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateEvent:
+    type: GateEventType
+    call: ProposedCall
+    at: _dt.datetime
+    """When the step happened (UTC)."""
+    decision: Decision | None = None
+    """Set from ``call.decided`` on."""
+    output: CheckedOutput | None = None
+    """The checked result, on ``call.executed``."""
+    error: str | None = None
+    """What went wrong, on ``call.failed`` (already redacted)."""
+    duration_seconds: float | None = None
+    """How long the tool ran, on ``call.executed`` and ``call.failed``."""
+
+
+class Recorder(Protocol):
+    """Receives every gate event. The audit trail is one; tests may bring their own."""
+
+    def record(self, event: GateEvent) -> None: ...

@@ -1,0 +1,188 @@
+"""The action gate: every proposed tool call passes here before it touches the world."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as _dt
+import inspect
+import time
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from tether.calls import ProposedCall
+from tether.db import connect
+from tether.errors import ToolCallError
+from tether.gate._decision import Allow, Decision, Deny, Finding, NeedsApproval
+from tether.gate._evaluate import evaluate
+from tether.gate._events import GateEvent, GateEventType, Recorder
+from tether.gate._limits import LimitLedger
+from tether.gate._outcome import AwaitingApproval, CallOutcome, Executed, Failed, Refused
+from tether.gate._output import CheckedOutput, check_output
+from tether.policy._policy import Policy
+from tether.redaction import Redactor
+from tether.tools import Tool, ToolContext
+
+_LIMIT_DENIAL = "A limit on this action has been reached; do not retry it now."
+
+
+class Gate:
+    """identify → permit → check inputs → approve? → execute → check output → record.
+
+    ``decide`` runs the first steps and answers allow, deny or needs_approval;
+    ``call`` runs the whole pipeline for an allowed call. Approval waits are the
+    runtime's business: it calls :meth:`execute` once a person has approved.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        database: Engine | str | None = None,
+        recorder: Recorder | None = None,
+        timeout_seconds: float = 60.0,
+    ) -> None:
+        self.policy = policy
+        self.recorder = recorder
+        self.timeout_seconds = timeout_seconds
+        self._database = database
+        self._ledger: LimitLedger | None = None
+        self._redactor = Redactor(
+            secret_fields=policy.secret_fields, pii_fields=policy.redacted_fields
+        )
+
+    # --- deciding ---------------------------------------------------------------
+
+    def decide(self, call: ProposedCall, *, now: _dt.datetime | None = None) -> Decision:
+        """Allow, deny or needs_approval for ``call``; settles limits in the database."""
+        evaluation = evaluate(self.policy, call, now=now)
+        decision = evaluation.decision
+        if isinstance(decision, Deny) or not evaluation.claims:
+            return decision
+        breaches = self.ledger.settle(evaluation.claims, call_id=call.idempotency_key, now=now)
+        enforced = [b for b in breaches if not (b.claim.limit.shadow or self._shadowing(call))]
+        if enforced:
+            return Deny(
+                rules=tuple(b.claim.limit.rule for b in enforced),
+                reasons=tuple(b.message for b in enforced),
+                policy_version=decision.policy_version,
+                effect=decision.effect,
+                shadow=decision.shadow,
+                model_message=_LIMIT_DENIAL,
+            )
+        rules = tuple(dict.fromkeys([*decision.rules, *(c.limit.rule for c in evaluation.claims)]))
+        shadow = decision.shadow + tuple(
+            Finding(rule=b.claim.limit.rule, message=b.message) for b in breaches
+        )
+        return dataclasses.replace(decision, rules=rules, shadow=shadow)
+
+    def _shadowing(self, call: ProposedCall) -> bool:
+        agent = self.policy.agents.get(call.agent)
+        return self.policy.shadow or bool(agent and agent.shadow)
+
+    @property
+    def ledger(self) -> LimitLedger:
+        if self._ledger is None:
+            engine = self._database
+            self._ledger = LimitLedger(engine if isinstance(engine, Engine) else connect(engine))
+        return self._ledger
+
+    # --- the whole pipeline -------------------------------------------------------
+
+    async def call(self, call: ProposedCall) -> CallOutcome:
+        """Decide ``call``; run it if allowed. Every step is recorded."""
+        self._record("call.proposed", call)
+        decision = self.decide(call)
+        self._record("call.decided", call, decision=decision)
+        if isinstance(decision, Deny):
+            return Refused(decision=decision)
+        if isinstance(decision, NeedsApproval):
+            return AwaitingApproval(decision=decision)
+        return await self.execute(call, decision)
+
+    async def execute(
+        self,
+        call: ProposedCall,
+        decision: Allow | NeedsApproval,
+        *,
+        args: dict[str, Any] | None = None,
+    ) -> CallOutcome:
+        """Run an allowed (or approved) call, check its output and record the effect."""
+        tool = self.policy.tools.get(call.tool)
+        redactor = self.redactor_for(tool, call.args)
+        started = time.perf_counter()
+        try:
+            valid_args = tool.validate_args(args if args is not None else call.args)
+            result = await self._run(tool, valid_args, call)
+            output = check_output(
+                tool, result, redactor=redactor, max_chars=self.policy.spec.output.max_chars
+            )
+        except ToolCallError as exc:
+            return self._failed(call, decision, redactor.redact_text(exc.message), started)
+        except TimeoutError:
+            return self._failed(
+                call, decision, f"timed out after {self.timeout_seconds:g}s", started
+            )
+        except Exception as exc:
+            message = redactor.redact_text(f"{type(exc).__name__}: {exc}")
+            return self._failed(call, decision, message, started)
+        elapsed = time.perf_counter() - started
+        self._record("call.executed", call, decision=decision, output=output, duration=elapsed)
+        return Executed(decision=decision, output=output, duration_seconds=elapsed)
+
+    def redactor_for(self, tool: Tool, args: Any = None) -> Redactor:
+        """The redactor for this tool: the policy's, plus the tool's secret arguments' values."""
+        if not tool.secret_args:
+            return self._redactor
+        values = [
+            str(args[name])
+            for name in tool.secret_args
+            if isinstance(args, dict) and args.get(name) not in (None, "")
+        ]
+        return self._redactor.with_secrets(fields=tool.secret_args, values=values)
+
+    async def _run(self, tool: Tool, args: dict[str, Any], call: ProposedCall) -> Any:
+        if tool.context_param:
+            args = {
+                **args,
+                tool.context_param: ToolContext(
+                    run_id=call.run.id, call_id=call.call_id, idempotency_key=call.idempotency_key
+                ),
+            }
+        if inspect.iscoroutinefunction(tool.function):
+            return await asyncio.wait_for(tool.function(**args), self.timeout_seconds)
+        return await asyncio.wait_for(
+            asyncio.to_thread(tool.function, **args), self.timeout_seconds
+        )
+
+    def _failed(
+        self, call: ProposedCall, decision: Allow | NeedsApproval, error: str, started: float
+    ) -> Failed:
+        elapsed = time.perf_counter() - started
+        self._record("call.failed", call, decision=decision, error=error, duration=elapsed)
+        return Failed(decision=decision, error=error)
+
+    def _record(
+        self,
+        kind: GateEventType,
+        call: ProposedCall,
+        *,
+        decision: Decision | None = None,
+        output: CheckedOutput | None = None,
+        error: str | None = None,
+        duration: float | None = None,
+    ) -> None:
+        if self.recorder is None:
+            return
+        self.recorder.record(
+            GateEvent(
+                type=kind,
+                call=call,
+                at=_dt.datetime.now(_dt.UTC),
+                decision=decision,
+                output=output,
+                error=error,
+                duration_seconds=duration,
+            )
+        )

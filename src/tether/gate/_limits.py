@@ -1,0 +1,84 @@
+"""Limits and budgets, settled in the database so they hold across processes and hosts."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tether.db import write_transaction
+from tether.db._tables import limit_usage
+from tether.gate._evaluate import LimitClaim
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitBreach:
+    claim: LimitClaim
+    used: float
+    """What was already used in the window before this call."""
+
+    @property
+    def message(self) -> str:
+        limit = self.claim.limit
+        span = f"in {limit.window}" if limit.window else "in this run"
+        measure = (
+            "calls" if limit.count is not None else f"of {limit.sum.source if limit.sum else ''}"
+        )
+        return (
+            f"limit {limit.rule}: {self.used:g} {measure} used {span}, this call adds "
+            f"{self.claim.amount:g}, the limit is {limit.ceiling:g}"
+        )
+
+
+class LimitLedger:
+    """Counts what each limited action used, in tether's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def settle(
+        self, claims: Sequence[LimitClaim], *, call_id: str, now: _dt.datetime | None = None
+    ) -> list[LimitBreach]:
+        """Record the claims if no enforced limit is exceeded; return every breach.
+
+        Check and record happen in one locked transaction, so two processes cannot
+        both take the last unit of a budget. When an enforced limit is breached,
+        nothing is recorded; shadow limits are recorded and reported.
+        """
+        if not claims:
+            return []
+        now = now or _dt.datetime.now(_dt.UTC)
+        lock = "limits:" + ",".join(sorted({claim.key for claim in claims}))
+        with write_transaction(self._engine, lock) as conn:
+            breaches = [
+                LimitBreach(claim=claim, used=used)
+                for claim in claims
+                if (used := _used(conn, claim, now)) + claim.amount > claim.limit.ceiling
+            ]
+            if any(not breach.claim.limit.shadow for breach in breaches):
+                return breaches
+            conn.execute(
+                limit_usage.insert(),
+                [
+                    {"limit_key": c.key, "amount": c.amount, "used_at": now, "call_id": call_id}
+                    for c in claims
+                ],
+            )
+        return breaches
+
+    def release(self, call_id: str) -> None:
+        """Give back what a call claimed (it was rejected or never ran)."""
+        with self._engine.begin() as conn:
+            conn.execute(limit_usage.delete().where(limit_usage.c.call_id == call_id))
+
+
+def _used(conn: Connection, claim: LimitClaim, now: _dt.datetime) -> float:
+    query = sa.select(sa.func.coalesce(sa.func.sum(limit_usage.c.amount), 0.0)).where(
+        limit_usage.c.limit_key == claim.key
+    )
+    if claim.limit.window is not None:
+        query = query.where(limit_usage.c.used_at > now - claim.limit.window)
+    return float(conn.execute(query).scalar_one())

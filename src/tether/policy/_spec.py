@@ -1,0 +1,189 @@
+"""The policy file's format, as strict Pydantic models (unknown keys are errors).
+
+The JSON Schema shipped in ``policy.schema.json`` is generated from these models;
+a test keeps the two identical.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from tether.tools import Effect
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90s``, ``15m``, ``24h``, ``7d``, ``2w`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        amount, unit = match.groups()
+        if int(amount) > 0:
+            return timedelta(seconds=int(amount) * _UNIT_SECONDS[unit])
+    raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 15m, 24h, 7d or 2w")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    Field(json_schema_extra={"type": "string", "pattern": _DURATION.pattern}),
+]
+Cel = Annotated[str, Field(min_length=1, description="A CEL expression")]
+PrincipalRef = Annotated[
+    str,
+    Field(pattern=r"^(role:|user:)[A-Za-z0-9_.@-]+$|^\*$", description="role:NAME, user:ID or *"),
+]
+ToolPattern = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9_.*-]+$", description="A tool name; * matches any characters"),
+]
+UntrustedDecision = Literal["allow", "needs_approval", "deny"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PermissionSpec(_Spec):
+    """A tool a role's members may use themselves, optionally under a condition."""
+
+    tool: ToolPattern
+    when: Cel | None = None
+
+
+class RoleSpec(_Spec):
+    description: str | None = None
+    may: list[ToolPattern | PermissionSpec] = []
+    """What holders of this role may do themselves. An agent acting for them never does more."""
+
+
+class UserSpec(_Spec):
+    roles: list[str] = []
+    attributes: dict[str, Any] = {}
+    """Free-form attributes (team, region) that conditions read as ``principal.attributes``."""
+
+
+class EscalationSpec(_Spec):
+    after: Duration
+    to: list[PrincipalRef] = Field(min_length=1)
+
+
+class ApprovalSpec(_Spec):
+    """A person must confirm the call before it runs."""
+
+    when: Cel | None = None
+    """Only when this holds; always when absent."""
+    approvers: list[PrincipalRef] | None = None
+    """Who may decide; the policy's default approvers when absent."""
+    quorum: int | None = Field(default=None, ge=1)
+    expires: Duration | None = None
+    escalate: EscalationSpec | None = None
+
+
+class LimitSpec(_Spec):
+    """A budget: a count of calls, or a sum of an argument, per run, agent or principal."""
+
+    id: str | None = None
+    per: Literal["run", "agent", "principal"]
+    window: Duration | None = None
+    """Rolling window; required for ``agent`` and ``principal``, not allowed for ``run``."""
+    count: int | None = Field(default=None, ge=0)
+    """At most this many calls."""
+    sum: Cel | None = None
+    """A CEL expression over the call (``args.amount``) whose total is capped by ``max``."""
+    max: float | None = Field(default=None, ge=0)
+    shadow: bool = False
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> LimitSpec:
+        if (self.count is None) == (self.sum is None):
+            raise ValueError("a limit has either `count: N` or `sum: EXPR` with `max: N`")
+        if (self.sum is None) != (self.max is None):
+            raise ValueError("`sum` and `max` go together")
+        if self.per == "run" and self.window is not None:
+            raise ValueError("a per-run limit has no `window`; the run is the window")
+        if self.per != "run" and self.window is None:
+            raise ValueError(f"a per-{self.per} limit needs a `window`, e.g. `window: 24h`")
+        return self
+
+
+class GrantSpec(_Spec):
+    """A tool (or tools, by wildcard) an agent may call, and the conditions on it."""
+
+    id: str | None = None
+    tool: ToolPattern
+    effect: Effect | None = None
+    """Effect class for tools that declare none (MCP); never lowers a declared one."""
+    when: Cel | None = None
+    """The call is allowed only when this holds."""
+    approval: ApprovalSpec | Literal["never"] | None = None
+    """When a person must confirm; ``never`` turns off the effect-class default."""
+    limits: list[LimitSpec] = []
+    untrusted: UntrustedDecision | None = None
+    """What happens once the run has read untrusted content; the policy default when absent."""
+    shadow: bool = False
+    """Decide and record, but do not enforce this grant's conditions."""
+
+
+class AgentSpec(_Spec):
+    description: str | None = None
+    may_act_for: list[PrincipalRef] = Field(min_length=1)
+    scope: Cel | None = None
+    """Data scope the target must satisfy: ``resource.team == principal.attributes.team``."""
+    tools: list[GrantSpec] = []
+    shadow: bool = False
+
+
+class DefaultApprovalSpec(_Spec):
+    effects: list[Effect] = [Effect.IRREVERSIBLE, Effect.COMMUNICATE]
+    """Effect classes that need approval unless a grant says ``approval: never``."""
+    approvers: list[PrincipalRef] = []
+    quorum: int = Field(default=1, ge=1)
+    expires: Duration = timedelta(hours=24)
+
+
+class DefaultUntrustedSpec(_Spec):
+    effects: list[Effect] = [Effect.WRITE, Effect.COMMUNICATE, Effect.IRREVERSIBLE]
+    """Effect classes the rule applies to once a run has read untrusted content."""
+    decision: UntrustedDecision = "needs_approval"
+
+
+class DefaultsSpec(_Spec):
+    approval: DefaultApprovalSpec = DefaultApprovalSpec()
+    untrusted: DefaultUntrustedSpec = DefaultUntrustedSpec()
+
+
+class RedactSpec(_Spec):
+    fields: list[str] = []
+    """Personal-data field names masked in tool output and in the audit trail."""
+    secrets: list[str] = []
+    """Extra field names treated as secrets (password, token, api_key… always are)."""
+
+
+class OutputSpec(_Spec):
+    max_chars: int = Field(default=16_000, ge=100)
+    """Tool results longer than this (as JSON) are cut before the model sees them."""
+
+
+class PolicySpec(_Spec):
+    """A tether policy file."""
+
+    version: Literal[1] = Field(description="Format version of this file; always 1")
+    description: str | None = None
+    mode: Literal["enforce", "shadow"] = "enforce"
+    toolsets: list[str] = []
+    """Where the tools come from: ``package.module:attribute`` naming a Toolset."""
+    roles: dict[str, RoleSpec] = {}
+    users: dict[str, UserSpec] = {}
+    agents: dict[str, AgentSpec] = {}
+    defaults: DefaultsSpec = DefaultsSpec()
+    redact: RedactSpec = RedactSpec()
+    output: OutputSpec = OutputSpec()

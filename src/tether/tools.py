@@ -1,0 +1,224 @@
+"""Tools: typed Python functions with the metadata the gate reads.
+
+A tool's arguments are validated by a Pydantic model built from its signature
+(unknown fields are rejected); its metadata says what kind of effect it has on the
+world, which resource it targets, whether it can be undone and how to preview it.
+Connectors produce tools of exactly this kind.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, get_type_hints, overload
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+
+from tether.errors import ToolArgumentsError, UnknownToolError
+
+
+class Effect(StrEnum):
+    """What a tool does to the world, from least to most consequential."""
+
+    READ = "read"
+    WRITE = "write"
+    COMMUNICATE = "communicate"
+    IRREVERSIBLE = "irreversible"
+
+    @property
+    def rank(self) -> int:
+        return _EFFECT_ORDER.index(self)
+
+    def at_least(self, other: Effect) -> Effect:
+        """The more cautious of two effect classes."""
+        return self if self.rank >= other.rank else other
+
+
+_EFFECT_ORDER = [Effect.READ, Effect.WRITE, Effect.COMMUNICATE, Effect.IRREVERSIBLE]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolContext:
+    """What a running tool may know about its call. Declare a parameter of this type to get it."""
+
+    run_id: str
+    """The run the call belongs to."""
+    call_id: str
+    """The call's id, unique in its run."""
+    idempotency_key: str
+    """Derived from run and call: a connector passes it on so a retry never repeats an effect."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tool:
+    """A function the agent may ask to call, and what the gate needs to know about it."""
+
+    name: str
+    """Dotted name the policy grants, e.g. ``erp.create_credit_note``."""
+    function: Callable[..., Any]
+    """The implementation; sync or async."""
+    description: str
+    """What the model is told the tool does."""
+    effect: Effect
+    """The effect class the policy's default rules key off."""
+    args_model: type[BaseModel]
+    """Validates the arguments; unknown fields are rejected."""
+    returns: TypeAdapter[Any] | None = None
+    """Validates the result against the declared return type, when there is one."""
+    resource: str | None = None
+    """The kind of record the tool targets (``party``, ``invoice``), for data scopes."""
+    locate: Callable[..., Mapping[str, Any] | None] | None = None
+    """Given the validated arguments, the attributes of the targeted record (its team…)."""
+    idempotent: bool = False
+    """Calling twice with the same arguments has the effect of calling once."""
+    reversed_by: str | None = None
+    """The tool that undoes this one's effect, if any."""
+    preview: Callable[..., Any] | None = None
+    """A dry run: same arguments, returns what would change, changes nothing."""
+    untrusted_output: bool = False
+    """The result carries outside content (an inbound email): reading it taints the run."""
+    secret_args: frozenset[str] = field(default_factory=frozenset)
+    """Argument names whose values are secrets: never shown to the model or stored in clear."""
+    context_param: str | None = None
+    """Name of the parameter that receives the :class:`ToolContext`, if the function has one."""
+
+    def validate_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The arguments as the function will receive them, or :class:`ToolArgumentsError`."""
+        try:
+            model = self.args_model.model_validate(dict(args))
+        except ValidationError as exc:
+            raise ToolArgumentsError(self.name, _describe(exc)) from None
+        return {name: getattr(model, name) for name in type(model).model_fields}
+
+    def json_schema(self) -> dict[str, Any]:
+        """The arguments' JSON Schema, as the model sees it."""
+        return self.args_model.model_json_schema()
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "arguments"
+        problems.append(f"{where}: {error['msg']}")
+    return "invalid arguments: " + "; ".join(problems)
+
+
+@overload
+def tool(function: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    effect: Effect | str = Effect.READ,
+    resource: str | None = None,
+    locate: Callable[..., Mapping[str, Any] | None] | None = None,
+    idempotent: bool = False,
+    reversed_by: str | None = None,
+    preview: Callable[..., Any] | None = None,
+    untrusted_output: bool = False,
+    secret_args: Iterable[str] = (),
+    description: str | None = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    effect: Effect | str = Effect.READ,
+    resource: str | None = None,
+    locate: Callable[..., Mapping[str, Any] | None] | None = None,
+    idempotent: bool = False,
+    reversed_by: str | None = None,
+    preview: Callable[..., Any] | None = None,
+    untrusted_output: bool = False,
+    secret_args: Iterable[str] = (),
+    description: str | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a :class:`Tool` of a typed function.
+
+    ```python
+    @tool(name="erp.create_credit_note", effect="irreversible", resource="invoice")
+    def create_credit_note(invoice_id: int, amount: float) -> dict[str, int]: ...
+    ```
+    """
+
+    def build(fn: Callable[..., Any]) -> Tool:
+        args_model, context_param = _args_model(fn)
+        hints = get_type_hints(fn)
+        returns = hints.get("return")
+        return Tool(
+            name=name or fn.__name__,
+            function=fn,
+            description=description or inspect.getdoc(fn) or "",
+            effect=Effect(effect),
+            args_model=args_model,
+            returns=None if returns is None else TypeAdapter(returns),
+            resource=resource,
+            locate=locate,
+            idempotent=idempotent,
+            reversed_by=reversed_by,
+            preview=preview,
+            untrusted_output=untrusted_output,
+            secret_args=frozenset(secret_args),
+            context_param=context_param,
+        )
+
+    return build if function is None else build(function)
+
+
+def _args_model(fn: Callable[..., Any]) -> tuple[type[BaseModel], str | None]:
+    hints = get_type_hints(fn)
+    fields: dict[str, Any] = {}
+    context_param = None
+    for param in inspect.signature(fn).parameters.values():
+        annotation = hints.get(param.name, Any)
+        if annotation is ToolContext:
+            context_param = param.name
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"tool {fn.__name__!r}: *args and **kwargs are not allowed")
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, default)
+    model = create_model(
+        f"{fn.__name__}_args",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+    return model, context_param
+
+
+class Toolset:
+    """A collection of tools by name. Built-in connectors and user code produce these."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for item in tools:
+            self.add(item)
+
+    def add(self, item: Tool) -> None:
+        if item.name in self._tools:
+            raise ValueError(f"two tools are named {item.name!r}")
+        self._tools[item.name] = item
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise UnknownToolError(name, sorted(self._tools)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def __or__(self, other: Toolset) -> Toolset:
+        return Toolset([*self, *other])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from tether.calls import ProposedCall
 from tether.gate._decision import Decision
@@ -19,6 +19,8 @@ class GateEvent:
     call: ProposedCall
     at: _dt.datetime
     """When the step happened (UTC)."""
+    args: dict[str, Any]
+    """The call's arguments, already redacted by the gate (secrets and the policy's fields)."""
     decision: Decision | None = None
     """Set from ``call.decided`` on."""
     output: CheckedOutput | None = None

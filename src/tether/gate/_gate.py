@@ -175,11 +175,14 @@ class Gate:
     ) -> None:
         if self.recorder is None:
             return
+        tool = self.policy.tools.get(call.tool) if call.tool in self.policy.tools else None
+        redactor = self.redactor_for(tool, call.args) if tool else self._redactor
         self.recorder.record(
             GateEvent(
                 type=kind,
                 call=call,
                 at=_dt.datetime.now(_dt.UTC),
+                args=redactor.redact(dict(call.args)).value,
                 decision=decision,
                 output=output,
                 error=error,

@@ -1,3 +1,162 @@
-import typer
+"""``tether policy``: check, explain and test policies."""
 
-app = typer.Typer()
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tether.calls import RunState
+from tether.errors import PolicyError
+from tether.gate import NeedsApproval, evaluate
+from tether.policy import load_policy, policy_json_schema
+from tether.policy._testing import build_call, find_test_files, run_test_file
+
+app = typer.Typer(help="Check, explain and test policies.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _json_arg(value: str | None, option: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not valid JSON: {exc.msg} at column {exc.colno}", param_hint=option)
+    if not isinstance(parsed, dict):
+        raise typer.BadParameter("must be a JSON object, e.g. '{\"amount\": 100}'", param_hint=option)
+    return parsed
+
+
+def _print_policy_error(exc: PolicyError) -> None:
+    for issue in exc.issues:
+        err.print(f"[red]error[/red] {issue}", markup=True, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def check(files: Annotated[list[Path], typer.Argument(help="Policy files to check.")]) -> None:
+    """Validate policy files; print every problem with its line number."""
+    failed = False
+    for file in files:
+        try:
+            policy = load_policy(file)
+        except PolicyError as exc:
+            _print_policy_error(exc)
+            failed = True
+            continue
+        rules = sum(len(agent.grants) for agent in policy.agents.values())
+        out.print(
+            f"[green]ok[/green] {file}: {len(policy.agents)} agents, {rules} grants, "
+            f"{len(policy.tools)} tools, version {policy.version}",
+            highlight=False,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    file: Annotated[Path, typer.Argument(help="The policy file.")],
+    agent: Annotated[str, typer.Option(help="The agent proposing the call.")],
+    principal: Annotated[str, typer.Option(help="The user the agent acts for.")],
+    tool: Annotated[str, typer.Option(help="The tool's name.")],
+    args: Annotated[str, typer.Option(help="The arguments, as a JSON object.")] = "{}",
+    resource: Annotated[
+        str | None, typer.Option(help="The targeted record's attributes, as a JSON object.")
+    ] = None,
+    untrusted: Annotated[
+        bool, typer.Option("--untrusted", help="The run has read untrusted content.")
+    ] = False,
+    known_contact: Annotated[
+        list[str] | None, typer.Option(help="An address the run knows (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show how the policy decides one call, which rules matched, and why."""
+    try:
+        policy = load_policy(file)
+    except PolicyError as exc:
+        _print_policy_error(exc)
+        raise typer.Exit(1) from None
+    run = RunState(id="explain", untrusted=untrusted, known_contacts=frozenset(known_contact or ()))
+    try:
+        call = build_call(
+            policy, agent=agent, principal=principal, tool=tool,
+            args=_json_arg(args, "--args") or {}, resource=_json_arg(resource, "--resource"),
+            run=run,
+        )
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="--principal") from None
+    evaluation = evaluate(policy, call)
+    decision = evaluation.decision
+    limits = [
+        {"rule": claim.limit.rule, "counter": claim.key, "amount": claim.amount,
+         "limit": claim.limit.ceiling}
+        for claim in evaluation.claims
+    ]
+    if as_json:
+        data = {"decision": decision.kind, **decision.to_dict(), "limits": limits}
+        data.pop("kind")
+        typer.echo(json.dumps(data, indent=2))
+        return
+    colour = {"allow": "green", "deny": "red", "needs_approval": "yellow"}[decision.kind]
+    out.print(f"[bold {colour}]{decision.kind}[/] {tool} for {principal} by {agent}")
+    table = Table(show_header=False, box=None)
+    table.add_row("rules", ", ".join(decision.rules) or "-")
+    for reason in decision.reasons:
+        table.add_row("reason", reason)
+    if isinstance(decision, NeedsApproval):
+        approval = decision.approval
+        table.add_row("approvers", f"{', '.join(approval.approvers)} (quorum {approval.quorum})")
+        table.add_row("expires after", str(approval.expires_after))
+    if decision.kind == "deny":
+        table.add_row("model is told", decision.model_message)
+    for finding in decision.shadow:
+        table.add_row("shadow", f"{finding.rule}: {finding.message}")
+    for limit in limits:
+        table.add_row("limit", f"{limit['rule']}: +{limit['amount']:g} of {limit['limit']:g} "
+                      "(settled in the database at call time)")
+    table.add_row("policy", policy.version)
+    out.print(table)
+
+
+@app.command("test")
+def test_(
+    path: Annotated[Path, typer.Argument(help="A *_test.yaml file, or a folder to search.")],
+) -> None:
+    """Run policy tests (*_test.yaml): each call against its expected decision."""
+    files = find_test_files(path)
+    if not files:
+        err.print(f"no policy tests (*_test.yaml) under {path}")
+        raise typer.Exit(1)
+    passed = failed = 0
+    for file in files:
+        try:
+            results = run_test_file(file)
+        except PolicyError as exc:
+            _print_policy_error(exc)
+            failed += 1
+            continue
+        for result in results:
+            where = f"{result.file}:{result.line}" if result.line else result.file
+            if result.passed:
+                passed += 1
+                out.print(f"[green]PASS[/green] {result.name}", highlight=False)
+            else:
+                failed += 1
+                out.print(f"[red]FAIL[/red] {result.name} ({where}): {result.problem}",
+                          highlight=False)
+    out.print(f"{passed} passed, {failed} failed", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of policy files (for editors and CI validators)."""
+    typer.echo(json.dumps(policy_json_schema(), indent=2))

@@ -120,10 +120,10 @@ class _Evaluator:
             )
         grant = agent.grant_for(tool.name)
         if grant is None:
+            self.effect = tool.effect
             self.refuse(
                 "default-deny", f"no rule grants {tool.name!r} to agent {agent.name!r}", "permit"
             )
-            self.effect = tool.effect
             return None
         self.effect = tool.effect.at_least(grant.effect) if grant.effect else tool.effect
         self.rules.append(grant.rule)

@@ -47,6 +47,7 @@ class Gate:
         self.recorder = recorder
         self.timeout_seconds = timeout_seconds
         self._database = database
+        self._owned_engine: Engine | None = None
         self._ledger: LimitLedger | None = None
         self._redactor = Redactor(
             secret_fields=policy.secret_fields, pii_fields=policy.redacted_fields
@@ -83,15 +84,33 @@ class Gate:
 
     @property
     def ledger(self) -> LimitLedger:
+        """Where limits are settled; opens the database on first use."""
         if self._ledger is None:
-            engine = self._database
-            self._ledger = LimitLedger(engine if isinstance(engine, Engine) else connect(engine))
+            if isinstance(self._database, Engine):
+                engine = self._database
+            else:
+                engine = self._owned_engine = connect(self._database)
+            self._ledger = LimitLedger(engine)
         return self._ledger
+
+    def close(self) -> None:
+        """Close the database connections the gate opened itself (not an engine it was given)."""
+        if self._owned_engine is not None:
+            self._owned_engine.dispose()
+            self._owned_engine = None
+            self._ledger = None
+
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     # --- the whole pipeline -------------------------------------------------------
 
     async def call(self, call: ProposedCall) -> CallOutcome:
         """Decide ``call``; run it if allowed. Every step is recorded."""
+        call = self.locate(call)
         self._record("call.proposed", call)
         decision = self.decide(call)
         self._record("call.decided", call, decision=decision)
@@ -100,6 +119,19 @@ class Gate:
         if isinstance(decision, NeedsApproval):
             return AwaitingApproval(decision=decision)
         return await self.execute(call, decision)
+
+    def locate(self, call: ProposedCall) -> ProposedCall:
+        """The call with its target's attributes, looked up by the tool, for data scopes."""
+        if call.resource is not None or call.tool not in self.policy.tools:
+            return call
+        tool = self.policy.tools.get(call.tool)
+        if tool.locate is None:
+            return call
+        try:
+            resource = tool.locate(**tool.validate_args(call.args))
+        except Exception:  # a target that cannot be found cannot be in scope
+            return call
+        return dataclasses.replace(call, resource=resource)
 
     async def execute(
         self,

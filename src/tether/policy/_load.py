@@ -101,7 +101,8 @@ class _Loader:
     def _schema_issues(self, exc: ValidationError, data: Any) -> None:
         found: dict[Path_, list[str]] = {}
         for error in exc.errors():
-            path = _data_path(error["loc"], data)
+            names_key = error["type"] in ("missing", "extra_forbidden")
+            path = _data_path(error["loc"], data, names_key=names_key)
             if error["type"] == "extra_forbidden":
                 key = path[-1]
                 allowed = ", ".join(_allowed_keys(path[:-1]))
@@ -340,7 +341,7 @@ class _Loader:
             needed = approval.quorum + (1 if requesters & eligible else 0)
             if needed > len(eligible):
                 self.problem(
-                    where,
+                    (*where, "quorum"),
                     f"quorum {approval.quorum} for {grant.rule} is impossible: "
                     f"{len(eligible)} user(s) hold {', '.join(approval.approvers)}"
                     + (
@@ -375,16 +376,20 @@ def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
     return f"unknown {kind} {name!r}; defined {kind}s: {names}"
 
 
-def _data_path(loc: tuple[int | str, ...], data: Any) -> Path_:
-    """The part of a Pydantic error location that names real keys (drops union tags)."""
+def _data_path(loc: tuple[int | str, ...], data: Any, *, names_key: bool) -> Path_:
+    """The part of a Pydantic error location that names real keys (drops union tags).
+
+    ``names_key``: the error is about a key itself (missing or extra), so the last
+    part of the location is kept even though the data does not have it.
+    """
     path: list[str | int] = []
     current = data
     for index, part in enumerate(loc):
         if _has(current, part):
             current = current[part]
             path.append(part)
-        elif index == len(loc) - 1 and isinstance(current, dict):
-            path.append(part)  # a "missing" or "extra" key: named, though not (yet) there
+        elif names_key and index == len(loc) - 1 and isinstance(current, dict):
+            path.append(part)
     return tuple(path)
 
 

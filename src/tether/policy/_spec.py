@@ -49,7 +49,7 @@ UntrustedDecision = Literal["allow", "needs_approval", "deny"]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class PermissionSpec(_Spec):
@@ -187,3 +187,11 @@ class PolicySpec(_Spec):
     defaults: DefaultsSpec = DefaultsSpec()
     redact: RedactSpec = RedactSpec()
     output: OutputSpec = OutputSpec()
+
+
+def policy_json_schema() -> dict[str, Any]:
+    """The JSON Schema of policy files, as shipped in ``policy.schema.json``."""
+    schema = PolicySpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://tether.dev/schemas/policy.schema.json"
+    return schema

@@ -64,8 +64,8 @@ defaults:
 
 def policy(agents: str, *, base: str = BASE, extra: str = "") -> Policy:
     """A policy of BASE plus the given ``agents:`` body (YAML, indented freely)."""
-    text = base + textwrap.dedent(extra) + "agents:\n" + textwrap.indent(
-        textwrap.dedent(agents), "  "
+    text = (
+        base + textwrap.dedent(extra) + "agents:\n" + textwrap.indent(textwrap.dedent(agents), "  ")
     )
     return load_policy_text(text, tools=TOOLS)
 

@@ -26,7 +26,9 @@ def bot(grants: str, *, header: str = "") -> str:
     )
 
 
-def decide(grants: str, tool: str, args: dict[str, Any], *, header: str = "", **kw: Any) -> Decision:
+def decide(
+    grants: str, tool: str, args: dict[str, Any], *, header: str = "", **kw: Any
+) -> Decision:
     return evaluate(policy(bot(grants, header=header)), call(tool, args, **kw)).decision
 
 
@@ -34,7 +36,9 @@ def decide(grants: str, tool: str, args: dict[str, Any], *, header: str = "", **
 
 
 def test_unknown_agent_is_denied() -> None:
-    decision = evaluate(policy(bot("- tool: crm.find")), call("crm.find", {"name": "x"}, agent="other")).decision
+    decision = evaluate(
+        policy(bot("- tool: crm.find")), call("crm.find", {"name": "x"}, agent="other")
+    ).decision
     assert isinstance(decision, Deny)
     assert decision.rules == ("default-deny",)
     assert "agent 'other' is not in the policy" in decision.reasons[0]
@@ -94,7 +98,9 @@ def test_most_specific_grant_wins() -> None:
 def test_agent_never_exceeds_the_principal() -> None:
     clerk = Principal(id="bob", roles=frozenset({"clerk"}))
     text = BOT.replace("[role:agent-users]", "[user:bob]").format(grants="    - tool: 'crm.*'")
-    decision = evaluate(policy(text), call("crm.update", {"party_id": 1, "email": "e"}, principal=clerk)).decision
+    decision = evaluate(
+        policy(text), call("crm.update", {"party_id": 1, "email": "e"}, principal=clerk)
+    ).decision
     assert isinstance(decision, Deny)
     assert decision.rules == ("principal:bob",)
     assert "may not use crm.update themselves" in decision.reasons[0]
@@ -140,7 +146,9 @@ def test_unknown_argument_is_refused_with_a_helpful_model_message() -> None:
 
 
 def test_wrong_argument_type_is_refused() -> None:
-    decision = decide("- {tool: erp.refund, approval: never}", "erp.refund", {"invoice": "x", "amount": 1.0})
+    decision = decide(
+        "- {tool: erp.refund, approval: never}", "erp.refund", {"invoice": "x", "amount": 1.0}
+    )
     assert isinstance(decision, Deny)
     assert "invoice" in decision.reasons[0]
 
@@ -160,8 +168,15 @@ def test_allow_list_condition_on_recipients() -> None:
   when: args.to.all(r, r.endsWith("@acme.example") || r in run.known_contacts)
 """
     ok = decide(grants, "mail.send", {"to": ["a@acme.example"], "body": "hi"})
-    known = decide(grants, "mail.send", {"to": ["x@y.example"], "body": "hi"}, known_contacts=frozenset({"x@y.example"}))
-    stranger = decide(grants, "mail.send", {"to": ["a@acme.example", "x@evil.example"], "body": "hi"})
+    known = decide(
+        grants,
+        "mail.send",
+        {"to": ["x@y.example"], "body": "hi"},
+        known_contacts=frozenset({"x@y.example"}),
+    )
+    stranger = decide(
+        grants, "mail.send", {"to": ["a@acme.example", "x@evil.example"], "body": "hi"}
+    )
     assert isinstance(ok, Allow) and isinstance(known, Allow)
     assert isinstance(stranger, Deny)
 
@@ -227,7 +242,11 @@ def test_grant_can_allow_in_a_tainted_run() -> None:
 
 
 def test_conditions_can_read_the_taint() -> None:
-    grants = "- {tool: crm.update, when: '!run.untrusted || args.email.endsWith(\"@acme.example\")', untrusted: allow}"
+    grants = """
+- tool: crm.update
+  when: '!run.untrusted || args.email.endsWith("@acme.example")'
+  untrusted: allow
+"""
     ok = decide(grants, "crm.update", {"party_id": 1, "email": "a@acme.example"}, untrusted=True)
     bad = decide(grants, "crm.update", {"party_id": 1, "email": "a@evil.example"}, untrusted=True)
     assert isinstance(ok, Allow) and isinstance(bad, Deny)
@@ -247,7 +266,9 @@ def test_irreversible_and_communicate_need_approval_by_default() -> None:
 
 
 def test_approval_never_turns_off_the_default() -> None:
-    decision = decide("- {tool: erp.refund, approval: never}", "erp.refund", {"invoice": 1, "amount": 1.0})
+    decision = decide(
+        "- {tool: erp.refund, approval: never}", "erp.refund", {"invoice": 1, "amount": 1.0}
+    )
     assert isinstance(decision, Allow)
 
 
@@ -271,7 +292,9 @@ def test_conditional_approval() -> None:
     assert approval.approvers == ("user:fiona", "user:frank")
     assert approval.quorum == 2
     assert approval.expires_after.total_seconds() == 48 * 3600
-    assert approval.escalate_after is not None and approval.escalate_after.total_seconds() == 4 * 3600
+    assert (
+        approval.escalate_after is not None and approval.escalate_after.total_seconds() == 4 * 3600
+    )
     assert approval.escalate_to == ("role:approvers",)
 
 
@@ -284,7 +307,9 @@ def test_approval_condition_that_fails_to_evaluate_denies() -> None:
 def test_policy_effect_overrides_only_upwards() -> None:
     up = decide("- {tool: mcp.anything, effect: irreversible}", "mcp.anything", {})
     assert isinstance(up, NeedsApproval) and up.effect is Effect.IRREVERSIBLE
-    not_down = decide("- {tool: erp.refund, effect: read}", "erp.refund", {"invoice": 1, "amount": 1.0})
+    not_down = decide(
+        "- {tool: erp.refund, effect: read}", "erp.refund", {"invoice": 1, "amount": 1.0}
+    )
     assert isinstance(not_down, NeedsApproval) and not_down.effect is Effect.IRREVERSIBLE
 
 
@@ -339,13 +364,18 @@ def test_policy_wide_shadow_mode() -> None:
     base = BASE + "mode: shadow\n"
     p = policy(bot("- tool: crm.find"), base=base)
     denied = evaluate(p, call("erp.refund", {"invoice": 1, "amount": 1.0})).decision
-    escalated = evaluate(policy(bot("- tool: erp.refund"), base=base), call("erp.refund", {"invoice": 1, "amount": 1.0})).decision
+    escalated = evaluate(
+        policy(bot("- tool: erp.refund"), base=base),
+        call("erp.refund", {"invoice": 1, "amount": 1.0}),
+    ).decision
     assert isinstance(denied, Allow) and denied.shadow[0].rule == "default-deny"
     assert isinstance(escalated, Allow) and escalated.shadow[0].rule == "defaults.approval"
 
 
 def test_decision_serialises_for_json() -> None:
-    decision = decide("- {id: refund, tool: erp.refund}", "erp.refund", {"invoice": 1, "amount": 1.0})
+    decision = decide(
+        "- {id: refund, tool: erp.refund}", "erp.refund", {"invoice": 1, "amount": 1.0}
+    )
     data = decision.to_dict()
     assert data["kind"] == "needs_approval"
     assert data["approval"]["expires_after"] == 86400.0

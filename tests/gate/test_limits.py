@@ -6,9 +6,8 @@ import datetime as _dt
 import os
 import subprocess
 import sys
-from pathlib import Path
-
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,7 +75,9 @@ def test_count_per_run(database_url: str, make_gate: Callable[[str], Gate]) -> N
     assert isinstance(other_run, Allow)
 
 
-def test_sum_per_agent_over_a_rolling_window(database_url: str, make_gate: Callable[[str], Gate]) -> None:
+def test_sum_per_agent_over_a_rolling_window(
+    database_url: str, make_gate: Callable[[str], Gate]
+) -> None:
     gate = make_gate(database_url)
     assert isinstance(refund(gate, 300.0, run="a"), Allow)
     over = refund(gate, 250.0, run="b")
@@ -104,7 +105,9 @@ def test_count_per_principal(database_url: str, make_gate: Callable[[str], Gate]
     )
 
 
-def test_shadow_limit_reports_but_does_not_enforce(sqlite_url: str, make_gate: Callable[[str], Gate]) -> None:
+def test_shadow_limit_reports_but_does_not_enforce(
+    sqlite_url: str, make_gate: Callable[[str], Gate]
+) -> None:
     gate = make_gate(sqlite_url)
     args = {"party_id": 1, "email": "e"}
     first = gate.decide(call("crm.update", args, call_id="a"), now=NOW)
@@ -130,7 +133,11 @@ def test_limits_hold_across_two_processes(database_url: str) -> None:
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.gate.limit_worker", database_url, "20", name],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name in ("w1", "w2")
     ]

@@ -66,7 +66,9 @@ def test_secrets_in_results_are_redacted() -> None:
 
 def test_known_secret_values_are_scrubbed_anywhere() -> None:
     redactor = REDACTOR.with_secrets(values=["hunter2-very-secret"])
-    checked = check_output(read_file, "the password is hunter2-very-secret", redactor=redactor, max_chars=1000)
+    checked = check_output(
+        read_file, "the password is hunter2-very-secret", redactor=redactor, max_chars=1000
+    )
     assert "hunter2" not in checked.text
 
 

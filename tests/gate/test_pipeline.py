@@ -104,8 +104,13 @@ ALICE = Principal(id="alice", roles=frozenset({"staff"}), attributes={"team": "e
 
 def proposed(tool_name: str, **args: Any) -> ProposedCall:
     return ProposedCall(
-        tool=tool_name, args=args, agent="bot", principal=ALICE,
-        run=RunState(id="run-7"), call_id="call-3", why="because the user asked",
+        tool=tool_name,
+        args=args,
+        agent="bot",
+        principal=ALICE,
+        run=RunState(id="run-7"),
+        call_id="call-3",
+        why="because the user asked",
     )
 
 
@@ -191,8 +196,14 @@ async def test_unknown_target_is_out_of_scope(gate: Gate) -> None:
     def missing(party_id: int, **_: Any) -> Mapping[str, Any] | None:
         raise LookupError(party_id)
 
-    tools = Toolset([*(t for t in TOOLS if t.name != "crm.rename"),
-                     tool(name="crm.rename", effect="write", resource="party", locate=missing)(rename.function)])
+    tools = Toolset(
+        [
+            *(t for t in TOOLS if t.name != "crm.rename"),
+            tool(name="crm.rename", effect="write", resource="party", locate=missing)(
+                rename.function
+            ),
+        ]
+    )
     with Gate(load_policy_text(POLICY, tools=tools)) as other:
         outcome = await other.call(proposed("crm.rename", party_id=99, name="X"))
     assert isinstance(outcome, Refused)

@@ -46,14 +46,31 @@ def test_check_accepts_the_shipped_example() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "needle", "message"),
     [
-        ("when: args.amount <= 1000.0\n        approval", "when: args.amount <=\n        approval",
-         "", "does not compile"),
-        ("tool: erp.list_invoices\n      - id: inbox", "tool: erp.list_invoice\n      - id: inbox", "",
-         "no known tool matches"),
+        (
+            "when: args.amount <= 1000.0\n        approval",
+            "when: args.amount <=\n        approval",
+            "",
+            "does not compile",
+        ),
+        (
+            "tool: erp.list_invoices\n      - id: inbox",
+            "tool: erp.list_invoice\n      - id: inbox",
+            "",
+            "no known tool matches",
+        ),
         ("quorum: 2", "quorum: 5", "quorum: 5", "impossible"),
-        ("untrusted: needs_approval    # …unless", "untrustd: needs_approval", "untrustd",
-         "unknown key 'untrustd'"),
-        ("scope: resource.team", "scope: ressource.team", "ressource", "unknown variable ressource"),
+        (
+            "untrusted: needs_approval    # …unless",
+            "untrustd: needs_approval",
+            "untrustd",
+            "unknown key 'untrustd'",
+        ),
+        (
+            "scope: resource.team",
+            "scope: ressource.team",
+            "ressource",
+            "unknown variable ressource",
+        ),
     ],
 )
 def test_check_reports_each_broken_copy_with_its_line(
@@ -74,8 +91,17 @@ def test_check_reports_malformed_yaml(tmp_path: Path) -> None:
 
 
 def explain(*extra: str) -> dict[str, object]:
-    code, output = tether("policy", "explain", str(EXAMPLE), "--agent", "support-desk",
-                          "--principal", "alice", *extra, "--json")
+    code, output = tether(
+        "policy",
+        "explain",
+        str(EXAMPLE),
+        "--agent",
+        "support-desk",
+        "--principal",
+        "alice",
+        *extra,
+        "--json",
+    )
     assert code == 0, output
     data: dict[str, object] = json.loads(output)
     return data
@@ -89,44 +115,87 @@ def test_explain_an_allowed_call() -> None:
 
 
 def test_explain_a_denied_call() -> None:
-    data = explain("--tool", "email.send", "--args",
-                   '{"to": ["x@evil.example"], "subject": "s", "body": "b"}')
+    data = explain(
+        "--tool", "email.send", "--args", '{"to": ["x@evil.example"], "subject": "s", "body": "b"}'
+    )
     assert data["decision"] == "deny"
     assert data["rules"] == ["customer-mail.when"]
     assert "model_message" in data
 
 
 def test_explain_a_call_that_needs_approval() -> None:
-    data = explain("--tool", "erp.create_credit_note", "--resource", '{"team": "emea"}', "--args",
-                   '{"invoice_id": 101, "amount": 500, "reason": "outage"}')
+    data = explain(
+        "--tool",
+        "erp.create_credit_note",
+        "--resource",
+        '{"team": "emea"}',
+        "--args",
+        '{"invoice_id": 101, "amount": 500, "reason": "outage"}',
+    )
     assert data["decision"] == "needs_approval"
     assert "refund.approval" in data["rules"]  # type: ignore[operator]
     assert data["approval"]["approvers"] == ["role:finance-lead"]  # type: ignore[index]
     assert [limit["rule"] for limit in data["limits"]] == [  # type: ignore[attr-defined]
-        "refunds-per-run", "refund-budget-per-day"
+        "refunds-per-run",
+        "refund-budget-per-day",
     ]
 
 
 def test_explain_in_a_tainted_run() -> None:
-    data = explain("--tool", "email.send", "--untrusted", "--args",
-                   '{"to": ["billing@acme.example"], "subject": "s", "body": "b"}')
+    data = explain(
+        "--tool",
+        "email.send",
+        "--untrusted",
+        "--args",
+        '{"to": ["billing@acme.example"], "subject": "s", "body": "b"}',
+    )
     assert data["decision"] == "needs_approval"
 
 
 def test_explain_human_output() -> None:
-    code, output = tether("policy", "explain", str(EXAMPLE), "--agent", "support-desk",
-                          "--principal", "alice", "--tool", "crm.delete_party",
-                          "--args", '{"party_id": 1}')
+    code, output = tether(
+        "policy",
+        "explain",
+        str(EXAMPLE),
+        "--agent",
+        "support-desk",
+        "--principal",
+        "alice",
+        "--tool",
+        "crm.delete_party",
+        "--args",
+        '{"party_id": 1}',
+    )
     assert code == 0
     assert "deny" in output and "default-deny" in output and "model is told" in output
 
 
 def test_explain_rejects_bad_json_and_unknown_principals() -> None:
-    code, output = tether("policy", "explain", str(EXAMPLE), "--agent", "support-desk",
-                          "--principal", "alice", "--tool", "crm.find_party", "--args", "{name")
+    code, output = tether(
+        "policy",
+        "explain",
+        str(EXAMPLE),
+        "--agent",
+        "support-desk",
+        "--principal",
+        "alice",
+        "--tool",
+        "crm.find_party",
+        "--args",
+        "{name",
+    )
     assert code == 2 and "not valid JSON" in output
-    code, output = tether("policy", "explain", str(EXAMPLE), "--agent", "support-desk",
-                          "--principal", "nobody", "--tool", "crm.find_party")
+    code, output = tether(
+        "policy",
+        "explain",
+        str(EXAMPLE),
+        "--agent",
+        "support-desk",
+        "--principal",
+        "nobody",
+        "--tool",
+        "crm.find_party",
+    )
     assert code == 2 and "unknown principal 'nobody'" in output
 
 
@@ -139,8 +208,10 @@ def test_policy_tests_of_the_example_pass() -> None:
 def test_a_failing_policy_test_fails_the_command(tmp_path: Path) -> None:
     shutil.copy(EXAMPLE, tmp_path / "policy.yaml")
     tests = (EXAMPLE.parent / "policy_test.yaml").read_text()
-    tests = tests.replace("args: {to: [audit@evil.example], subject: Customer list, body: \"...\"}\n    expect: deny",
-                          "args: {to: [audit@evil.example], subject: Customer list, body: \"...\"}\n    expect: allow")
+    tests = tests.replace(
+        'args: {to: [audit@evil.example], subject: Customer list, body: "..."}\n    expect: deny',
+        'args: {to: [audit@evil.example], subject: Customer list, body: "..."}\n    expect: allow',
+    )
     (tmp_path / "policy_test.yaml").write_text(tests)
     code, output = tether("policy", "test", str(tmp_path))
     assert code == 1
@@ -151,7 +222,9 @@ def test_a_failing_policy_test_fails_the_command(tmp_path: Path) -> None:
 
 def test_a_malformed_policy_test_file_is_an_error(tmp_path: Path) -> None:
     shutil.copy(EXAMPLE, tmp_path / "policy.yaml")
-    (tmp_path / "bad_test.yaml").write_text("policy: policy.yaml\ntests:\n  - name: x\n    expect: maybe\n")
+    (tmp_path / "bad_test.yaml").write_text(
+        "policy: policy.yaml\ntests:\n  - name: x\n    expect: maybe\n"
+    )
     code, output = tether("policy", "test", str(tmp_path))
     assert code == 1
     assert "bad_test.yaml:3" in output

@@ -30,7 +30,9 @@ POLICY = policy(
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=8,
 )
 tool_names = st.sampled_from(TOOLS.names()) | st.text(
@@ -64,7 +66,9 @@ def test_ungranted_tools_are_never_allowed(
 
 @settings(max_examples=200, deadline=None)
 @given(tool=tool_names, args=st.dictionaries(st.text(max_size=8), json_values, max_size=4))
-def test_shadow_mode_never_hides_that_a_call_was_not_granted(tool: str, args: dict[str, Any]) -> None:
+def test_shadow_mode_never_hides_that_a_call_was_not_granted(
+    tool: str, args: dict[str, Any]
+) -> None:
     decision = evaluate(POLICY, call(tool, args, agent="shadowed")).decision
     if tool != "crm.find":
         # Shadow mode lets the call through, but the refusal is always on the record.

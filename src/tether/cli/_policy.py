@@ -27,9 +27,12 @@ def _json_arg(value: str | None, option: str) -> dict[str, Any] | None:
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"not valid JSON: {exc.msg} at column {exc.colno}", param_hint=option)
+        message = f"not valid JSON: {exc.msg} at column {exc.colno}"
+        raise typer.BadParameter(message, param_hint=option) from None
     if not isinstance(parsed, dict):
-        raise typer.BadParameter("must be a JSON object, e.g. '{\"amount\": 100}'", param_hint=option)
+        raise typer.BadParameter(
+            "must be a JSON object, e.g. '{\"amount\": 100}'", param_hint=option
+        )
     return parsed
 
 
@@ -86,8 +89,12 @@ def explain(
     run = RunState(id="explain", untrusted=untrusted, known_contacts=frozenset(known_contact or ()))
     try:
         call = build_call(
-            policy, agent=agent, principal=principal, tool=tool,
-            args=_json_arg(args, "--args") or {}, resource=_json_arg(resource, "--resource"),
+            policy,
+            agent=agent,
+            principal=principal,
+            tool=tool,
+            args=_json_arg(args, "--args") or {},
+            resource=_json_arg(resource, "--resource"),
             run=run,
         )
     except KeyError as exc:
@@ -95,8 +102,12 @@ def explain(
     evaluation = evaluate(policy, call)
     decision = evaluation.decision
     limits = [
-        {"rule": claim.limit.rule, "counter": claim.key, "amount": claim.amount,
-         "limit": claim.limit.ceiling}
+        {
+            "rule": claim.limit.rule,
+            "counter": claim.key,
+            "amount": claim.amount,
+            "limit": claim.limit.ceiling,
+        }
         for claim in evaluation.claims
     ]
     if as_json:
@@ -119,8 +130,11 @@ def explain(
     for finding in decision.shadow:
         table.add_row("shadow", f"{finding.rule}: {finding.message}")
     for limit in limits:
-        table.add_row("limit", f"{limit['rule']}: +{limit['amount']:g} of {limit['limit']:g} "
-                      "(settled in the database at call time)")
+        table.add_row(
+            "limit",
+            f"{limit['rule']}: +{limit['amount']:g} of {limit['limit']:g} "
+            "(settled in the database at call time)",
+        )
     table.add_row("policy", policy.version)
     out.print(table)
 
@@ -149,8 +163,9 @@ def test_(
                 out.print(f"[green]PASS[/green] {result.name}", highlight=False)
             else:
                 failed += 1
-                out.print(f"[red]FAIL[/red] {result.name} ({where}): {result.problem}",
-                          highlight=False)
+                out.print(
+                    f"[red]FAIL[/red] {result.name} ({where}): {result.problem}", highlight=False
+                )
     out.print(f"{passed} passed, {failed} failed", highlight=False)
     if failed:
         raise typer.Exit(1)

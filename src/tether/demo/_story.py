@@ -119,8 +119,7 @@ def run_demo(state: Path, console: Console, policy_path: Path | None = None) -> 
     gate = Gate(policy, database=connect(f"sqlite:///{state / 'tether.db'}"))
     console.print(
         Panel.fit(
-            f"policy [bold]{policy.source}[/] ({policy.version})\n"
-            f"state  [bold]{state}[/]",
+            f"policy [bold]{policy.source}[/] ({policy.version})\nstate  [bold]{state}[/]",
             title="tether demo",
         )
     )

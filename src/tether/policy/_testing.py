@@ -137,18 +137,28 @@ def run_test_file(path: Path) -> list[CaseResult]:
 def _run_case(policy: Policy, case: CaseSpec, file: str, line: int | None) -> CaseResult:
     def result(decision: Decision | None, problem: str | None) -> CaseResult:
         return CaseResult(
-            file=file, line=line, name=case.name, expected=case.expect,
-            decision=decision, problem=problem,
+            file=file,
+            line=line,
+            name=case.name,
+            expected=case.expect,
+            decision=decision,
+            problem=problem,
         )
 
     run = RunState(
-        id=case.run.id, untrusted=case.run.untrusted,
+        id=case.run.id,
+        untrusted=case.run.untrusted,
         known_contacts=frozenset(case.run.known_contacts),
     )
     try:
         call = build_call(
-            policy, agent=case.agent, principal=case.principal, tool=case.tool,
-            args=case.args, resource=case.resource, run=run,
+            policy,
+            agent=case.agent,
+            principal=case.principal,
+            tool=case.tool,
+            args=case.args,
+            resource=case.resource,
+            run=run,
         )
     except KeyError as exc:
         return result(None, str(exc.args[0]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,11 @@ class Principal:
     """Free-form attributes (team, region) that conditions read."""
 
     def as_cel(self) -> dict[str, Any]:
+        return self._cel
+
+    @functools.cached_property
+    def _cel(self) -> dict[str, Any]:
+        # Computed once per principal: the same person makes many calls.
         return {"id": self.id, "roles": sorted(self.roles), "attributes": to_cel(self.attributes)}
 
 
@@ -74,8 +80,18 @@ class ProposedCall:
         return f"{self.run.id}:{self.call_id}"
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def to_cel(value: Any) -> Any:
     """Plain values a CEL expression can read: dicts, lists, str, int, float, bool, None."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(key): to_cel(item) for key, item in value.items()}
+    if kind is list:
+        return [to_cel(item) for item in value]
     if isinstance(value, BaseModel):
         return to_cel(value.model_dump())
     if isinstance(value, Mapping):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tether.calls import ProposedCall, to_cel
+from tether.calls import ProposedCall
 from tether.errors import ToolArgumentsError
 from tether.gate._decision import Allow, ApprovalRequirement, Decision, Deny, Finding, NeedsApproval
 from tether.policy._cel import Activation, Condition, ConditionError
@@ -70,15 +70,15 @@ class _Evaluator:
         self.args: dict[str, Any] | None = None
         self.untrusted_rule: str | None = None
         """Set when the run is tainted and the policy says to ask a person."""
-        self.activation = Activation(self._sources(now))
+        self.activation = Activation(self._sources(now), policy.projection)
 
     def _sources(self, now: _dt.datetime | None) -> dict[str, Callable[[], Any]]:
         call = self.call
         return {
-            "args": lambda: to_cel(self.args if self.args is not None else call.args),
+            "args": lambda: self.args if self.args is not None else dict(call.args),
             "principal": call.principal.as_cel,
             "run": call.run.as_cel,
-            "resource": lambda: to_cel(call.resource or {}),
+            "resource": lambda: dict(call.resource or {}),
             "agent": lambda: {"name": call.agent, "version": call.agent_version or ""},
             "tool": lambda: {"name": call.tool, "effect": self.effect.value if self.effect else ""},
             "now": lambda: now or _dt.datetime.now(_dt.UTC),
@@ -92,6 +92,10 @@ class _Evaluator:
             decision = self.decide(grant)
         except _Refused as refused:
             return Evaluation(decision=refused.deny, args=self.args)
+        finally:
+            # The variable sources refer back to this evaluator: break the cycle now,
+            # or the cyclic garbage collector pauses every few hundred decisions.
+            del self.activation
         return Evaluation(decision=decision, claims=claims, args=self.args)
 
     # --- identify ---------------------------------------------------------------
@@ -128,6 +132,7 @@ class _Evaluator:
         self.effect = tool.effect.at_least(grant.effect) if grant.effect else tool.effect
         self.rules.append(grant.rule)
         self.reasons.append(f"{grant.rule} grants {tool.name} ({self.effect.value})")
+        self.validate_args(tool)  # before any condition reads them
         self.check_principal_permission(tool)
         self.check_scope(agent, grant, tool)
         return grant
@@ -175,11 +180,13 @@ class _Evaluator:
 
     # --- check inputs -----------------------------------------------------------
 
-    def check_inputs(self, grant: Grant, tool: Tool) -> tuple[LimitClaim, ...]:
+    def validate_args(self, tool: Tool) -> None:
         try:
             self.args = tool.validate_args(self.call.args)
         except ToolArgumentsError as exc:
             self.refuse(f"{tool.name}.schema", exc.message, "inputs", model_detail=exc.message)
+
+    def check_inputs(self, grant: Grant, tool: Tool) -> tuple[LimitClaim, ...]:
         if grant.when is not None:
             rule = f"{grant.rule}.when"
             if self.holds(grant.when, rule, "inputs", grant.shadow):

@@ -9,10 +9,19 @@ from typing import Any
 
 import cel
 
+from tether.calls import to_cel
+from tether.policy._fastpath import Node, Unsupported, compile_fast
+
 VARIABLES = ("args", "principal", "run", "resource", "agent", "tool", "now")
 """The names a policy condition may read."""
 
 _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_STRING = re.compile(r"""[rR]?("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+_PATH = re.compile(r"\b(" + "|".join(VARIABLES) + r")\b((?:\s*\.\s*[A-Za-z_]\w*)*)(\s*[(\[]?)")
+
+FieldPath = tuple[str, ...]
+Projection = dict[str, frozenset[FieldPath] | None]
+"""Per variable, the field paths conditions read; None when they read it whole."""
 
 
 class ConditionError(ValueError):
@@ -26,8 +35,17 @@ class Condition:
     source: str
     program: Any
     reads: frozenset[str]
+    paths: Projection
+    """The fields of each variable it reads, so only those are handed to CEL."""
+    fast: Node | None = None
+    """The same condition on plain Python values, when it is simple enough."""
 
     def evaluate(self, activation: Activation) -> Any:
+        if self.fast is not None:
+            try:
+                return self.fast(activation.plain(self.reads))
+            except Unsupported:
+                pass  # CEL decides: a missing field, mixed types, anything unusual
         try:
             return self.program.execute(activation.context_for(self.reads))
         except KeyError as exc:
@@ -57,22 +75,102 @@ def compile_condition(source: str) -> Condition:
             f"unknown variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
             f"a condition may read {', '.join(VARIABLES)}"
         )
-    return Condition(source=source, program=program, reads=frozenset(reads))
+    paths = {
+        name: frozenset(found) if found is not None else None
+        for name, found in field_paths(source).items()
+        if name in reads
+    }
+    return Condition(
+        source=source,
+        program=program,
+        reads=frozenset(reads),
+        paths=paths,
+        fast=compile_fast(source, frozenset(reads)),
+    )
+
+
+def field_paths(source: str) -> dict[str, set[FieldPath] | None]:
+    """The dotted field paths an expression reads from each variable.
+
+    ``args.amount <= 500.0 && args.to.all(r, r.endsWith("@x"))`` reads ``args.amount``
+    and ``args.to``. A variable used any other way (``"x" in args``) is read whole.
+    """
+    found: dict[str, set[FieldPath] | None] = {}
+    for match in _PATH.finditer(_STRING.sub('""', source)):
+        name, dotted, after = match.groups()
+        fields = tuple(part.strip() for part in dotted.split(".")[1:])
+        if after.strip() == "(" and fields:
+            fields = fields[:-1]  # the last name is a method: args.to.all(...)
+        current = found.get(name, set())
+        if not fields or current is None:
+            found[name] = None
+        else:
+            current.add(fields)
+            found[name] = current
+    return found
+
+
+def merge_projections(projections: list[Projection]) -> Projection:
+    merged: Projection = {}
+    for projection in projections:
+        for name, paths in projection.items():
+            if name in merged and (merged[name] is None or paths is None):
+                merged[name] = None
+            else:
+                merged[name] = (merged.get(name) or frozenset()) | (paths or frozenset())
+    return merged
+
+
+def project(value: Any, paths: frozenset[FieldPath] | None) -> Any:
+    """``value`` reduced to the fields at ``paths``: less to convert, same answers.
+
+    A path that is missing stays missing, so a condition reading it still fails.
+    """
+    if paths is None or type(value) is not dict:
+        return value
+    if () in paths:
+        return value
+    heads: dict[str, set[FieldPath]] = {}
+    for path in paths:
+        heads.setdefault(path[0], set()).add(path[1:])
+    return {
+        key: project(value[key], frozenset(rest)) for key, rest in heads.items() if key in value
+    }
 
 
 class Activation:
-    """The variables of one decision, converted for CEL once and only when read."""
+    """The variables of one decision, made plain once and only when read.
 
-    __slots__ = ("_context", "_loaded", "_sources")
+    ``projection`` names the fields the policy's conditions read; only those are
+    converted, which is most of the cost of evaluating a condition.
+    """
 
-    def __init__(self, sources: Mapping[str, Callable[[], Any]]) -> None:
+    __slots__ = ("_context", "_loaded", "_plain", "_projection", "_sources")
+
+    def __init__(
+        self, sources: Mapping[str, Callable[[], Any]], projection: Projection | None = None
+    ) -> None:
         self._sources = sources
-        self._context = cel.Context()
+        self._projection = projection or {}
+        self._plain: dict[str, Any] = {}
+        self._context: Any = None
         self._loaded: set[str] = set()
 
+    def plain(self, names: frozenset[str]) -> dict[str, Any]:
+        """The variables as plain JSON-like values (for the fast path and for CEL)."""
+        for name in names:
+            if name not in self._plain:
+                value = project(self._sources[name](), self._projection.get(name))
+                self._plain[name] = to_cel(value)
+        return self._plain
+
     def context_for(self, names: frozenset[str]) -> Any:
+        """A CEL context holding (at least) ``names``."""
+        if self._context is None:
+            self._context = cel.Context()
+        values = self.plain(names)
         for name in names - self._loaded:
-            self._context.add_variable(name, self._sources[name]())
+            self._context.add_variable(name, values[name])
             self._loaded.add(name)
         return self._context
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tether.errors import PolicyError, PolicyIssue
-from tether.policy._cel import Condition, ConditionError, compile_condition
+from tether.policy._cel import Condition, ConditionError, compile_condition, merge_projections
 from tether.policy._policy import (
     AgentPolicy,
     Approval,
@@ -62,6 +62,7 @@ class _Loader:
         self.tools = tools
         self.issues: list[PolicyIssue] = []
         self.lines: dict[Path_, int] = {}
+        self.conditions: list[Condition] = []
 
     def problem(self, path: Path_, message: str) -> None:
         self.issues.append(
@@ -226,6 +227,7 @@ class _Loader:
         rule_ids: dict[str, Path_] = {}
         for name, agent in spec.agents.items():
             policy.agents[name] = self._agent(policy, name, agent, rule_ids)
+        policy.projection = merge_projections([c.paths for c in self.conditions])
         return policy
 
     def _permission(
@@ -365,10 +367,12 @@ class _Loader:
         if source is None:
             return None
         try:
-            return compile_condition(source)
+            condition = compile_condition(source)
         except ConditionError as exc:
             self.problem(path, f"condition {source!r} {exc}")
             return None
+        self.conditions.append(condition)
+        return condition
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Literal
 
 from tether.calls import Principal
-from tether.policy._cel import Condition
+from tether.policy._cel import Condition, Projection
 from tether.policy._spec import PolicySpec, UntrustedDecision
 from tether.tools import Effect, Toolset
 
@@ -137,6 +137,8 @@ class Policy:
     untrusted_default: UntrustedDefault
     shadow: bool
     """The whole policy runs in shadow mode: decide and record, never enforce."""
+    projection: Projection = field(default_factory=dict)
+    """The fields of each variable that some condition reads; only these go to CEL."""
 
     def principal(self, user_id: str) -> Principal | None:
         """The principal the policy's ``users`` section defines, or None."""

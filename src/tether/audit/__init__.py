@@ -1,0 +1,63 @@
+"""The tamper-evident audit trail: every step of every call, hash-chained and signed.
+
+```python
+from tether.audit import AuditLog
+
+audit = AuditLog("sqlite:///.tether/tether.db")   # keys in .tether/keys
+gate = Gate(policy, recorder=audit)               # every gate step becomes an event
+report = audit.verify()                           # report.intact, report.problems
+```
+
+See ``docs/audit.md`` for the event model, the hash chain, checkpoints, keys and
+retention.
+"""
+
+from tether.audit._canonical import GENESIS, canonical_json
+from tether.audit._checkpoint import Checkpoint, CheckpointKind
+from tether.audit._damage import Damage, Problem
+from tether.audit._errors import AuditError, AuditKeyError, AuditLogUnreadable, UnknownSchemaVersion
+from tether.audit._event import (
+    EVENT_TYPES,
+    KNOWN_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
+    AuditEvent,
+    EventType,
+    StoredEvent,
+)
+from tether.audit._export import export_jsonl
+from tether.audit._from_gate import from_gate_event
+from tether.audit._keys import DEFAULT_KEYS_DIR, KEYS_ENV, KeyStore
+from tether.audit._log import DEFAULT_RETENTION, AuditLog, PruneResult
+from tether.audit._otel import JsonLinesSpanExporter, export_spans
+from tether.audit._verify import VerifyReport, verify
+
+__all__ = [
+    "DEFAULT_KEYS_DIR",
+    "DEFAULT_RETENTION",
+    "EVENT_TYPES",
+    "GENESIS",
+    "KEYS_ENV",
+    "KNOWN_SCHEMA_VERSIONS",
+    "SCHEMA_VERSION",
+    "AuditError",
+    "AuditEvent",
+    "AuditKeyError",
+    "AuditLog",
+    "AuditLogUnreadable",
+    "Checkpoint",
+    "CheckpointKind",
+    "Damage",
+    "EventType",
+    "JsonLinesSpanExporter",
+    "KeyStore",
+    "Problem",
+    "PruneResult",
+    "StoredEvent",
+    "UnknownSchemaVersion",
+    "VerifyReport",
+    "canonical_json",
+    "export_jsonl",
+    "export_spans",
+    "from_gate_event",
+    "verify",
+]

@@ -1,0 +1,392 @@
+"""The audit log: append events to the hash chain, sign checkpoints, prune, read back."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tether.audit._canonical import (
+    GENESIS,
+    canonical_json,
+    format_time,
+    make_record,
+    sha256_hex,
+)
+from tether.audit._checkpoint import Checkpoint, CheckpointKind, sign_checkpoint
+from tether.audit._errors import AuditError
+from tether.audit._event import AuditEvent, StoredEvent
+from tether.audit._from_gate import from_gate_event
+from tether.audit._keys import KeyStore, SigningKey
+from tether.audit._query import EventFilter, read_events
+from tether.audit._verify import VerifyReport, verify
+from tether.db import connect, is_postgres, write_transaction
+from tether.db._tables import audit_checkpoint, audit_event, audit_meta, audit_prune_guard
+from tether.gate import GateEvent
+from tether.redaction import Redactor
+
+LOCK_KEY = "tether.audit"
+"""The write lock every append takes, so all writers build one chain."""
+DEFAULT_RETENTION = _dt.timedelta(days=180)
+"""How long events are kept by default before :meth:`AuditLog.prune` may remove them."""
+
+_REDACTED_KEYS = ("args", "why", "decision", "approval", "effect", "result", "error", "details")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneResult:
+    """What :meth:`AuditLog.prune` removed."""
+
+    removed: int
+    """How many events were deleted."""
+    cutoff: _dt.datetime
+    """Events older than this were due for removal."""
+    checkpoint: Checkpoint | None
+    """The signed checkpoint at the cut, if anything was removed."""
+
+
+class AuditLog:
+    """The tamper-evident audit trail in tether's database; also the gate's recorder.
+
+    ```python
+    audit = AuditLog("sqlite:///.tether/tether.db")
+    gate = Gate(policy, recorder=audit)
+    ```
+
+    Appends from any number of threads, processes and hosts form one chain: each takes
+    the ``tether.audit`` write lock, reads the last event and links to it. A signed
+    checkpoint is written every ``checkpoint_every`` events or when
+    ``checkpoint_interval_seconds`` have passed since the last one (checked on append).
+    Everything stored goes through ``redactor`` (a default :class:`Redactor` unless
+    given), even what the gate already redacted.
+    """
+
+    def __init__(
+        self,
+        database: Engine | str | None = None,
+        *,
+        keys: KeyStore | str | Path | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_seconds: float = 60.0,
+        retention: _dt.timedelta = DEFAULT_RETENTION,
+        redactor: Redactor | None = None,
+    ) -> None:
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
+        if retention <= _dt.timedelta(0):
+            raise ValueError(f"retention must be a positive duration, got {retention}")
+        self._database = database
+        self._engine: Engine | None = database if isinstance(database, Engine) else None
+        self._owns_engine = False
+        self.keys = keys if isinstance(keys, KeyStore) else KeyStore(keys)
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = _dt.timedelta(seconds=checkpoint_interval_seconds)
+        self.retention = retention
+        self.redactor = redactor or Redactor()
+        self._log_id: str | None = None
+        self._key: SigningKey | None = None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The database; opened (and migrated) on first use when a URL was given."""
+        if self._engine is None:
+            url = self._database if isinstance(self._database, str) else None
+            self._engine = connect(url)
+            self._owns_engine = True
+        return self._engine
+
+    def close(self) -> None:
+        """Close the connections the log opened itself (not an engine it was given)."""
+        if self._owns_engine and self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+            self._owns_engine = False
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- writing --------------------------------------------------------------------
+
+    def record(self, event: GateEvent) -> None:
+        """The gate's :class:`~tether.gate.Recorder`: one audit event per gate step."""
+        self.append(from_gate_event(event))
+
+    def append(self, event: AuditEvent) -> StoredEvent:
+        """Add one event to the end of the chain (its own transaction)."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[AuditEvent]) -> list[StoredEvent]:
+        """Add events in order, in one transaction: all of them or none."""
+        prepared = [self._prepare(event) for event in events]
+        if not prepared:
+            return []
+        with write_transaction(self.engine, LOCK_KEY) as conn:
+            seq, prev = _tail(conn)
+            rows: list[dict[str, Any]] = []
+            stored: list[StoredEvent] = []
+            for event, body, body_json in prepared:
+                seq += 1
+                record = make_record(body_json, prev, seq)
+                digest = sha256_hex(record)
+                rows.append(
+                    {
+                        "seq": seq,
+                        "at": body["at"],
+                        "type": body["type"],
+                        "run_id": body["run"],
+                        "call_id": body.get("call"),
+                        "agent": body.get("agent"),
+                        "principal": body.get("principal"),
+                        "tool": body.get("tool"),
+                        "schema_version": body["v"],
+                        "record": record,
+                        "hash": digest,
+                    }
+                )
+                stored.append(
+                    StoredEvent(seq=seq, hash=digest, prev=prev, event=event, record=record)
+                )
+                prev = digest
+            conn.execute(_INSERT_EVENTS, rows)
+            self._checkpoint_if_due(conn, seq, prev)
+        return stored
+
+    def _prepare(self, event: AuditEvent) -> tuple[AuditEvent, dict[str, Any], str]:
+        body = event.body()
+        content = {key: body[key] for key in _REDACTED_KEYS if key in body}
+        if content:
+            redacted = self.redactor.redact(content).value
+            if redacted != content:
+                body.update(redacted)
+                event = AuditEvent.from_body(body, at=event.at)
+        return event, body, canonical_json(body)
+
+    # --- checkpoints ----------------------------------------------------------------
+
+    def checkpoint(self, *, kind: CheckpointKind = "manual") -> Checkpoint | None:
+        """Sign a checkpoint for the last event now (None if the log is empty)."""
+        with write_transaction(self.engine, LOCK_KEY) as conn:
+            seq, digest = _tail(conn)
+            if seq == 0:
+                return None
+            return self._write_checkpoint(conn, seq, digest, kind)
+
+    def export_checkpoint(self, path: str | Path) -> Checkpoint:
+        """Sign a checkpoint for the last event and write it to ``path``, outside the database.
+
+        Verifying later against this file (``tether audit verify --checkpoint FILE``)
+        detects events cut from the end of the log, which the chain alone cannot.
+        """
+        checkpoint = self.checkpoint()
+        if checkpoint is None:
+            raise AuditError("the audit log is empty: there is nothing to vouch for yet")
+        checkpoint.to_file(path)
+        return checkpoint
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The most recent checkpoint in the database."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(audit_checkpoint).order_by(audit_checkpoint.c.id.desc()).limit(1)
+            ).first()
+            if row is None:
+                return None
+            return Checkpoint(
+                log_id=self._get_log_id(conn),
+                seq=row.seq,
+                hash=row.hash,
+                at=row.at,
+                kind=row.kind,
+                key_id=row.key_id,
+                signature=row.signature,
+            )
+
+    def rotate_key(self) -> str:
+        """Start signing with a new key; sign a checkpoint with it at once. Returns its id."""
+        self._key = self.keys.rotate()
+        self.checkpoint()
+        return self._key.key_id
+
+    def _checkpoint_if_due(self, conn: Connection, seq: int, digest: str) -> None:
+        last = conn.execute(_LAST_CHECKPOINT).first()
+        now = _dt.datetime.now(_dt.UTC)
+        if last is not None:
+            due = seq - last.seq >= self.checkpoint_every or (
+                seq > last.seq
+                and now - _dt.datetime.fromisoformat(last.at) >= self.checkpoint_interval
+            )
+            if not due:
+                return
+        self._write_checkpoint(conn, seq, digest, "periodic", now=now)
+
+    def _write_checkpoint(
+        self,
+        conn: Connection,
+        seq: int,
+        digest: str,
+        kind: CheckpointKind,
+        *,
+        now: _dt.datetime | None = None,
+    ) -> Checkpoint:
+        key = self._signing_key()
+        checkpoint = sign_checkpoint(
+            key,
+            log_id=self._get_log_id(conn),
+            seq=seq,
+            hash=digest,
+            at=format_time(now or _dt.datetime.now(_dt.UTC)),
+            kind=kind,
+        )
+        conn.execute(
+            audit_checkpoint.insert(),
+            {
+                "seq": checkpoint.seq,
+                "hash": checkpoint.hash,
+                "at": checkpoint.at,
+                "kind": checkpoint.kind,
+                "key_id": checkpoint.key_id,
+                "signature": checkpoint.signature,
+            },
+        )
+        return checkpoint
+
+    def _signing_key(self) -> SigningKey:
+        active = self.keys.active_id()
+        if self._key is None or self._key.key_id != active:
+            self._key = self.keys.signing_key()
+        return self._key
+
+    def _get_log_id(self, conn: Connection) -> str:
+        if self._log_id is None:
+            value = conn.execute(
+                sa.select(audit_meta.c.value).where(audit_meta.c.name == "log_id")
+            ).scalar()
+            if value is None:
+                raise AuditError("the audit tables have no log id; was the database migrated?")
+            self._log_id = str(value)
+        return self._log_id
+
+    # --- retention ------------------------------------------------------------------
+
+    def prune(
+        self, *, older_than: _dt.timedelta | None = None, now: _dt.datetime | None = None
+    ) -> PruneResult:
+        """Remove events older than the retention period, leaving a signed checkpoint at the cut.
+
+        Only a leading run of old events is removed (never one younger than the cutoff),
+        after checking that the part to be removed verifies; the rest of the log still
+        verifies, anchored at the pruning checkpoint.
+        """
+        cutoff = (now or _dt.datetime.now(_dt.UTC)) - (older_than or self.retention)
+        with write_transaction(self.engine, LOCK_KEY) as conn:
+            cut = _cut(conn, format_time(cutoff))
+            if cut is None:
+                return PruneResult(removed=0, cutoff=cutoff, checkpoint=None)
+            cut_seq, cut_hash = cut
+            report = verify(self.engine, keys=self.keys, upto=cut_seq)
+            if not report.intact:
+                problem = report.problems[0]
+                raise AuditError(
+                    f"refusing to prune: the events to remove do not verify ({problem.kind} at "
+                    f"event {problem.seq}: {problem.message})"
+                )
+            checkpoint = self._write_checkpoint(conn, cut_seq, cut_hash, "prune")
+            removed = _delete_through(conn, cut_seq)
+        return PruneResult(removed=removed, cutoff=cutoff, checkpoint=checkpoint)
+
+    # --- reading --------------------------------------------------------------------
+
+    def events(
+        self,
+        *,
+        run: str | None = None,
+        agent: str | None = None,
+        principal: str | None = None,
+        tool: str | None = None,
+        type: str | None = None,
+        since: _dt.datetime | None = None,
+        until: _dt.datetime | None = None,
+        limit: int | None = None,
+        newest: bool = False,
+    ) -> Iterator[StoredEvent]:
+        """Events in order, filtered; ``limit`` with ``newest`` keeps the last ones."""
+        where = EventFilter(
+            run=run,
+            agent=agent,
+            principal=principal,
+            tool=tool,
+            type=type,
+            since=since,
+            until=until,
+        )
+        return read_events(self.engine, where, limit=limit, newest=newest)
+
+    def verify(self, *, checkpoint: Checkpoint | str | Path | None = None) -> VerifyReport:
+        """Check the whole log; see :func:`tether.audit.verify`."""
+        return verify(self.engine, keys=self.keys, checkpoint=checkpoint)
+
+
+_INSERT_EVENTS = audit_event.insert()
+_TAIL = sa.select(audit_event.c.seq, audit_event.c.hash).order_by(audit_event.c.seq.desc()).limit(1)
+_LAST_CUT = (
+    sa.select(audit_checkpoint.c.seq, audit_checkpoint.c.hash)
+    .where(audit_checkpoint.c.kind == "prune")
+    .order_by(audit_checkpoint.c.seq.desc())
+    .limit(1)
+)
+_LAST_CHECKPOINT = (
+    sa.select(audit_checkpoint.c.seq, audit_checkpoint.c.at)
+    .order_by(audit_checkpoint.c.id.desc())
+    .limit(1)
+)
+
+
+def _tail(conn: Connection) -> tuple[int, str]:
+    """The last event's position and hash; after pruning everything, the cut's."""
+    row = conn.execute(_TAIL).first()
+    if row is not None:
+        return int(row.seq), str(row.hash)
+    cut = conn.execute(_LAST_CUT).first()
+    return (int(cut.seq), str(cut.hash)) if cut is not None else (0, GENESIS)
+
+
+def _cut(conn: Connection, cutoff: str) -> tuple[int, str] | None:
+    """The last event of the leading run of events older than ``cutoff``."""
+    first = conn.execute(sa.select(sa.func.min(audit_event.c.seq))).scalar()
+    if first is None:
+        return None
+    young = conn.execute(
+        sa.select(sa.func.min(audit_event.c.seq)).where(audit_event.c.at >= cutoff)
+    ).scalar()
+    last = (
+        young - 1
+        if young is not None
+        else conn.execute(sa.select(sa.func.max(audit_event.c.seq))).scalar()
+    )
+    if last is None or last < first:
+        return None
+    digest = conn.execute(sa.select(audit_event.c.hash).where(audit_event.c.seq == last)).scalar()
+    return int(last), str(digest)
+
+
+def _delete_through(conn: Connection, seq: int) -> int:
+    """Delete events up to ``seq``, through the one door the append-only triggers leave."""
+    if is_postgres(conn):
+        conn.execute(sa.text("SELECT set_config('tether.audit_prune', 'on', true)"))
+        result = conn.execute(audit_event.delete().where(audit_event.c.seq <= seq))
+        conn.execute(sa.text("SELECT set_config('tether.audit_prune', 'off', true)"))
+    else:
+        conn.execute(audit_prune_guard.insert(), {"id": 1})
+        result = conn.execute(audit_event.delete().where(audit_event.c.seq <= seq))
+        conn.execute(audit_prune_guard.delete())
+    return int(result.rowcount)

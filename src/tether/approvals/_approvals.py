@@ -1,0 +1,566 @@
+"""Approval requests: created when the gate says needs_approval, decided by people.
+
+Rules enforced here, whatever the surface (CLI, web, API):
+- the approver must be a known user holding an approver role of the rule (or an
+  escalation role, once escalation is due);
+- nobody approves their own request; each approver counts once;
+- an edit is checked again by the gate (schema, permit, conditions, limits) and
+  resets the count: votes bind to the hash of the exact arguments;
+- a request past its expiry is expired, not decided;
+- an approval is single use and is checked again just before execution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tether.approvals._errors import (
+    ApprovalClosed,
+    ApprovalError,
+    ApprovalExpired,
+    ApprovalInvalid,
+    ApprovalNotFound,
+    DuplicateVote,
+    EditRefused,
+    NotAnApprover,
+    SelfApproval,
+)
+from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
+from tether.approvals._tables import approval_request, approval_vote
+from tether.audit import AuditEvent, EventType
+from tether.audit._canonical import canonical_json
+from tether.calls import ProposedCall, RunState
+from tether.db import write_transaction
+from tether.errors import ToolArgumentsError
+from tether.gate import Deny, Gate, NeedsApproval, evaluate
+from tether.policy import Policy
+from tether.tools import Tool
+
+
+class EventSink(Protocol):
+    """Where approval events go: the audit trail."""
+
+    def append(self, event: AuditEvent) -> Any: ...
+
+
+class Notifier(Protocol):
+    """Tells approvers a request waits for them (email, webhook)."""
+
+    def notify(self, request: ApprovalRequest, recipients: Sequence[str]) -> None: ...
+
+
+def _utc(value: _dt.datetime) -> _dt.datetime:
+    """SQLite hands back naive datetimes; everything tether stores is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+
+
+def _utc_or_none(value: _dt.datetime | None) -> _dt.datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+class Approvals:
+    """The approval requests of one tether database, under one gate's policy."""
+
+    def __init__(
+        self,
+        gate: Gate,
+        engine: Engine,
+        *,
+        audit: EventSink | None = None,
+        notifiers: Sequence[Notifier] = (),
+        clock: Callable[[], _dt.datetime] = _now,
+    ) -> None:
+        self.gate = gate
+        self.engine = engine
+        self.audit = audit
+        self.notifiers = list(notifiers)
+        self.clock = clock
+
+    @property
+    def policy(self) -> Policy:
+        return self.gate.policy
+
+    # --- creating ---------------------------------------------------------------
+
+    def request(
+        self, call: ProposedCall, decision: NeedsApproval, *, preview: str | None = None
+    ) -> ApprovalRequest:
+        """Store an approval request for ``call`` and notify its approvers.
+
+        Idempotent per call: asking again for the same run and call (a step that ran
+        again after a crash) returns the request already made, without notifying twice.
+        """
+        existing = self._for_call(call.run.id, call.call_id)
+        if existing is not None:
+            return existing
+        now = self.clock()
+        tool = self.gate.policy.tools.get(call.tool)
+        args = tool.args_model.model_validate(dict(call.args)).model_dump(mode="json")
+        shown = self.gate.redactor_for(tool, args).redact(args).value
+        requirement = decision.approval
+        row = {
+            "id": f"apr_{uuid.uuid4().hex[:20]}",
+            "run_id": call.run.id,
+            "call_id": call.call_id,
+            "agent": call.agent,
+            "requested_by": call.principal.id,
+            "tool": call.tool,
+            "args": args,
+            "args_hash": args_hash(args),
+            "shown_args": shown,
+            "preview": preview or _preview(tool, args, fallback=_render_args(call.tool, shown)),
+            "why": call.why,
+            "rule": requirement.rule,
+            "reason": requirement.reason,
+            "approvers": list(requirement.approvers),
+            "quorum": requirement.quorum,
+            "policy_version": decision.policy_version,
+            "status": "pending",
+            "created_at": now,
+            "expires_at": now + requirement.expires_after,
+            "escalate_at": now + requirement.escalate_after if requirement.escalate_after else None,
+            "escalate_to": list(requirement.escalate_to),
+            "escalated": False,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(approval_request.insert().values(**row))
+        request = self.get(row["id"])
+        self._record("approval.requested", request, call=call)
+        self._notify(request, request.approvers)
+        return request
+
+    # --- reading ----------------------------------------------------------------
+
+    def get(self, request_id: str) -> ApprovalRequest:
+        with self.engine.connect() as conn:
+            return self._load(conn, request_id)
+
+    def _for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
+        query = sa.select(approval_request.c.id).where(
+            approval_request.c.run_id == run_id, approval_request.c.call_id == call_id
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+            return None if found is None else self._load(conn, found)
+
+    def for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
+        """The request made for this call of this run, if any."""
+        return self._for_call(run_id, call_id)
+
+    def find(
+        self,
+        *,
+        status: Status | None = "pending",
+        agent: str | None = None,
+        run_id: str | None = None,
+    ) -> list[ApprovalRequest]:
+        query = sa.select(approval_request.c.id).order_by(approval_request.c.created_at)
+        if status is not None:
+            query = query.where(approval_request.c.status == status)
+        if agent is not None:
+            query = query.where(approval_request.c.agent == agent)
+        if run_id is not None:
+            query = query.where(approval_request.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            ids = conn.execute(query).scalars().all()
+            return [self._load(conn, request_id) for request_id in ids]
+
+    def for_approver(self, user: str) -> list[ApprovalRequest]:
+        """Pending requests this user may decide."""
+        now = self.clock()
+        return [
+            request
+            for request in self.find()
+            if user != request.requested_by
+            and user in self.policy.users_holding(request.eligible_refs(now))
+        ]
+
+    # --- deciding ---------------------------------------------------------------
+
+    def approve(
+        self,
+        request_id: str,
+        *,
+        by: str,
+        edit: dict[str, Any] | None = None,
+        comment: str | None = None,
+    ) -> ApprovalRequest:
+        """Approve, optionally with edited arguments (checked by the gate again)."""
+        return self._vote(request_id, by=by, verdict="approve", edit=edit, comment=comment)
+
+    def reject(self, request_id: str, *, by: str, comment: str) -> ApprovalRequest:
+        """Reject with a comment; the agent is told, and may re-plan."""
+        if not comment or not comment.strip():
+            raise EditRefused(request_id, "a rejection needs a comment saying why")
+        return self._vote(request_id, by=by, verdict="reject", edit=None, comment=comment)
+
+    def _vote(
+        self,
+        request_id: str,
+        *,
+        by: str,
+        verdict: Verdict,
+        edit: dict[str, Any] | None,
+        comment: str | None,
+    ) -> ApprovalRequest:
+        try:
+            with write_transaction(self.engine, f"approval:{request_id}") as conn:
+                request = self._open(conn, request_id)
+                self._check_approver(request, by)
+                new_args = self._checked_edit(request, edit) if edit is not None else None
+                current_hash = args_hash(new_args) if new_args is not None else request.args_hash
+                if verdict == "approve" and by in request.approvals and new_args is None:
+                    raise DuplicateVote(request_id, f"{by} has already approved this request")
+                conn.execute(
+                    approval_vote.insert().values(
+                        request_id=request_id,
+                        approver=by,
+                        verdict=verdict,
+                        args_hash=current_hash,
+                        edited_args=new_args,
+                        comment=comment,
+                        at=self.clock(),
+                    )
+                )
+                if new_args is not None:
+                    conn.execute(
+                        approval_request.update()
+                        .where(approval_request.c.id == request_id)
+                        .values(
+                            args=new_args,
+                            args_hash=current_hash,
+                            shown_args=self._shown(request.tool, new_args),
+                            preview=_render_args(request.tool, self._shown(request.tool, new_args)),
+                        )
+                    )
+                updated = self._load(conn, request_id)
+                status = self._settled_status(updated, verdict)
+                if status != "pending":
+                    conn.execute(
+                        approval_request.update()
+                        .where(approval_request.c.id == request_id)
+                        .values(status=status, decided_at=self.clock(), comment=comment)
+                    )
+                    updated = self._load(conn, request_id)
+        except ApprovalError as refusal:
+            if isinstance(refusal, ApprovalExpired):
+                self._expire(request_id)
+            self._record_refusal(request_id, by, refusal)
+            raise
+        self._record(
+            "approval.decided",
+            updated,
+            by=by,
+            verdict=verdict,
+            comment=comment,
+            edited_args=self._shown(updated.tool, new_args) if new_args else None,
+        )
+        return updated
+
+    def _settled_status(self, request: ApprovalRequest, verdict: Verdict) -> Status:
+        if verdict == "reject":
+            return "rejected"
+        return "approved" if len(set(request.approvals)) >= request.quorum else "pending"
+
+    def _open(self, conn: Connection, request_id: str) -> ApprovalRequest:
+        request = self._load(conn, request_id)
+        if request.status != "pending":
+            raise ApprovalClosed(request_id, f"the request is already {request.status}")
+        if self.clock() >= request.expires_at:
+            raise ApprovalExpired(
+                request_id, f"the request expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
+            )
+        return request
+
+    def _check_approver(self, request: ApprovalRequest, user: str) -> None:
+        if self.policy.principal(user) is None:
+            raise NotAnApprover(request.id, f"{user!r} is not a user of the policy")
+        if user == request.requested_by:
+            raise SelfApproval(request.id, f"{user} asked for this action and cannot approve it")
+        refs = request.eligible_refs(self.clock())
+        if user not in self.policy.users_holding(refs):
+            raise NotAnApprover(
+                request.id,
+                f"{user} is not an approver for {request.rule} (needs {', '.join(refs)})",
+            )
+
+    def _checked_edit(self, request: ApprovalRequest, edit: dict[str, Any]) -> dict[str, Any]:
+        """The edited arguments, if the gate would let the edited call through."""
+        tool = self.policy.tools.get(request.tool)
+        merged = {**request.args, **edit}
+        try:
+            args = tool.validate_args(merged)
+        except ToolArgumentsError as exc:
+            raise EditRefused(request.id, exc.message) from None
+        principal = self.policy.principal(request.requested_by)
+        if principal is None:
+            raise EditRefused(
+                request.id, f"the requester {request.requested_by!r} is no longer a user"
+            )
+        call = ProposedCall(
+            tool=request.tool,
+            args=args,
+            agent=request.agent,
+            principal=principal,
+            run=RunState(id=request.run_id),
+            call_id=request.call_id,
+        )
+        decision = evaluate(self.policy, self.gate.locate(call)).decision
+        if isinstance(decision, Deny):
+            raise EditRefused(
+                request.id,
+                "the edited call is refused by the policy: " + "; ".join(decision.reasons),
+            )
+        return tool.args_model.model_validate(args).model_dump(mode="json")
+
+    # --- execution, expiry, escalation, cancellation -------------------------------
+
+    def claim(self, request_id: str) -> ApprovalRequest:
+        """Take an approved request for execution: once, and only as approved.
+
+        Checked again here: the request is approved, its arguments still hash to
+        what was approved, and the policy is the version that required approval.
+        """
+        with write_transaction(self.engine, f"approval:{request_id}") as conn:
+            request = self._load(conn, request_id)
+            if request.status != "approved":
+                raise ApprovalClosed(request_id, f"the request is {request.status}, not approved")
+            if args_hash(request.args) != request.args_hash:
+                raise ApprovalInvalid(request_id, "the arguments changed after approval")
+            if request.policy_version != self.policy.version:
+                raise ApprovalInvalid(
+                    request_id,
+                    f"the policy changed since approval ({request.policy_version} → "
+                    f"{self.policy.version}); ask again",
+                )
+            conn.execute(
+                approval_request.update()
+                .where(approval_request.c.id == request_id)
+                .values(status="executed")
+            )
+        return dataclasses.replace(request, status="executed")
+
+    def expire_due(self) -> list[ApprovalRequest]:
+        """Expire every pending request past its expiry; returns them."""
+        now = self.clock()
+        due = [request for request in self.find() if now >= request.expires_at]
+        return [expired for request in due if (expired := self._expire(request.id))]
+
+    def _expire(self, request_id: str) -> ApprovalRequest | None:
+        """Mark a pending request expired (rejected by default) and record it."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                approval_request.update()
+                .where(approval_request.c.id == request_id, approval_request.c.status == "pending")
+                .values(status="expired", decided_at=self.clock())
+            )
+        if not result.rowcount:
+            return None
+        expired = self.get(request_id)
+        self._record("approval.decided", expired, verdict="expired")
+        return expired
+
+    def escalate_due(self) -> list[ApprovalRequest]:
+        """Notify escalation roles of requests whose escalation time has come."""
+        now = self.clock()
+        escalated = []
+        for request in self.find():
+            if request.escalate_at is None or request.escalated or now < request.escalate_at:
+                continue
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    approval_request.update()
+                    .where(
+                        approval_request.c.id == request.id, approval_request.c.escalated.is_(False)
+                    )
+                    .values(escalated=True)
+                )
+            if result.rowcount:
+                escalated.append(dataclasses.replace(request, escalated=True))
+                self._notify(request, request.escalate_to)
+        return escalated
+
+    def cancel(
+        self, *, run_id: str | None = None, agent: str | None = None, reason: str = "cancelled"
+    ) -> list[ApprovalRequest]:
+        """Cancel pending requests of a run, of an agent, or (neither given) all of them."""
+        cancelled = []
+        for request in self.find(run_id=run_id, agent=agent):
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    approval_request.update()
+                    .where(
+                        approval_request.c.id == request.id, approval_request.c.status == "pending"
+                    )
+                    .values(status="cancelled", decided_at=self.clock(), comment=reason)
+                )
+            if result.rowcount:
+                cancelled.append(dataclasses.replace(request, status="cancelled", comment=reason))
+                self._record("approval.decided", cancelled[-1], verdict="cancelled", comment=reason)
+        return cancelled
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _shown(self, tool_name: str, args: dict[str, Any] | None) -> dict[str, Any]:
+        if args is None:
+            return {}
+        tool = self.policy.tools.get(tool_name)
+        shown: dict[str, Any] = self.gate.redactor_for(tool, args).redact(args).value
+        return shown
+
+    def _load(self, conn: Connection, request_id: str) -> ApprovalRequest:
+        row = (
+            conn.execute(sa.select(approval_request).where(approval_request.c.id == request_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise ApprovalNotFound(request_id, "no such approval request")
+        votes = (
+            conn.execute(
+                sa.select(approval_vote)
+                .where(approval_vote.c.request_id == request_id)
+                .order_by(approval_vote.c.id)
+            )
+            .mappings()
+            .all()
+        )
+        return ApprovalRequest(
+            id=row["id"],
+            run_id=row["run_id"],
+            call_id=row["call_id"],
+            agent=row["agent"],
+            requested_by=row["requested_by"],
+            tool=row["tool"],
+            args=row["args"],
+            args_hash=row["args_hash"],
+            shown_args=row["shown_args"],
+            preview=row["preview"],
+            why=row["why"],
+            rule=row["rule"],
+            reason=row["reason"],
+            approvers=tuple(row["approvers"]),
+            quorum=row["quorum"],
+            policy_version=row["policy_version"],
+            status=row["status"],
+            created_at=_utc(row["created_at"]),
+            expires_at=_utc(row["expires_at"]),
+            escalate_at=_utc_or_none(row["escalate_at"]),
+            escalate_to=tuple(row["escalate_to"]),
+            escalated=bool(row["escalated"]),
+            decided_at=_utc_or_none(row["decided_at"]),
+            comment=row["comment"],
+            votes=tuple(
+                Vote(
+                    approver=v["approver"],
+                    verdict=v["verdict"],
+                    args_hash=v["args_hash"],
+                    edited_args=v["edited_args"],
+                    comment=v["comment"],
+                    at=_utc(v["at"]),
+                )
+                for v in votes
+            ),
+        )
+
+    def _notify(self, request: ApprovalRequest, refs: Sequence[str]) -> None:
+        recipients = sorted(self.policy.users_holding(tuple(refs)) - {request.requested_by})
+        for notifier in self.notifiers:
+            notifier.notify(request, recipients)
+
+    def _record(
+        self,
+        kind: EventType,
+        request: ApprovalRequest,
+        *,
+        call: ProposedCall | None = None,
+        by: str | None = None,
+        verdict: str | None = None,
+        comment: str | None = None,
+        edited_args: dict[str, Any] | None = None,
+    ) -> None:
+        if self.audit is None:
+            return
+        approval: dict[str, Any] = {
+            "request_id": request.id,
+            "rule": request.rule,
+            "approvers": list(request.approvers),
+            "quorum": request.quorum,
+            "expires_at": request.expires_at.isoformat(),
+            "status": request.status,
+            "approved_by": list(request.approvals),
+        }
+        for key, value in (
+            ("verdict", verdict),
+            ("by", by),
+            ("comment", comment),
+            ("edited_args", edited_args),
+        ):
+            if value is not None:
+                approval[key] = value
+        self.audit.append(
+            AuditEvent(
+                type=kind,
+                run_id=request.run_id,
+                call_id=request.call_id,
+                agent=request.agent,
+                principal=request.requested_by,
+                tool=request.tool,
+                args=request.shown_args,
+                why=request.why,
+                approval=approval,
+            )
+        )
+
+    def _record_refusal(self, request_id: str, by: str, refusal: ApprovalError) -> None:
+        if self.audit is None:
+            return
+        try:
+            request: ApprovalRequest | None = self.get(request_id)
+        except ApprovalNotFound:
+            request = None
+        self.audit.append(
+            AuditEvent(
+                type="approval.refused",
+                run_id=request.run_id if request else "-",
+                call_id=request.call_id if request else None,
+                agent=request.agent if request else None,
+                principal=request.requested_by if request else None,
+                tool=request.tool if request else None,
+                approval={
+                    "request_id": request_id,
+                    "by": by,
+                    "refusal": refusal.reason,
+                    "message": refusal.message,
+                },
+            )
+        )
+
+
+def _preview(tool: Tool, args: dict[str, Any], *, fallback: str) -> str:
+    """The tool's own dry run as text, else the arguments rendered readably."""
+    if tool.preview is None:
+        return fallback
+    try:
+        result = tool.preview(**tool.validate_args(args))
+    except Exception as exc:  # the approver still sees exactly what would run
+        return f"(the tool's preview failed: {type(exc).__name__}: {exc})\n{fallback}"
+    return result if isinstance(result, str) else canonical_json(result)
+
+
+def _render_args(tool: str, args: dict[str, Any]) -> str:
+    lines = [f"{tool}("]
+    lines += [f"  {key} = {value!r}" for key, value in args.items()]
+    lines.append(")")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""An approval request and its votes, as read from the store."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tether.audit._canonical import canonical_json
+
+Status = Literal["pending", "approved", "rejected", "expired", "cancelled", "executed"]
+Verdict = Literal["approve", "reject"]
+
+
+def args_hash(args: dict[str, Any]) -> str:
+    """SHA-256 of the arguments' canonical JSON: what an approval is bound to."""
+    return hashlib.sha256(canonical_json(args).encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vote:
+    approver: str
+    verdict: Verdict
+    args_hash: str
+    """The arguments the vote was cast for."""
+    edited_args: dict[str, Any] | None
+    comment: str | None
+    at: _dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalRequest:
+    """A call held for a person's decision."""
+
+    id: str
+    run_id: str
+    call_id: str
+    agent: str
+    requested_by: str
+    """The principal the agent acts for: never an approver of this request."""
+    tool: str
+    args: dict[str, Any]
+    """The arguments the call will run with (the edited ones, once edited)."""
+    args_hash: str
+    shown_args: dict[str, Any]
+    """The arguments as approvers see them: secrets redacted."""
+    preview: str
+    """What will happen: the tool's preview, or the arguments rendered readably."""
+    why: str
+    rule: str
+    reason: str
+    approvers: tuple[str, ...]
+    quorum: int
+    policy_version: str
+    status: Status
+    created_at: _dt.datetime
+    expires_at: _dt.datetime
+    escalate_at: _dt.datetime | None
+    escalate_to: tuple[str, ...]
+    escalated: bool
+    decided_at: _dt.datetime | None
+    comment: str | None
+    votes: tuple[Vote, ...] = ()
+
+    @property
+    def approvals(self) -> tuple[str, ...]:
+        """Who approved the arguments as they now stand."""
+        return tuple(
+            vote.approver
+            for vote in self.votes
+            if vote.verdict == "approve" and vote.args_hash == self.args_hash
+        )
+
+    @property
+    def edited(self) -> bool:
+        return any(vote.edited_args is not None for vote in self.votes)
+
+    def eligible_refs(self, now: _dt.datetime) -> tuple[str, ...]:
+        """The approver references in force: escalation adds its roles once due."""
+        if self.escalate_at is not None and now >= self.escalate_at:
+            return self.approvers + self.escalate_to
+        return self.approvers
+
+    def seconds_left(self, now: _dt.datetime) -> float:
+        return max(0.0, (self.expires_at - now).total_seconds())

@@ -75,6 +75,8 @@ class Tool:
     """Calling twice with the same arguments has the effect of calling once."""
     reversed_by: str | None = None
     """The tool that undoes this one's effect, if any."""
+    reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+    """Given this call's arguments and result, the arguments of the reversing call."""
     preview: Callable[..., Any] | None = None
     """A dry run: same arguments, returns what would change, changes nothing."""
     untrusted_output: bool = False
@@ -116,6 +118,7 @@ def tool(
     locate: Callable[..., Mapping[str, Any] | None] | None = None,
     idempotent: bool = False,
     reversed_by: str | None = None,
+    reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     preview: Callable[..., Any] | None = None,
     untrusted_output: bool = False,
     secret_args: Iterable[str] = (),
@@ -131,6 +134,7 @@ def tool(
     locate: Callable[..., Mapping[str, Any] | None] | None = None,
     idempotent: bool = False,
     reversed_by: str | None = None,
+    reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     preview: Callable[..., Any] | None = None,
     untrusted_output: bool = False,
     secret_args: Iterable[str] = (),
@@ -159,6 +163,7 @@ def tool(
             locate=locate,
             idempotent=idempotent,
             reversed_by=reversed_by,
+            reverse_args=reverse_args,
             preview=preview,
             untrusted_output=untrusted_output,
             secret_args=frozenset(secret_args),

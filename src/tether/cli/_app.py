@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import typer
 
-from tether.cli import _demo, _policy
+from tether.cli import _approvals, _audit, _demo, _policy, _runs, _worker
 
 app = typer.Typer(
     name="tether",
@@ -11,7 +11,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(_policy.app, name="policy")
+app.add_typer(_audit.app, name="audit")
+app.add_typer(_runs.app, name="runs")
+app.add_typer(_approvals.app, name="approvals")
 app.command("demo")(_demo.demo)
+app.command("run")(_runs.run)
+app.command("worker")(_worker.worker)
+app.command("stop")(_worker.stop)
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ def demo(
         "Ask the policy about any call yourself:\n"
         "  tether policy explain examples/support-desk/policy.yaml --agent support-desk "
         "--principal alice --tool erp.create_credit_note "
-        "--args '{\"invoice_id\": 101, \"amount\": 500, \"reason\": \"outage\"}' "
-        "--resource '{\"team\": \"emea\"}'\n"
+        '--args \'{"invoice_id": 101, "amount": 500, "reason": "outage"}\' '
+        '--resource \'{"team": "emea"}\'\n'
         "  tether policy test examples/"
     )

@@ -7,18 +7,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tether.calls import RunState
+from tether.cli._common import err, out, styled
 from tether.errors import PolicyError
 from tether.gate import NeedsApproval, evaluate
 from tether.policy import load_policy, policy_json_schema
 from tether.policy._testing import build_call, find_test_files, run_test_file
 
 app = typer.Typer(help="Check, explain and test policies.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 
 def _json_arg(value: str | None, option: str) -> dict[str, Any] | None:
@@ -38,7 +36,7 @@ def _json_arg(value: str | None, option: str) -> dict[str, Any] | None:
 
 def _print_policy_error(exc: PolicyError) -> None:
     for issue in exc.issues:
-        err.print(f"[red]error[/red] {issue}", markup=True, highlight=False, soft_wrap=True)
+        err.print(styled("red", "error", str(issue)), soft_wrap=True)
 
 
 @app.command()
@@ -53,11 +51,11 @@ def check(files: Annotated[list[Path], typer.Argument(help="Policy files to chec
             failed = True
             continue
         rules = sum(len(agent.grants) for agent in policy.agents.values())
-        out.print(
-            f"[green]ok[/green] {file}: {len(policy.agents)} agents, {rules} grants, "
-            f"{len(policy.tools)} tools, version {policy.version}",
-            highlight=False,
+        summary = (
+            f"{file}: {len(policy.agents)} agents, {rules} grants, "
+            f"{len(policy.tools)} tools, version {policy.version}"
         )
+        out.print(styled("green", "ok", summary), soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -116,7 +114,7 @@ def explain(
         typer.echo(json.dumps(data, indent=2))
         return
     colour = {"allow": "green", "deny": "red", "needs_approval": "yellow"}[decision.kind]
-    out.print(f"[bold {colour}]{decision.kind}[/] {tool} for {principal} by {agent}")
+    out.print(styled(f"bold {colour}", decision.kind, f"{tool} for {principal} by {agent}"))
     table = Table(show_header=False, box=None)
     table.add_row("rules", ", ".join(decision.rules) or "-")
     for reason in decision.reasons:
@@ -160,13 +158,11 @@ def test_(
             where = f"{result.file}:{result.line}" if result.line else result.file
             if result.passed:
                 passed += 1
-                out.print(f"[green]PASS[/green] {result.name}", highlight=False)
+                out.print(styled("green", "PASS", result.name))
             else:
                 failed += 1
-                out.print(
-                    f"[red]FAIL[/red] {result.name} ({where}): {result.problem}", highlight=False
-                )
-    out.print(f"{passed} passed, {failed} failed", highlight=False)
+                out.print(styled("red", "FAIL", f"{result.name} ({where}): {result.problem}"))
+    out.print(f"{passed} passed, {failed} failed")
     if failed:
         raise typer.Exit(1)
 

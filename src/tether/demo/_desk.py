@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS invoice (
 );
 CREATE TABLE IF NOT EXISTS credit_note (
     id INTEGER PRIMARY KEY, invoice_id INTEGER NOT NULL REFERENCES invoice(id),
-    amount REAL NOT NULL, reason TEXT NOT NULL, idempotency_key TEXT UNIQUE
+    amount REAL NOT NULL, reason TEXT NOT NULL, idempotency_key TEXT UNIQUE,
+    voided INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sent_mail (
     id INTEGER PRIMARY KEY, recipients TEXT NOT NULL, subject TEXT NOT NULL,

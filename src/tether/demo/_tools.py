@@ -113,12 +113,18 @@ def list_invoices(party_id: int) -> list[Invoice]:
     return [Invoice(**dict(row)) for row in rows]
 
 
+def _void_args(args: dict[str, Any], result: Any) -> dict[str, Any]:
+    return {"credit_note_id": result["id"]}
+
+
 @tool(
     name="erp.create_credit_note",
     effect=Effect.IRREVERSIBLE,
     resource="invoice",
     locate=_invoice_owner,
     idempotent=True,
+    reversed_by="erp.void_credit_note",
+    reverse_args=_void_args,
 )
 def create_credit_note(
     ctx: ToolContext,
@@ -146,6 +152,19 @@ def create_credit_note(
                 "SELECT * FROM credit_note WHERE idempotency_key = ?", (ctx.idempotency_key,)
             ).fetchone()
     return CreditNote(**{k: existing[k] for k in ("id", "invoice_id", "amount", "reason")})
+
+
+@tool(name="erp.void_credit_note", effect=Effect.WRITE, idempotent=True)
+def void_credit_note(credit_note_id: int) -> bool:
+    """Void a credit note that should not have been issued."""
+    with desk() as db:
+        db.execute("UPDATE credit_note SET voided = 1 WHERE id = ?", (credit_note_id,))
+        row = db.execute(
+            "SELECT voided FROM credit_note WHERE id = ?", (credit_note_id,)
+        ).fetchone()
+    if row is None:
+        raise LookupError(f"no credit note with id {credit_note_id}")
+    return bool(row["voided"])
 
 
 @tool(name="email.send", effect=Effect.COMMUNICATE, idempotent=True)
@@ -183,6 +202,7 @@ desk_tools = Toolset(
         delete_party,
         list_invoices,
         create_credit_note,
+        void_credit_note,
         send_email,
         read_inbox,
     ]

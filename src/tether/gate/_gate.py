@@ -7,6 +7,7 @@ import dataclasses
 import datetime as _dt
 import inspect
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -42,14 +43,17 @@ class Gate:
         database: Engine | str | None = None,
         recorder: Recorder | None = None,
         timeout_seconds: float = 60.0,
+        stop_switch: Callable[[str], str | None] | None = None,
     ) -> None:
         self.policy = policy
         self.recorder = recorder
+        self.stop_switch = stop_switch
+        """Given an agent's name, why it is stopped (None when it may act)."""
         self.timeout_seconds = timeout_seconds
         self._database = database
         self._owned_engine: Engine | None = None
         self._ledger: LimitLedger | None = None
-        self._redactor = Redactor(
+        self.redactor = Redactor(
             secret_fields=policy.secret_fields, pii_fields=policy.redacted_fields
         )
 
@@ -57,6 +61,15 @@ class Gate:
 
     def decide(self, call: ProposedCall, *, now: _dt.datetime | None = None) -> Decision:
         """Allow, deny or needs_approval for ``call``; settles limits in the database."""
+        stopped = self.stop_switch(call.agent) if self.stop_switch else None
+        if stopped is not None:
+            return Deny(
+                rules=("stop-switch",),
+                reasons=(f"agent {call.agent} is stopped: {stopped}",),
+                policy_version=self.policy.version,
+                effect=None,
+                model_message="This agent has been stopped by an operator; do not act further.",
+            )
         evaluation = evaluate(self.policy, call, now=now)
         decision = evaluation.decision
         if isinstance(decision, Deny) or not evaluation.claims:
@@ -108,12 +121,17 @@ class Gate:
 
     # --- the whole pipeline -------------------------------------------------------
 
-    async def call(self, call: ProposedCall) -> CallOutcome:
-        """Decide ``call``; run it if allowed. Every step is recorded."""
+    def propose(self, call: ProposedCall) -> tuple[ProposedCall, Decision]:
+        """Identify the call's target, decide it and record both steps; runs nothing."""
         call = self.locate(call)
         self._record("call.proposed", call)
         decision = self.decide(call)
         self._record("call.decided", call, decision=decision)
+        return call, decision
+
+    async def call(self, call: ProposedCall) -> CallOutcome:
+        """Decide ``call``; run it if allowed. Every step is recorded."""
+        call, decision = self.propose(call)
         if isinstance(decision, Deny):
             return Refused(decision=decision)
         if isinstance(decision, NeedsApproval):
@@ -166,13 +184,13 @@ class Gate:
     def redactor_for(self, tool: Tool, args: Any = None) -> Redactor:
         """The redactor for this tool: the policy's, plus the tool's secret arguments' values."""
         if not tool.secret_args:
-            return self._redactor
+            return self.redactor
         values = [
             str(args[name])
             for name in tool.secret_args
             if isinstance(args, dict) and args.get(name) not in (None, "")
         ]
-        return self._redactor.with_secrets(fields=tool.secret_args, values=values)
+        return self.redactor.with_secrets(fields=tool.secret_args, values=values)
 
     async def _run(self, tool: Tool, args: dict[str, Any], call: ProposedCall) -> Any:
         if tool.context_param:
@@ -208,7 +226,7 @@ class Gate:
         if self.recorder is None:
             return
         tool = self.policy.tools.get(call.tool) if call.tool in self.policy.tools else None
-        redactor = self.redactor_for(tool, call.args) if tool else self._redactor
+        redactor = self.redactor_for(tool, call.args) if tool else self.redactor
         self.recorder.record(
             GateEvent(
                 type=kind,

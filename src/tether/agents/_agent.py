@@ -1,0 +1,107 @@
+"""Agents: a name, a version, a model, instructions, tools and the policy that governs them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_ai.models import Model
+
+from tether.agents._scripted import load_script, scripted_model
+from tether.errors import ConfigurationError
+from tether.policy import Policy, load_policy
+from tether.tools import Toolset
+
+
+@dataclass(frozen=True, kw_only=True)
+class Agent:
+    """An agent tether runs. Its tools are the policy's; the policy decides every call."""
+
+    name: str
+    """The agent's name in the policy."""
+    policy: Policy
+    """The policy that governs it (and names its tools)."""
+    model: str = "scripted"
+    """A Pydantic AI model name (``openai:gpt-4o``, ``anthropic:claude-sonnet-4-5``),
+    ``openai-compatible:MODEL@BASE_URL`` for a local server, or ``scripted:PATH``."""
+    instructions: str = ""
+    version: str = "1"
+    base_dir: Path = field(default_factory=Path.cwd)
+    """Where relative paths (a scripted model's file) are resolved."""
+
+    def __post_init__(self) -> None:
+        if self.name not in self.policy.agents:
+            known = ", ".join(sorted(self.policy.agents)) or "(none)"
+            raise ConfigurationError(
+                f"agent {self.name!r} is not in the policy {self.policy.source}; "
+                f"it defines: {known}"
+            )
+
+    @property
+    def tools(self) -> Toolset:
+        """The tools the agent is offered: those the policy grants it (default deny)."""
+        agent = self.policy.agents[self.name]
+        return Toolset(t for t in self.policy.tools if agent.grant_for(t.name) is not None)
+
+    def resolve_model(self) -> Model:
+        return resolve_model(self.model, base_dir=self.base_dir)
+
+
+def resolve_model(spec: str, *, base_dir: Path | None = None) -> Model:
+    """The Pydantic AI model a spec names."""
+    if spec.startswith("scripted:"):
+        path = Path(spec.removeprefix("scripted:"))
+        return scripted_model(
+            load_script(path if path.is_absolute() else (base_dir or Path.cwd()) / path)
+        )
+    if spec.startswith("openai-compatible:"):
+        name, _, base_url = spec.removeprefix("openai-compatible:").partition("@")
+        if not name or not base_url:
+            raise ConfigurationError(
+                f"model {spec!r}: write openai-compatible:MODEL@BASE_URL, "
+                "e.g. openai-compatible:llama3@http://127.0.0.1:8000/v1"
+            )
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        api_key = os.environ.get("OPENAI_API_KEY", "not-needed")
+        return OpenAIChatModel(name, provider=OpenAIProvider(base_url=base_url, api_key=api_key))
+    from pydantic_ai.models import infer_model
+
+    try:
+        return infer_model(spec)
+    except Exception as exc:  # unknown provider, missing extra or key
+        raise ConfigurationError(f"cannot use model {spec!r}: {exc}") from None
+
+
+class _AgentFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: str = "1"
+    model: str = "scripted"
+    instructions: str = ""
+    policy: str
+
+
+def load_agent(path: str | Path, *, policy: Policy | None = None) -> Agent:
+    """An agent from YAML: ``name``, ``version``, ``model``, ``instructions``, ``policy``."""
+    path = Path(path)
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = _AgentFile.model_validate(data)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read agent file {path}: {exc.strerror}") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigurationError(f"agent file {path} is invalid: {exc}") from None
+    return Agent(
+        name=spec.name,
+        version=spec.version,
+        model=spec.model,
+        instructions=spec.instructions,
+        policy=policy or load_policy(path.parent / spec.policy),
+        base_dir=path.parent,
+    )

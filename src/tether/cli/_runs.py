@@ -1,0 +1,179 @@
+"""``tether run`` and ``tether runs``: start runs, follow them, cancel and undo."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tether.cli._common import ConfigOption, echo_json, err, out, runtime, styled
+from tether.runtime import RunRecord
+
+app = typer.Typer(help="List, show, cancel and undo runs.", no_args_is_help=True)
+
+WaitOption = Annotated[
+    float, typer.Option(help="Seconds to wait for the run to finish or park (0: don't wait).")
+]
+
+
+def describe(record: RunRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "agent": record.agent,
+        "principal": record.principal,
+        "status": record.status,
+        "task": record.task,
+        "output": record.output,
+        "error": record.error,
+        "segment": record.segment,
+        "untrusted": record.untrusted,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def run(
+    agent: Annotated[str, typer.Argument(help="The agent to run.")],
+    task: Annotated[str, typer.Argument(help="What to do, in words.")],
+    principal: Annotated[str, typer.Option(help="The user the agent acts for.")],
+    config: ConfigOption = None,
+    wait: WaitOption = 120.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Start a run; print its id and status (completed, waiting_approval, failed, stopped)."""
+    with runtime(config, execute=True) as rt:
+        record = rt.start(agent, task, principal=principal)
+        if wait > 0:
+            record = rt.wait(record.id, timeout_seconds=wait)
+        pending = rt.approvals.find(run_id=record.id)
+    if as_json:
+        echo_json({**describe(record), "approvals": [request.id for request in pending]})
+        return
+    out.print(f"run {record.id} {record.status}")
+    if record.output:
+        out.print(record.output, highlight=False)
+    if record.error:
+        err.print(styled("red", "error", record.error))
+    for request in pending:
+        out.print(
+            f"waiting for approval {request.id}: {request.tool} "
+            f"({', '.join(request.approvers)}); decide with "
+            f"`tether approvals approve {request.id} --as USER`",
+            highlight=False,
+        )
+
+
+@app.command("list")
+def list_(
+    config: ConfigOption = None,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's runs.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The latest runs."""
+    with runtime(config) as rt:
+        records = rt.store.find(status=status, agent=agent)
+    if as_json:
+        echo_json([describe(record) for record in records])
+        return
+    table = Table("run", "agent", "for", "status", "task", "updated")
+    for record in records:
+        table.add_row(
+            record.id,
+            record.agent,
+            record.principal,
+            record.status,
+            record.task[:50],
+            f"{record.updated_at:%Y-%m-%d %H:%M:%S}",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A run: its status, the calls it made and the approvals it waited for."""
+    with runtime(config) as rt:
+        record = rt.store.get(run_id)
+        effects = rt.store.effects(run_id)
+        approvals = rt.approvals.find(run_id=run_id, status=None)
+    data = {
+        **describe(record),
+        "calls": [
+            {
+                "call": e.call_id,
+                "tool": e.tool,
+                "status": e.status,
+                "args": e.args,
+                "reversed_by": e.reversed_by,
+            }
+            for e in effects
+        ],
+        "approvals": [
+            {
+                "id": a.id,
+                "call": a.call_id,
+                "tool": a.tool,
+                "status": a.status,
+                "approved_by": list(a.approvals),
+            }
+            for a in approvals
+        ],
+    }
+    if as_json:
+        echo_json(data)
+        return
+    out.print(
+        f"run {record.id} {record.status}: {record.agent} for {record.principal}",
+        highlight=False,
+    )
+    out.print(f"task: {record.task}", highlight=False)
+    if record.output:
+        out.print(f"output: {record.output}", highlight=False)
+    table = Table("call", "tool", "status", "args")
+    for effect in effects:
+        table.add_row(
+            effect.call_id,
+            effect.tool,
+            effect.status + (" (undone)" if effect.reversed_by else ""),
+            str(effect.args),
+        )
+    out.print(table)
+    for approval in approvals:
+        out.print(
+            f"approval {approval.id}: {approval.tool} {approval.status}"
+            f" {', '.join(approval.approvals)}",
+            highlight=False,
+        )
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument()],
+    as_user: Annotated[str, typer.Option("--as", help="Who cancels (recorded).")],
+    config: ConfigOption = None,
+) -> None:
+    """Cancel a run: its pending approvals are cancelled, it takes no further step."""
+    with runtime(config) as rt:
+        record = rt.cancel(run_id, by=as_user)
+    out.print(f"run {record.id} {record.status}", highlight=False)
+
+
+@app.command()
+def undo(
+    run_id: Annotated[str, typer.Argument()],
+    call_id: Annotated[str, typer.Argument(help="The call to undo (see `tether runs show`).")],
+    as_user: Annotated[str, typer.Option("--as", help="The operator asking (recorded).")],
+    config: ConfigOption = None,
+) -> None:
+    """Undo an executed call with its reversing tool, itself a call through the gate."""
+    with runtime(config) as rt:
+        result = asyncio.run(rt.undo(run_id, call_id, by=as_user))
+    out.print(f"undo of {call_id}: {result['kind']}: {result['text']}", highlight=False)
+    if result["kind"] not in ("executed", "awaiting_approval"):
+        raise typer.Exit(1)

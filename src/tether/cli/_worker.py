@@ -1,0 +1,53 @@
+"""``tether worker`` and ``tether stop``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from tether.cli._common import ConfigOption, out, runtime
+from tether.config import load_config
+
+
+def worker(
+    config: ConfigOption = None,
+    executor_id: Annotated[
+        str | None, typer.Option(help="A stable id for this worker (restart it under the same id).")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Segments run at once.")] = None,
+) -> None:
+    """Run a worker: execute queued runs, expire and escalate approvals, recover runs."""
+    settings = load_config(config).spec.worker
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    with runtime(config) as rt:
+        if executor_id:
+            rt.executor_id = executor_id
+        rt.launch(concurrency=concurrency or settings.concurrency)
+        out.print(f"worker {rt.executor_id} running; Ctrl-C to stop", highlight=False)
+        while not stopping.wait(settings.sweep_seconds):
+            rt.sweep()
+
+
+def stop(
+    as_user: Annotated[str, typer.Option("--as", help="The operator (recorded).")],
+    agent: Annotated[str | None, typer.Option(help="The agent to stop.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Stop every agent.")] = False,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "stopped by an operator",
+    lift: Annotated[bool, typer.Option("--lift", help="Lift the stop instead.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Halt an agent or all of them at once: pending approvals are cancelled, new calls refused."""
+    if (agent is None) == (not every):
+        raise typer.BadParameter("give --agent NAME or --all", param_hint="--agent/--all")
+    with runtime(config) as rt:
+        if lift:
+            count = rt.lift(agent=agent)
+            out.print(f"lifted {count} stop(s) for {agent or 'all agents'}", highlight=False)
+            return
+        stopped = rt.stop(agent=agent, by=as_user, reason=reason)
+    out.print(f"stopped {agent or 'all agents'}; {len(stopped)} run(s) halted", highlight=False)

@@ -1,0 +1,561 @@
+"""Durable runs: a run is a chain of DBOS workflows ("segments"); a run waiting for a
+person holds no thread, no process and no workflow.
+
+    start ──► segment 1 ──► (needs approval) parked ──► approve/reject ──► segment 2 ──► …
+                 │                                                           │
+                 └──────────── completed / failed / stopped ◄────────────────┘
+
+Each segment loads the run (a step), runs the Pydantic AI agent loop with every model
+request and every gate decision and tool execution as a step, and saves the run (a
+step). After ``kill -9`` a segment resumes from its last finished step; the effect
+ledger and the tools' idempotency keys make a repeated execution a no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from dbos import DBOS, DBOSClient, DBOSConfig
+from pydantic import TypeAdapter
+from pydantic_ai import Agent as PydanticAgent
+from pydantic_ai import (
+    DeferredToolRequests,
+    DeferredToolResults,
+    ModelMessagesTypeAdapter,
+    ToolApproved,
+    ToolDenied,
+)
+from sqlalchemy.engine import Engine
+
+from tether._version import __version__
+from tether.agents import Agent, resolve_model
+from tether.approvals import ApprovalRequest, Approvals, Notifier
+from tether.audit import AuditEvent, AuditLog, EventType
+from tether.calls import ProposedCall, RunState
+from tether.db import connect
+from tether.errors import ConfigurationError
+from tether.gate import Allow, Deny, Executed, Gate, NeedsApproval, evaluate
+from tether.policy import Policy
+from tether.runtime._store import FINISHED, RunRecord, RunStore
+from tether.runtime._toolset import GateToolset, RunDeps, StepModel, offered_tools, step
+
+QUEUE = "tether-runs"
+WORKFLOW = "tether.run_segment"
+_DEFERRED_RESULTS = TypeAdapter(DeferredToolResults)
+_DEFERRED_REQUESTS = TypeAdapter(DeferredToolRequests)
+
+
+class _Process:
+    """The runtime this process executes runs for (DBOS is one per process)."""
+
+    runtime: Runtime | None = None
+
+
+def current_runtime() -> Runtime:
+    if _Process.runtime is None:
+        raise RuntimeError("no tether runtime is launched in this process")
+    return _Process.runtime
+
+
+@DBOS.workflow(name=WORKFLOW)
+async def run_segment(run_id: str, segment: int) -> str:
+    return await current_runtime().run_segment(run_id, segment)
+
+
+def dbos_url(url: str) -> str:
+    """DBOS takes plain ``postgresql://`` URLs; SQLite URLs as they are."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class Runtime:
+    """Runs agents durably under one policy, with approvals and the audit trail."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        agents: Sequence[Agent],
+        database: str,
+        keys: str | None = None,
+        notifiers: Sequence[Notifier] = (),
+        executor_id: str | None = None,
+        application_version: str | None = None,
+    ) -> None:
+        self.policy = policy
+        self.agents = {agent.name: agent for agent in agents}
+        for agent in agents:
+            if agent.policy.version != policy.version:
+                raise ConfigurationError(f"agent {agent.name} uses another policy")
+        self.database_url = database
+        self.engine: Engine = connect(database)
+        self.store = RunStore(self.engine)
+        self.audit = AuditLog(self.engine, keys=keys)
+        self.gate = Gate(
+            policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
+        )
+        self.approvals = Approvals(self.gate, self.engine, audit=self.audit, notifiers=notifiers)
+        self.executor_id = executor_id or os.environ.get("DBOS__VMID") or "local"
+        self.application_version = application_version or f"tether-{__version__}"
+        self._client: DBOSClient | None = None
+        self._launched = False
+        self._pydantic_agents: dict[str, PydanticAgent[RunDeps, str | DeferredToolRequests]] = {}
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def launch(self, *, concurrency: int = 4) -> None:
+        """Start executing runs in this process (a worker)."""
+        if _Process.runtime is not None and _Process.runtime is not self:
+            raise RuntimeError("another tether runtime is already launched in this process")
+        _Process.runtime = self
+        config: DBOSConfig = {
+            "name": "tether",
+            "system_database_url": dbos_url(self.database_url),
+            "application_version": self.application_version,
+            "executor_id": self.executor_id,
+            "log_level": "WARNING",
+            "notification_listener_polling_interval_sec": 0.2,
+        }
+        DBOS(config=config)
+        DBOS.launch()
+        DBOS.register_queue(QUEUE, worker_concurrency=concurrency)
+        self._launched = True
+
+    def close(self) -> None:
+        if self._launched:
+            DBOS.destroy(workflow_completion_timeout_sec=5)
+            self._launched = False
+            _Process.runtime = None
+        if self._client is not None:
+            self._client.destroy()
+            self._client = None
+        self.engine.dispose()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def client(self) -> DBOSClient:
+        if self._client is None:
+            self._client = DBOSClient(
+                system_database_url=dbos_url(self.database_url), application_name="tether"
+            )
+        return self._client
+
+    # --- starting and following runs ------------------------------------------------------
+
+    def start(
+        self, agent: str, task: str, *, principal: str, model: str | None = None
+    ) -> RunRecord:
+        """Queue a new run of ``agent`` on ``task``, acting for ``principal``.
+
+        ``model`` replaces the agent's model for this run (a live model, another script).
+        """
+        definition = self.agents.get(agent)
+        if definition is None:
+            known = ", ".join(sorted(self.agents)) or "(none)"
+            raise ConfigurationError(f"unknown agent {agent!r}; agents: {known}")
+        person = self.policy.principal(principal)
+        if person is None:
+            raise ConfigurationError(f"unknown principal {principal!r}: not a user of the policy")
+        if not self.policy.agents[agent].may_act_for(person):
+            raise ConfigurationError(f"agent {agent} may not act for {principal}")
+        run_id = f"run_{uuid.uuid4().hex[:16]}"
+        record = self.store.create(
+            run_id=run_id,
+            agent=agent,
+            agent_version=definition.version,
+            principal=principal,
+            task=task,
+            model=model,
+        )
+        self.audit.append(
+            AuditEvent(
+                type="run.started",
+                run_id=run_id,
+                agent=agent,
+                agent_version=definition.version,
+                principal=principal,
+                details={"task": task},
+            )
+        )
+        self._enqueue(run_id, 1)
+        return record
+
+    def wait(self, run_id: str, *, timeout_seconds: float = 120.0) -> RunRecord:
+        """The run once it has stopped moving (finished, or waiting for a person)."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            record = self.store.get(run_id)
+            if record.status not in ("queued", "running"):
+                return record
+            if time.monotonic() > deadline:
+                return record
+            time.sleep(0.05)
+
+    def _enqueue(self, run_id: str, segment: int) -> None:
+        # The workflow id makes this idempotent: enqueuing a segment twice runs it once.
+        self.client.enqueue(
+            {
+                "queue_name": QUEUE,
+                "workflow_name": WORKFLOW,
+                "workflow_id": f"{run_id}/seg-{segment}",
+            },
+            run_id,
+            segment,
+        )
+
+    # --- a segment ------------------------------------------------------------------------
+
+    async def run_segment(self, run_id: str, segment: int) -> str:
+        state = await step("tether.load", self._load, run_id, segment)
+        if state is None:
+            return "skipped"
+        agent = self.agents[state["agent"]]
+        principal = self.policy.principal(state["principal"])
+        if principal is None:
+            error = f"principal {state['principal']} is no longer a user of the policy"
+            return cast(str, await step("tether.save", self._finish, run_id, "failed", error=error))
+        history = (
+            ModelMessagesTypeAdapter.validate_json(state["history"]) if state["history"] else None
+        )
+        results = _DEFERRED_RESULTS.validate_python(state["results"]) if state["results"] else None
+        deps = RunDeps(runtime=self, run_id=run_id, agent=agent, principal=principal)
+        try:
+            with PydanticAgent.parallel_tool_call_execution_mode("sequential"):
+                result = await self._agent(agent, state["model"]).run(
+                    None if history else state["task"],
+                    message_history=history,
+                    deferred_tool_results=results,
+                    deps=deps,
+                )
+        except Exception as exc:  # the model or the loop failed: the run fails, recorded
+            error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
+            return cast(str, await step("tether.save", self._finish, run_id, "failed", error=error))
+        history_json = result.all_messages_json().decode()
+        usage = dataclasses.asdict(result.usage)
+        if isinstance(result.output, DeferredToolRequests):
+            pending = _DEFERRED_REQUESTS.dump_python(result.output, mode="json")
+            return cast(
+                str, await step("tether.save", self._park, run_id, history_json, pending, usage)
+            )
+        finished = await step(
+            "tether.save",
+            self._finish,
+            run_id,
+            "completed",
+            output=result.output,
+            history=history_json,
+            usage=usage,
+        )
+        return cast(str, finished)
+
+    def _agent(
+        self, agent: Agent, model: str | None
+    ) -> PydanticAgent[RunDeps, str | DeferredToolRequests]:
+        key = f"{agent.name}|{model or ''}"
+        built = self._pydantic_agents.get(key)
+        if built is None:
+            resolved = resolve_model(model, base_dir=Path.cwd()) if model else agent.resolve_model()
+            built = PydanticAgent(
+                StepModel(resolved),
+                instructions=agent.instructions or None,
+                deps_type=RunDeps,
+                toolsets=[GateToolset(offered_tools(agent))],
+                output_type=[str, DeferredToolRequests],
+            )
+            self._pydantic_agents[key] = built
+        return built
+
+    def _load(self, run_id: str, segment: int) -> dict[str, Any] | None:
+        record = self.store.get(run_id)
+        if record.segment != segment or record.status in FINISHED:
+            return None
+        if (stopped := self.store.stopped(record.agent)) is not None:
+            self._finish(run_id, "stopped", error=stopped)
+            return None
+        self.store.update(run_id, status="running")
+        return {
+            "agent": record.agent,
+            "model": record.model,
+            "principal": record.principal,
+            "task": record.task,
+            "history": record.history,
+            "results": record.results,
+        }
+
+    def _park(
+        self, run_id: str, history: str, pending: dict[str, Any], usage: dict[str, Any]
+    ) -> str:
+        self.store.update(
+            run_id,
+            status="waiting_approval",
+            history=history,
+            pending=pending,
+            results=None,
+            usage=usage,
+        )
+        self.resume_if_ready(run_id)  # all of them may have been decided already
+        return "waiting_approval"
+
+    def _finish(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        output: str | None = None,
+        error: str | None = None,
+        history: str | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> str:
+        values: dict[str, Any] = {
+            "status": status,
+            "output": output,
+            "error": error,
+            "pending": None,
+            "results": None,
+        }
+        if history is not None:
+            values["history"] = history
+        if usage is not None:
+            values["usage"] = usage
+        if not self.store.update(
+            run_id, only_if=("queued", "running", "waiting_approval"), **values
+        ):
+            return self.store.get(run_id).status
+        record = self.store.get(run_id)
+        kind: EventType = "run.stopped" if status in ("stopped", "cancelled") else "run.finished"
+        self.audit.append(
+            AuditEvent(
+                type=kind,
+                run_id=run_id,
+                agent=record.agent,
+                agent_version=record.agent_version,
+                principal=record.principal,
+                error=error,
+                details={"status": status, "output": output} if output else {"status": status},
+            )
+        )
+        return status
+
+    # --- the steps of a call ------------------------------------------------------------
+
+    def run_state(self, run_id: str) -> RunState:
+        record = self.store.get(run_id)
+        return RunState(
+            id=run_id, untrusted=record.untrusted, known_contacts=frozenset(record.known_contacts)
+        )
+
+    def decide_call(self, call: ProposedCall) -> dict[str, Any]:
+        """The gate's decision (recorded); a request for approval when one is needed."""
+        call = dataclasses.replace(call, run=self.run_state(call.run.id))
+        call, decision = self.gate.propose(call)
+        if isinstance(decision, Deny):
+            return {"kind": "deny", "message": decision.model_message}
+        if isinstance(decision, NeedsApproval):
+            request = self.approvals.request(call, decision)
+            return {"kind": "needs_approval", "request_id": request.id}
+        return {"kind": "allow", "decision": decision, "call": call}
+
+    async def execute_call(self, call: ProposedCall, verdict: dict[str, Any]) -> dict[str, str]:
+        decision = verdict["decision"]
+        return await self._execute(verdict.get("call", call), decision, None)
+
+    async def execute_approved(self, call: ProposedCall) -> dict[str, str]:
+        """Run an approved call: checked again, exactly as approved, once."""
+        request = self.approvals.for_call(call.run.id, call.call_id)
+        if request is None:
+            return {"kind": "refused", "text": "No approval was found for this action."}
+        if request.status != "executed":  # "executed": this step ran before a crash
+            try:
+                request = self.approvals.claim(request.id)
+            except Exception as exc:  # ApprovalError: closed, invalid
+                return {"kind": "refused", "text": f"The approval cannot be used: {exc}"}
+        call = dataclasses.replace(call, args=request.args, run=self.run_state(call.run.id))
+        if (stopped := self.store.stopped(call.agent)) is not None:
+            return {"kind": "refused", "text": f"The agent has been stopped: {stopped}"}
+        decision = evaluate(self.policy, self.gate.locate(call)).decision
+        if isinstance(decision, Deny):
+            return {"kind": "refused", "text": decision.model_message}
+        return await self._execute(call, decision, request.args)
+
+    async def _execute(
+        self, call: ProposedCall, decision: Allow | NeedsApproval, args: dict[str, Any] | None
+    ) -> dict[str, str]:
+        key = call.idempotency_key
+        tool = self.policy.tools.get(call.tool)
+        shown = self.gate.redactor_for(tool, dict(call.args)).redact(dict(args or call.args)).value
+        done = self.store.effect_begin(
+            key=key, run_id=call.run.id, call_id=call.call_id, tool=call.tool, args=shown
+        )
+        if done is not None:
+            return {"kind": "executed", "text": done.model_text or ""}
+        outcome = await self.gate.execute(call, decision, args=args)
+        if isinstance(outcome, Executed):
+            self.store.effect_end(
+                key, status="done", result=outcome.output.value, model_text=outcome.model_text
+            )
+            if outcome.output.untrusted:
+                self.store.update(call.run.id, untrusted=True)
+            return {"kind": "executed", "text": outcome.model_text}
+        self.store.effect_end(key, status="failed", result=None, model_text=outcome.model_text)
+        return {"kind": outcome.kind, "text": outcome.model_text}
+
+    # --- deciding approvals, resuming runs -------------------------------------------------
+
+    def approve(
+        self,
+        request_id: str,
+        *,
+        by: str,
+        edit: dict[str, Any] | None = None,
+        comment: str | None = None,
+    ) -> ApprovalRequest:
+        request = self.approvals.approve(request_id, by=by, edit=edit, comment=comment)
+        self.resume_if_ready(request.run_id)
+        return request
+
+    def reject(self, request_id: str, *, by: str, comment: str) -> ApprovalRequest:
+        request = self.approvals.reject(request_id, by=by, comment=comment)
+        self.resume_if_ready(request.run_id)
+        return request
+
+    def resume_if_ready(self, run_id: str) -> bool:
+        """Queue the next segment once every call the run waits on has been decided."""
+        record = self.store.get(run_id)
+        if record.status != "waiting_approval" or not record.pending:
+            return False
+        approvals: dict[str, bool | ToolApproved | ToolDenied] = {}
+        for part in record.pending.get("approvals", []):
+            request = self.approvals.for_call(run_id, part["tool_call_id"])
+            if request is None or request.status == "pending":
+                return False
+            approvals[part["tool_call_id"]] = _result_for(request)
+        results = _DEFERRED_RESULTS.dump_python(
+            DeferredToolResults(approvals=approvals), mode="json"
+        )
+        segment = record.segment + 1
+        if not self.store.update(
+            run_id,
+            only_if=("waiting_approval",),
+            status="queued",
+            segment=segment,
+            results=results,
+            pending=None,
+        ):
+            return False
+        self._enqueue(run_id, segment)
+        return True
+
+    # --- operators ----------------------------------------------------------------------------
+
+    def stop(
+        self, *, agent: str | None, by: str, reason: str = "stopped by an operator"
+    ) -> list[str]:
+        """Halt an agent (or all): new calls are refused, pending approvals cancelled."""
+        target = agent or "*"
+        if agent is not None and agent not in self.policy.agents:
+            raise ConfigurationError(f"unknown agent {agent!r}")
+        self.store.stop(agent=target, by=by, reason=reason)
+        self.approvals.cancel(agent=agent, reason=f"{reason} ({by})")
+        stopped = []
+        for record in self.store.find(agent=agent, limit=100_000):
+            if record.status in FINISHED:
+                continue
+            if self._finish(record.id, "stopped", error=f"{reason} ({by})") == "stopped":
+                stopped.append(record.id)
+                self._cancel_workflow(record)
+        return stopped
+
+    def lift(self, *, agent: str | None) -> int:
+        return self.store.lift(agent=agent or "*")
+
+    def cancel(self, run_id: str, *, by: str) -> RunRecord:
+        record = self.store.get(run_id)
+        self.approvals.cancel(run_id=run_id, reason=f"run cancelled by {by}")
+        self._finish(run_id, "cancelled", error=f"cancelled by {by}")
+        self._cancel_workflow(record)
+        return self.store.get(run_id)
+
+    def _cancel_workflow(self, record: RunRecord) -> None:
+        try:
+            self.client.cancel_workflow(f"{record.id}/seg-{record.segment}")
+        except Exception:  # no such workflow (parked runs have none)
+            return
+
+    async def undo(self, run_id: str, call_id: str, *, by: str) -> dict[str, str]:
+        """Undo an executed call with its tool's reversing tool: a call through the gate.
+
+        The reversal acts for ``by`` (the operator), so the policy decides whether this
+        agent may do it for them; both calls are linked in the audit trail.
+        """
+        record = self.store.get(run_id)
+        key = f"{run_id}:{call_id}"
+        done = self.store.effect(key)
+        if done is None or done.status != "done":
+            raise ConfigurationError(
+                f"call {call_id} of run {run_id} did not execute; nothing to undo"
+            )
+        if done.reversed_by:
+            raise ConfigurationError(f"call {call_id} was already undone by {done.reversed_by}")
+        tool = self.policy.tools.get(done.tool)
+        if tool.reversed_by is None or tool.reverse_args is None:
+            raise ConfigurationError(f"{tool.name} declares no reversing tool; it cannot be undone")
+        operator = self.policy.principal(by)
+        if operator is None:
+            raise ConfigurationError(f"unknown user {by!r}")
+        call = ProposedCall(
+            tool=tool.reversed_by,
+            args=tool.reverse_args(done.args, done.result),
+            agent=record.agent,
+            agent_version=record.agent_version,
+            principal=operator,
+            run=self.run_state(run_id),
+            call_id=f"undo-{call_id}",
+            why=f"{by} undoes {call_id} ({tool.name})",
+        )
+        verdict = self.decide_call(call)
+        if verdict["kind"] == "deny":
+            return {"kind": "refused", "text": verdict["message"]}
+        if verdict["kind"] == "needs_approval":
+            return {"kind": "awaiting_approval", "text": f"approval {verdict['request_id']}"}
+        answer = await self._execute(verdict["call"], verdict["decision"], None)
+        if answer["kind"] == "executed":
+            self.store.mark_reversed(key, f"{run_id}:undo-{call_id}")
+        return answer
+
+    def sweep(self) -> dict[str, int]:
+        """Periodic duties of a worker: expiries, escalations, runs to (re)queue."""
+        expired = self.approvals.expire_due()
+        escalated = self.approvals.escalate_due()
+        resumed = sum(self.resume_if_ready(request.run_id) for request in expired)
+        for record in self.store.find(status="waiting_approval", limit=10_000):
+            resumed += self.resume_if_ready(record.id)
+        queued = self.store.find(status="queued", limit=10_000)
+        for record in queued:
+            self._enqueue(record.id, record.segment)
+        return {
+            "expired": len(expired),
+            "escalated": len(escalated),
+            "resumed": resumed,
+            "queued": len(queued),
+        }
+
+
+def _result_for(request: ApprovalRequest) -> bool | ToolApproved | ToolDenied:
+    if request.status in ("approved", "executed"):
+        return ToolApproved(override_args=request.args) if request.edited else True
+    if request.status == "rejected":
+        why = f": {request.comment}" if request.comment else ""
+        return ToolDenied(f"A person rejected this action{why}. Do not try it again as is.")
+    if request.status == "expired":
+        return ToolDenied("Nobody approved this action in time; it was not done.")
+    return ToolDenied(f"This action was {request.status}; it was not done.")

@@ -1,0 +1,285 @@
+"""Runs, the effect ledger and stop switches, in tether's database."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tether.errors import TetherError
+from tether.runtime._tables import effect, run, stop
+
+RunStatus = Literal[
+    "queued", "running", "waiting_approval", "completed", "failed", "stopped", "cancelled"
+]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "stopped", "cancelled"})
+
+
+class RunNotFound(TetherError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return f"no run {self.run_id!r}; `tether runs list` shows the runs"
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def _utc(value: _dt.datetime) -> _dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord:
+    """A run as stored: what it was asked, for whom, and where it stands."""
+
+    id: str
+    agent: str
+    agent_version: str
+    principal: str
+    task: str
+    model: str | None
+    """The model this run uses, when not the agent's own."""
+    status: RunStatus
+    segment: int
+    """How many times the run has been started or resumed."""
+    history: str | None
+    """The model's messages so far (Pydantic AI JSON)."""
+    pending: dict[str, Any] | None
+    """The calls waiting for approval (Pydantic AI DeferredToolRequests)."""
+    results: dict[str, Any] | None
+    """The decisions to resume with (Pydantic AI DeferredToolResults)."""
+    output: str | None
+    error: str | None
+    untrusted: bool
+    known_contacts: tuple[str, ...]
+    usage: dict[str, Any] | None
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class EffectRecord:
+    """One tool execution in the ledger."""
+
+    idempotency_key: str
+    run_id: str
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+    status: Literal["started", "done", "failed"]
+    result: Any
+    model_text: str | None
+    attempts: int
+    reversed_by: str | None
+
+
+class RunStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- runs -----------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        run_id: str,
+        agent: str,
+        agent_version: str,
+        principal: str,
+        task: str,
+        model: str | None = None,
+        known_contacts: tuple[str, ...] = (),
+    ) -> RunRecord:
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                run.insert().values(
+                    id=run_id,
+                    agent=agent,
+                    agent_version=agent_version,
+                    principal=principal,
+                    task=task,
+                    model=model,
+                    status="queued",
+                    segment=1,
+                    untrusted=False,
+                    known_contacts=list(known_contacts),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return self.get(run_id)
+
+    def get(self, run_id: str) -> RunRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(run).where(run.c.id == run_id)).mappings().first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return _run_record(row)
+
+    def find(
+        self, *, status: str | None = None, agent: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        query = sa.select(run).order_by(run.c.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(run.c.status == status)
+        if agent is not None:
+            query = query.where(run.c.agent == agent)
+        with self.engine.connect() as conn:
+            return [_run_record(row) for row in conn.execute(query).mappings()]
+
+    def update(self, run_id: str, *, only_if: tuple[str, ...] = (), **values: Any) -> bool:
+        """Change a run; with ``only_if``, only while its status is one of those."""
+        query = run.update().where(run.c.id == run_id)
+        if only_if:
+            query = query.where(run.c.status.in_(only_if))
+        with self.engine.begin() as conn:
+            return bool(conn.execute(query.values(updated_at=_now(), **values)).rowcount)
+
+    # --- the effect ledger ------------------------------------------------------------
+
+    def effect_begin(
+        self, *, key: str, run_id: str, call_id: str, tool: str, args: dict[str, Any]
+    ) -> EffectRecord | None:
+        """Note that an execution starts; the finished record if one already finished."""
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(sa.select(effect).where(effect.c.idempotency_key == key))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                conn.execute(
+                    effect.insert().values(
+                        idempotency_key=key,
+                        run_id=run_id,
+                        call_id=call_id,
+                        tool=tool,
+                        args=args,
+                        status="started",
+                        attempts=1,
+                        started_at=_now(),
+                    )
+                )
+                return None
+            if row["status"] == "done":
+                return _effect_record(row)
+            conn.execute(
+                effect.update()
+                .where(effect.c.idempotency_key == key)
+                .values(attempts=row["attempts"] + 1, status="started")
+            )
+            return None
+
+    def effect_end(
+        self, key: str, *, status: Literal["done", "failed"], result: Any, model_text: str
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                effect.update()
+                .where(effect.c.idempotency_key == key)
+                .values(
+                    status=status,
+                    result=result,
+                    model_text=model_text,
+                    finished_at=_now(),
+                )
+            )
+
+    def effect(self, key: str) -> EffectRecord | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(effect).where(effect.c.idempotency_key == key))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _effect_record(row)
+
+    def effects(self, run_id: str) -> list[EffectRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(effect).where(effect.c.run_id == run_id).order_by(effect.c.started_at)
+            ).mappings()
+            return [_effect_record(row) for row in rows]
+
+    def mark_reversed(self, key: str, by_key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                effect.update().where(effect.c.idempotency_key == key).values(reversed_by=by_key)
+            )
+
+    # --- stop switches ------------------------------------------------------------------
+
+    def stop(self, *, agent: str, by: str, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(stop.insert().values(agent=agent, by=by, reason=reason, at=_now()))
+
+    def lift(self, *, agent: str) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                stop.update()
+                .where(stop.c.agent == agent, stop.c.lifted_at.is_(None))
+                .values(lifted_at=_now())
+            )
+            return int(result.rowcount)
+
+    def stopped(self, agent: str) -> str | None:
+        """Why ``agent`` is stopped (its own switch or the one for all), or None."""
+        query = (
+            sa.select(stop.c.agent, stop.c.by, stop.c.reason)
+            .where(stop.c.agent.in_((agent, "*")), stop.c.lifted_at.is_(None))
+            .order_by(stop.c.at)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        scope = "all agents" if row.agent == "*" else row.agent
+        return f"{scope} stopped by {row.by}: {row.reason}"
+
+
+def _run_record(row: Any) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        agent=row["agent"],
+        agent_version=row["agent_version"],
+        principal=row["principal"],
+        task=row["task"],
+        model=row["model"],
+        status=row["status"],
+        segment=row["segment"],
+        history=row["history"],
+        pending=row["pending"],
+        results=row["results"],
+        output=row["output"],
+        error=row["error"],
+        untrusted=bool(row["untrusted"]),
+        known_contacts=tuple(row["known_contacts"]),
+        usage=row["usage"],
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+    )
+
+
+def _effect_record(row: Any) -> EffectRecord:
+    return EffectRecord(
+        idempotency_key=row["idempotency_key"],
+        run_id=row["run_id"],
+        call_id=row["call_id"],
+        tool=row["tool"],
+        args=row["args"],
+        status=row["status"],
+        result=row["result"],
+        model_text=row["model_text"],
+        attempts=row["attempts"],
+        reversed_by=row["reversed_by"],
+    )

@@ -1,0 +1,71 @@
+"""The runtime's tables (created by migration 0004): runs, the effect ledger, stop switches."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tether.db import metadata
+
+# A run: the task, who it acts for, where it stands, and the model's message history
+# between segments (a segment is one DBOS workflow; a run parked for approval has none).
+run = sa.Table(
+    "tether_run",
+    metadata,
+    sa.Column("id", sa.String(60), primary_key=True),
+    sa.Column("agent", sa.String(200), nullable=False, index=True),
+    sa.Column("agent_version", sa.String(100), nullable=False),
+    sa.Column("principal", sa.String(200), nullable=False),
+    sa.Column("task", sa.Text, nullable=False),
+    sa.Column("model", sa.String(500), nullable=True),
+    sa.Column("status", sa.String(30), nullable=False, index=True),
+    sa.Column("segment", sa.Integer, nullable=False),
+    sa.Column("history", sa.Text, nullable=True),
+    sa.Column("pending", sa.JSON, nullable=True),
+    sa.Column("results", sa.JSON, nullable=True),
+    sa.Column("output", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("untrusted", sa.Boolean, nullable=False),
+    sa.Column("known_contacts", sa.JSON, nullable=False),
+    sa.Column("usage", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The effect ledger: one row per tool execution, keyed by its idempotency key.
+effect = sa.Table(
+    "tether_effect",
+    metadata,
+    sa.Column("idempotency_key", sa.String(300), primary_key=True),
+    sa.Column("run_id", sa.String(60), nullable=False, index=True),
+    sa.Column("call_id", sa.String(200), nullable=False),
+    sa.Column("tool", sa.String(200), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("model_text", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("reversed_by", sa.String(300), nullable=True),
+)
+
+# Stop switches: for one agent, or for all (agent = "*"). Active until lifted.
+stop = sa.Table(
+    "tether_stop",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lifted_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Workers announce themselves, so a live worker can recover a dead one's segments.
+worker = sa.Table(
+    "tether_worker",
+    metadata,
+    sa.Column("executor_id", sa.String(200), primary_key=True),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+)

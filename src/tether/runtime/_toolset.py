@@ -1,0 +1,126 @@
+"""How a Pydantic AI agent runs under tether: its model calls and its tools become steps.
+
+- :class:`StepModel`: every model request inside a run is one DBOS step, recorded
+  once and replayed on recovery.
+- :class:`GateToolset`: every tool the model sees is this wrapper. A proposed call
+  goes to the gate (one step: decide, record, hold for approval) and, if allowed,
+  to execution (one step, with the effect ledger). Nothing reaches a tool otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dbos import DBOS
+from pydantic_ai import (
+    ApprovalRequired,
+    FunctionToolset,
+    RunContext,
+    Tool,
+    ToolDenied,
+    ToolFailed,
+    WrapperToolset,
+)
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.wrapper import WrapperModel
+
+from tether.agents import Agent, model_tool_name, tool_name_from_model
+from tether.calls import Principal, ProposedCall, RunState
+
+if TYPE_CHECKING:
+    from tether.runtime._runtime import Runtime
+
+
+async def step(name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``function`` as a DBOS step when inside a run's workflow, else directly."""
+    if DBOS.workflow_id is None or DBOS.step_id is not None:
+        result = function(*args, **kwargs)
+        return await result if isinstance(result, Awaitable) else result
+    return await DBOS.run_step_async({"name": name}, function, *args, **kwargs)
+
+
+class StepModel(WrapperModel):
+    async def request(
+        self, messages: list[ModelMessage], *args: Any, **kwargs: Any
+    ) -> ModelResponse:
+        async def call() -> ModelResponse:
+            return await self.wrapped.request(messages, *args, **kwargs)
+
+        response: ModelResponse = await step("tether.model_request", call)
+        return response
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunDeps:
+    """What the tools' wrapper needs to know about the run it serves."""
+
+    runtime: Runtime
+    run_id: str
+    agent: Agent
+    principal: Principal
+
+
+def why_of(ctx: RunContext[Any]) -> str:
+    """The model's words in the response that proposed this call."""
+    for message in reversed(ctx.messages):
+        if isinstance(message, ModelResponse) and any(
+            isinstance(part, ToolCallPart) and part.tool_call_id == ctx.tool_call_id
+            for part in message.parts
+        ):
+            return " ".join(part.content for part in message.parts if isinstance(part, TextPart))
+    return ""
+
+
+def _not_called(**_: Any) -> None:
+    raise RuntimeError("tether runs tools through the gate, never directly")
+
+
+def offered_tools(agent: Agent) -> FunctionToolset[RunDeps]:
+    """The tool definitions the model is offered: the agent's granted tools."""
+    return FunctionToolset(
+        [
+            Tool.from_schema(
+                _not_called,
+                name=model_tool_name(item.name),
+                description=item.description,
+                json_schema=item.json_schema(),
+            )
+            for item in agent.tools
+        ],
+        id=f"tether-{agent.name}",
+    )
+
+
+class GateToolset(WrapperToolset[RunDeps]):
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[RunDeps], tool: Any
+    ) -> Any:
+        deps = ctx.deps
+        runtime = deps.runtime
+        call = ProposedCall(
+            tool=tool_name_from_model(name),
+            args=tool_args,
+            agent=deps.agent.name,
+            agent_version=deps.agent.version,
+            principal=deps.principal,
+            run=RunState(id=deps.run_id),
+            call_id=ctx.tool_call_id or f"call-{ctx.run_step}",
+            why=why_of(ctx),
+        )
+        answer: dict[str, str]
+        if ctx.tool_call_approved:
+            answer = await step("tether.execute_approved", runtime.execute_approved, call)
+        else:
+            verdict = await step("tether.gate_decide", runtime.decide_call, call)
+            if verdict["kind"] == "deny":
+                return ToolDenied(verdict["message"])
+            if verdict["kind"] == "needs_approval":
+                raise ApprovalRequired(metadata={"request_id": verdict["request_id"]})
+            answer = await step("tether.tool_execute", runtime.execute_call, call, verdict)
+        if answer["kind"] == "executed":
+            return answer["text"]
+        if answer["kind"] == "refused":
+            return ToolDenied(answer["text"])
+        raise ToolFailed(answer["text"])

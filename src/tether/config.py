@@ -74,6 +74,8 @@ class ConfigFile(_Strict):
     worker: WorkerSettings = WorkerSettings()
     inline: bool | None = None
     """Run segments in the command's own process (default: on SQLite)."""
+    env: dict[str, str] = {}
+    """Environment variables the tools need (set unless already set)."""
 
 
 class Config:
@@ -83,6 +85,8 @@ class Config:
         self.spec = spec
         self.path = path
         self.base = path.parent
+        for name, value in spec.env.items():
+            os.environ.setdefault(name, value)
         self.policy: Policy = load_policy(self._path(spec.policy))
         self.agents: list[Agent] = [
             load_agent(self._path(item), policy=self.policy) for item in spec.agents
@@ -161,11 +165,31 @@ def find_config(path: str | Path | None = None) -> Path:
     )
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    found = find_config(path)
+def _read(found: Path) -> ConfigFile:
     try:
         data = yaml.safe_load(found.read_text(encoding="utf-8"))
-        spec = ConfigFile.model_validate(data)
+        return ConfigFile.model_validate(data)
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigurationError(f"{found} is invalid: {exc}") from None
-    return Config(spec, found.resolve())
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    found = find_config(path)
+    return Config(_read(found), found.resolve())
+
+
+def state_location(
+    database: str | None = None, keys: str | None = None
+) -> tuple[str | None, str | None]:
+    """The database and key folder a command should use when not told.
+
+    Given values win, then ``TETHER_DATABASE_URL``, then the configuration file's (if
+    there is one), else None (the embedded defaults).
+    """
+    if database or os.environ.get("TETHER_DATABASE_URL"):
+        return database or os.environ["TETHER_DATABASE_URL"], keys
+    try:
+        spec = _read(find_config())
+    except ConfigurationError:
+        return None, keys
+    return spec.database, keys or spec.keys

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from tether.audit import (
+    KEYS_ENV,
     AuditError,
     AuditLog,
     JsonLinesSpanExporter,
@@ -31,6 +33,7 @@ from tether.audit import (
     export_spans,
     verify,
 )
+from tether.config import state_location
 from tether.db import DatabaseError, connect, database_url
 from tether.policy import parse_duration
 
@@ -62,6 +65,19 @@ SinceOption = Annotated[
 ]
 
 
+def _database(db: str | None) -> str:
+    """--db, else TETHER_DATABASE_URL, else the tether.yaml in use, else the embedded one."""
+    return database_url(state_location(db)[0])
+
+
+def _keys(keys: Path | None) -> Path | None:
+    """--keys, else the tether.yaml's key folder (else the default)."""
+    if keys is not None or os.environ.get(KEYS_ENV):
+        return keys
+    found = state_location(None, None)[1]
+    return Path(found) if found else None
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]error[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -71,7 +87,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _reading(db: str | None) -> Iterator[Engine]:
     """An engine for reading only: nothing is created or migrated."""
     try:
-        engine = connect(database_url(db), migrate=False)
+        engine = connect(_database(db), migrate=False)
     except DatabaseError as exc:
         raise _fail(str(exc)) from None
     try:
@@ -85,7 +101,7 @@ def _reading(db: str | None) -> Iterator[Engine]:
 @contextmanager
 def _writing(db: str | None, keys: Path | None) -> Iterator[AuditLog]:
     try:
-        with AuditLog(database_url(db), keys=keys) as audit:
+        with AuditLog(_database(db), keys=_keys(keys)) as audit:
             yield audit
     except (AuditError, DatabaseError) as exc:
         raise _fail(str(exc)) from None
@@ -123,7 +139,7 @@ def verify_command(
 ) -> None:
     """Check the hash chain and the signed checkpoints; exit 1 naming the first damage."""
     try:
-        report = verify(database_url(db), keys=keys, checkpoint=checkpoint)
+        report = verify(_database(db), keys=_keys(keys), checkpoint=checkpoint)
     except AuditError as exc:
         if as_json:
             print(json.dumps({"intact": False, "error": str(exc)}))
@@ -365,7 +381,7 @@ def rotate(db: DbOption = None, keys: KeysOption = None) -> None:
 @keys_app.command("list")
 def list_keys(keys: KeysOption = None) -> None:
     """The keys in the key directory, and which one signs."""
-    store = KeyStore(keys)
+    store = KeyStore(_keys(keys))
     try:
         public = store.public_keys()
     except AuditError as exc:

@@ -7,29 +7,35 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from tether.demo._story import run_demo
+
+DEFAULT_STATE = Path(".tether/demo")
 
 
 def demo(
     state: Annotated[
         Path, typer.Option(help="Where the demo keeps its state; emptied at each run.")
-    ] = Path(".tether/demo"),
+    ] = DEFAULT_STATE,
 ) -> None:
-    """Run scripted agents on a local support desk, every call through the gate."""
-    console = Console()
-    pending = run_demo(state, console)
-    console.rule("[bold]What happened")
+    """Run scripted agents on a local support desk: every call through the gate, durably."""
+    console = Console(emoji=False, highlight=False)
+    result = run_demo(state, console)
+    console.rule(Text("What happened", style="bold"))
     console.print(
-        "Every call above passed the gate: allowed calls ran, denied calls never touched the "
-        "desk and the agent was told why in safe words, and calls that need a person "
-        f"were held: [bold yellow]{pending} waiting for approval[/]."
+        "Allowed calls ran; denied calls never touched the desk and the agent was told why "
+        "in safe words; the refund the injected email asked for waits for a finance lead.",
+        markup=False,
     )
-    console.print(
-        "Ask the policy about any call yourself:\n"
-        "  tether policy explain examples/support-desk/policy.yaml --agent support-desk "
-        "--principal alice --tool erp.create_credit_note "
-        '--args \'{"invoice_id": 101, "amount": 500, "reason": "outage"}\' '
-        '--resource \'{"team": "emea"}\'\n'
-        "  tether policy test examples/"
-    )
+    config = "" if state == DEFAULT_STATE else f" -c {result.config}"
+    lines = ["", "Now you decide:"]
+    for request_id in result.pending:
+        lines += [
+            f"  tether approvals show {request_id}{config}",
+            f"  tether approvals approve {request_id} --as fiona{config}"
+            "      # alice asked, so alice may not",
+        ]
+    database = f" --db sqlite:///{state.resolve() / 'tether.db'}" if config else ""
+    lines += [f"  tether runs list{config}", f"  tether audit verify{database}"]
+    console.print("\n".join(lines), markup=False)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from dbos import DBOS, DBOSClient, DBOSConfig
+from dbos._error import DBOSException
 from pydantic import TypeAdapter
 from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai import (
@@ -31,10 +32,11 @@ from pydantic_ai import (
     ToolApproved,
     ToolDenied,
 )
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from sqlalchemy.engine import Engine
 
 from tether._version import __version__
-from tether.agents import Agent, resolve_model
+from tether.agents import Agent, model_tool_name, resolve_model, tool_name_from_model
 from tether.approvals import ApprovalRequest, Approvals, Notifier
 from tether.audit import AuditEvent, AuditLog, EventType
 from tether.calls import ProposedCall, RunState
@@ -216,6 +218,15 @@ class Runtime:
     # --- a segment ------------------------------------------------------------------------
 
     async def run_segment(self, run_id: str, segment: int) -> str:
+        try:
+            return await self._segment(run_id, segment)
+        except DBOSException:
+            raise
+        except Exception as exc:  # a bug or a broken tool set: the run fails, recorded
+            error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
+            return cast(str, await step("tether.save", self._finish, run_id, "failed", error=error))
+
+    async def _segment(self, run_id: str, segment: int) -> str:
         state = await step("tether.load", self._load, run_id, segment)
         if state is None:
             return "skipped"
@@ -240,6 +251,9 @@ class Runtime:
         except Exception as exc:  # the model or the loop failed: the run fails, recorded
             error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
             return cast(str, await step("tether.save", self._finish, run_id, "failed", error=error))
+        unoffered = _unoffered_calls(result.new_messages(), agent)
+        if unoffered:
+            await step("tether.record_unoffered", self._record_unoffered, run_id, unoffered)
         history_json = result.all_messages_json().decode()
         usage = dataclasses.asdict(result.usage)
         if isinstance(result.output, DeferredToolRequests):
@@ -274,6 +288,27 @@ class Runtime:
             )
             self._pydantic_agents[key] = built
         return built
+
+    def _record_unoffered(self, run_id: str, calls: list[dict[str, Any]]) -> None:
+        """Calls of tools the agent was never offered: refused by the model framework before
+        they reached the gate, and recorded here as the gate's default denial."""
+        record = self.store.get(run_id)
+        principal = self.policy.principal(record.principal)
+        if principal is None:
+            return
+        for item in calls:
+            self.gate.propose(
+                ProposedCall(
+                    tool=item["tool"],
+                    args=item["args"],
+                    agent=record.agent,
+                    agent_version=record.agent_version,
+                    principal=principal,
+                    run=self.run_state(run_id),
+                    call_id=item["call_id"],
+                    why=item["why"],
+                )
+            )
 
     def _load(self, run_id: str, segment: int) -> dict[str, Any] | None:
         record = self.store.get(run_id)
@@ -548,6 +583,26 @@ class Runtime:
             "resumed": resumed,
             "queued": len(queued),
         }
+
+
+def _unoffered_calls(messages: Sequence[ModelMessage], agent: Agent) -> list[dict[str, Any]]:
+    offered = {model_tool_name(item.name) for item in agent.tools}
+    calls = []
+    for message in messages:
+        if not isinstance(message, ModelResponse):
+            continue
+        why = " ".join(part.content for part in message.parts if isinstance(part, TextPart))
+        for part in message.parts:
+            if isinstance(part, ToolCallPart) and part.tool_name not in offered:
+                calls.append(
+                    {
+                        "tool": tool_name_from_model(part.tool_name),
+                        "args": part.args_as_dict(),
+                        "call_id": part.tool_call_id,
+                        "why": why,
+                    }
+                )
+    return calls
 
 
 def _result_for(request: ApprovalRequest) -> bool | ToolApproved | ToolDenied:

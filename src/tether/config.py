@@ -155,11 +155,14 @@ class Config:
 
 def find_config(path: str | Path | None = None) -> Path:
     """The configuration file to use (see the module's docstring)."""
-    for candidate in (path, os.environ.get(CONFIG_ENV), "tether.yaml", DEMO_CONFIG):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    if path or os.environ.get(CONFIG_ENV):
-        raise ConfigurationError(f"configuration file {path or os.environ[CONFIG_ENV]} not found")
+    named = path or os.environ.get(CONFIG_ENV)
+    if named:
+        if not Path(named).is_file():
+            raise ConfigurationError(f"configuration file {named} not found")
+        return Path(named)
+    for candidate in (Path("tether.yaml"), DEMO_CONFIG):
+        if candidate.is_file():
+            return candidate
     raise ConfigurationError(
         "no tether.yaml here; pass --config FILE, set TETHER_CONFIG, or run `tether demo` first"
     )

@@ -14,6 +14,8 @@ ledger and the tools' idempotency keys make a repeated execution a no-op.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import sys
 import os
 import time
 import uuid
@@ -46,6 +48,35 @@ from tether.gate import Allow, Deny, Executed, Gate, NeedsApproval, evaluate
 from tether.policy import Policy
 from tether.runtime._store import FINISHED, RunRecord, RunStore
 from tether.runtime._toolset import GateToolset, RunDeps, StepModel, offered_tools, step
+
+
+class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is logged.
+
+    DBOS binds its console handler to the ``sys.stderr`` of the moment it starts; when
+    that stream is later replaced and closed (a test runner, a redirected CLI), logging
+    would fail. Installed first, this handler is the one DBOS keeps.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return
+
+
+def _install_dbos_log_handler() -> None:
+    dbos_logger = logging.getLogger("dbos")
+    if not dbos_logger.handlers:
+        handler = _StderrNow()
+        handler.name = "__dbos_console_log_handler__"
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)8s] (dbos) %(message)s"))
+        dbos_logger.addHandler(handler)
+
+
+_install_dbos_log_handler()
 
 QUEUE = "tether-runs"
 WORKFLOW = "tether.run_segment"

@@ -1,0 +1,138 @@
+"""Operators' levers: the stop switch, cancelling a run, undoing an action."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.runtime.conftest import EXAMPLE, MakeRuntime
+from tether.approvals import ApprovalClosed
+from tether.errors import ConfigurationError
+from tether.gate import Deny
+
+ROUTINE = f"scripted:{EXAMPLE / 'scripts' / 'routine-refund.yaml'}"
+
+
+def credit_notes(desk: Path) -> list[tuple[int, float, int]]:
+    with sqlite3.connect(desk) as db:
+        return db.execute("SELECT id, amount, voided FROM credit_note").fetchall()
+
+
+def test_stop_switch_halts_an_agent(
+    database_url: str, make_runtime: MakeRuntime, desk: Path
+) -> None:
+    rt = make_runtime(database_url)
+    parked = rt.start("support-desk", "Acme was charged twice", principal="alice")
+    assert rt.wait(parked.id).status == "waiting_approval"
+    (request,) = rt.approvals.find(run_id=parked.id)
+
+    halted = rt.stop(agent="support-desk", by="fiona", reason="incident 42")
+    assert halted == [parked.id]
+    assert rt.store.get(parked.id).status == "stopped"
+    assert rt.approvals.get(request.id).status == "cancelled"
+    with pytest.raises(ApprovalClosed, match="cancelled"):
+        rt.approve(request.id, by="fiona")
+
+    # New calls are refused by the gate itself.
+    from tether.calls import ProposedCall, RunState
+
+    principal = rt.policy.principal("alice")
+    assert principal is not None
+    decision = rt.gate.decide(
+        ProposedCall(
+            tool="crm.find_party",
+            args={"name": "Acme"},
+            agent="support-desk",
+            principal=principal,
+            run=RunState(id="r"),
+            call_id="c",
+        )
+    )
+    assert isinstance(decision, Deny)
+    assert decision.rules == ("stop-switch",)
+    assert "incident 42" in decision.reasons[0]
+
+    # A new run of the stopped agent stops at once; other agents go on.
+    fresh = rt.start("support-desk", "anything", principal="alice", model=ROUTINE)
+    assert rt.wait(fresh.id).status == "stopped"
+    assert credit_notes(desk) == []
+    billing = rt.start("billing", "refund", principal="fiona")
+    assert rt.wait(billing.id).status == "waiting_approval"
+
+    kinds = [s.event.type for s in rt.audit.events(run=parked.id)]
+    assert "run.stopped" in kinds
+    verdicts = [
+        s.event.approval.get("verdict")
+        for s in rt.audit.events(run=parked.id)
+        if s.event.type == "approval.decided" and s.event.approval
+    ]
+    assert verdicts == ["cancelled"]
+
+    assert rt.lift(agent="support-desk") == 1
+    again = rt.start("support-desk", "Acme was charged twice", principal="alice", model=ROUTINE)
+    assert rt.wait(again.id).status == "completed"
+
+
+def test_stop_all_agents(sqlite_url: str, make_runtime: MakeRuntime) -> None:
+    rt = make_runtime(sqlite_url)
+    billing = rt.start("billing", "refund", principal="fiona")
+    assert rt.wait(billing.id).status == "waiting_approval"
+    assert rt.stop(agent=None, by="fiona") == [billing.id]
+    assert rt.store.stopped("support-desk") is not None
+    assert rt.store.stopped("billing") is not None
+    with pytest.raises(ConfigurationError, match="unknown agent"):
+        rt.stop(agent="nobody", by="fiona")
+
+
+def test_cancel_a_run(sqlite_url: str, make_runtime: MakeRuntime, desk: Path) -> None:
+    rt = make_runtime(sqlite_url)
+    run = rt.start("support-desk", "Acme was charged twice", principal="alice")
+    rt.wait(run.id)
+    cancelled = rt.cancel(run.id, by="fiona")
+    assert cancelled.status == "cancelled"
+    (request,) = rt.approvals.find(run_id=run.id, status=None)
+    assert request.status == "cancelled"
+    assert credit_notes(desk) == []
+
+
+def test_undo_reverses_through_the_gate_and_links_both(
+    sqlite_url: str, make_runtime: MakeRuntime, desk: Path
+) -> None:
+    rt = make_runtime(sqlite_url)
+    run = rt.start("support-desk", "Acme was charged twice", principal="alice", model=ROUTINE)
+    assert rt.wait(run.id).status == "completed"
+    refund = next(e for e in rt.store.effects(run.id) if e.tool == "erp.create_credit_note")
+    assert credit_notes(desk) == [(1, 180.0, 0)]
+
+    with pytest.raises(ConfigurationError, match="cannot be undone"):
+        mail = next(e for e in rt.store.effects(run.id) if e.tool == "email.send")
+        asyncio.run(rt.undo(run.id, mail.call_id, by="bob"))
+
+    result = asyncio.run(rt.undo(run.id, refund.call_id, by="bob"))
+    assert result["kind"] == "executed"
+    assert credit_notes(desk) == [(1, 180.0, 1)]
+    assert rt.store.effect(refund.idempotency_key).reversed_by == f"{run.id}:undo-{refund.call_id}"  # type: ignore[union-attr]
+    with pytest.raises(ConfigurationError, match="already undone"):
+        asyncio.run(rt.undo(run.id, refund.call_id, by="bob"))
+
+    undo_events = [
+        s.event for s in rt.audit.events(run=run.id) if s.event.call_id == f"undo-{refund.call_id}"
+    ]
+    assert [e.type for e in undo_events] == ["call.proposed", "call.decided", "call.executed"]
+    assert undo_events[0].principal == "bob"
+    assert f"undoes {refund.call_id}" in (undo_events[0].why or "")
+
+
+def test_undo_is_refused_when_the_operator_may_not(
+    sqlite_url: str, make_runtime: MakeRuntime, desk: Path
+) -> None:
+    rt = make_runtime(sqlite_url)
+    run = rt.start("support-desk", "Acme was charged twice", principal="alice", model=ROUTINE)
+    rt.wait(run.id)
+    refund = next(e for e in rt.store.effects(run.id) if e.tool == "erp.create_credit_note")
+    result = asyncio.run(rt.undo(run.id, refund.call_id, by="sam"))  # sales: not for support-desk
+    assert result["kind"] == "refused"
+    assert credit_notes(desk) == [(1, 180.0, 0)]

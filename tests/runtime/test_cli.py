@@ -19,7 +19,7 @@ def config(tmp_path: Path, desk: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     path.write_text(
         f"database: sqlite:///{tmp_path / 'tether.db'}\n"
         f"policy: {EXAMPLE / 'policy.yaml'}\n"
-        f"agents: [{EXAMPLE / 'agents' / 'support-desk.yaml'}, {EXAMPLE / 'agents' / 'billing.yaml'}]\n"
+        f"agents: [{EXAMPLE / 'agents/support-desk.yaml'}, {EXAMPLE / 'agents/billing.yaml'}]\n"
         f"keys: {tmp_path / 'keys'}\n"
     )
     return str(path)

@@ -107,8 +107,8 @@ def test_undo_reverses_through_the_gate_and_links_both(
     refund = next(e for e in rt.store.effects(run.id) if e.tool == "erp.create_credit_note")
     assert credit_notes(desk) == [(1, 180.0, 0)]
 
+    mail = next(e for e in rt.store.effects(run.id) if e.tool == "email.send")
     with pytest.raises(ConfigurationError, match="cannot be undone"):
-        mail = next(e for e in rt.store.effects(run.id) if e.tool == "email.send")
         asyncio.run(rt.undo(run.id, mail.call_id, by="bob"))
 
     result = asyncio.run(rt.undo(run.id, refund.call_id, by="bob"))

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import os
+import sys
 import time
 import uuid
 from collections.abc import Sequence

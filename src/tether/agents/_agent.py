@@ -25,8 +25,8 @@ class Agent:
     """The agent's name in the policy."""
     policy: Policy
     """The policy that governs it (and names its tools)."""
-    model: str = "scripted"
-    """A Pydantic AI model name (``openai:gpt-4o``, ``anthropic:claude-sonnet-4-5``),
+    model: str | Model = "scripted"
+    """A Pydantic AI model or model name (``openai-chat:gpt-4o``, ``anthropic:claude-sonnet-4-5``),
     ``openai-compatible:MODEL@BASE_URL`` for a local server, or ``scripted:PATH``."""
     instructions: str = ""
     version: str = "1"
@@ -48,6 +48,8 @@ class Agent:
         return Toolset(t for t in self.policy.tools if agent.grant_for(t.name) is not None)
 
     def resolve_model(self) -> Model:
+        if isinstance(self.model, Model):
+            return self.model
         return resolve_model(self.model, base_dir=self.base_dir)
 
 

@@ -42,6 +42,7 @@ def _in_project_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("COLUMNS", "250")
     monkeypatch.setenv("TETHER_DATABASE_URL", f"sqlite:///{tmp_path / 'docs.db'}")
+    monkeypatch.setenv("TETHER_AUDIT_KEYS", str(tmp_path / "keys"))
 
 
 @pytest.mark.parametrize("path", DOCS, ids=doc_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,6 +115,20 @@ def proposed(tool_name: str, **args: Any) -> ProposedCall:
     )
 
 
+async def test_the_audit_trail_is_the_default_record(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tether.audit import AuditLog
+
+    monkeypatch.setenv("TETHER_AUDIT_KEYS", str(tmp_path / "keys"))
+    with Gate(load_policy_text(POLICY, tools=TOOLS), database=sqlite_url) as gate:
+        outcome = await gate.call(proposed("crm.rename", party_id=1, name="Acme"))
+        assert isinstance(outcome, Executed)
+        with AuditLog(gate.engine, keys=tmp_path / "keys") as audit:
+            kinds = [stored.event.type for stored in audit.events()]
+    assert kinds == ["call.proposed", "call.decided", "call.executed"]
+
+
 async def test_allowed_call_runs_and_is_recorded(gate: Gate, recorder: Events) -> None:
     outcome = await gate.call(proposed("crm.rename", party_id=1, name="Acme"))
     assert isinstance(outcome, Executed)
@@ -192,7 +207,7 @@ async def test_output_that_breaks_its_declared_type_is_a_failure(gate: Gate) -> 
     assert "does not match its declared type" in outcome.error
 
 
-async def test_unknown_target_is_out_of_scope(gate: Gate) -> None:
+async def test_unknown_target_is_out_of_scope(gate: Gate, sqlite_url: str) -> None:
     def missing(party_id: int, **_: Any) -> Mapping[str, Any] | None:
         raise LookupError(party_id)
 
@@ -204,7 +219,7 @@ async def test_unknown_target_is_out_of_scope(gate: Gate) -> None:
             ),
         ]
     )
-    with Gate(load_policy_text(POLICY, tools=tools)) as other:
+    with Gate(load_policy_text(POLICY, tools=tools), database=sqlite_url, recorder=None) as other:
         outcome = await other.call(proposed("crm.rename", party_id=99, name="X"))
     assert isinstance(outcome, Refused)
     assert "was not identified" in outcome.decision.reasons[0]

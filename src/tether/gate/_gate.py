@@ -8,7 +8,7 @@ import datetime as _dt
 import inspect
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
 
@@ -41,17 +41,20 @@ class Gate:
         policy: Policy,
         *,
         database: Engine | str | None = None,
-        recorder: Recorder | None = None,
+        recorder: Recorder | Literal["audit"] | None = "audit",
         timeout_seconds: float = 60.0,
         stop_switch: Callable[[str], str | None] | None = None,
     ) -> None:
         self.policy = policy
-        self.recorder = recorder
+        self._recorder = recorder
+        """``"audit"`` (the default): the audit trail in the gate's database, opened when
+        first needed. ``None`` records nothing: only for tests and dry runs."""
         self.stop_switch = stop_switch
         """Given an agent's name, why it is stopped (None when it may act)."""
         self.timeout_seconds = timeout_seconds
         self._database = database
         self._owned_engine: Engine | None = None
+        self._made_recorder = False
         self._ledger: LimitLedger | None = None
         self.redactor = Redactor(
             secret_fields=policy.secret_fields, pii_fields=policy.redacted_fields
@@ -96,15 +99,30 @@ class Gate:
         return self.policy.shadow or bool(agent and agent.shadow)
 
     @property
+    def engine(self) -> Engine:
+        """tether's database (limits, the audit trail); opened on first use."""
+        if isinstance(self._database, Engine):
+            return self._database
+        if self._owned_engine is None:
+            self._owned_engine = connect(self._database)
+        return self._owned_engine
+
+    @property
     def ledger(self) -> LimitLedger:
-        """Where limits are settled; opens the database on first use."""
+        """Where limits are settled."""
         if self._ledger is None:
-            if isinstance(self._database, Engine):
-                engine = self._database
-            else:
-                engine = self._owned_engine = connect(self._database)
-            self._ledger = LimitLedger(engine)
+            self._ledger = LimitLedger(self.engine)
         return self._ledger
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """Where the gate's events go: by default the audit trail."""
+        if self._recorder == "audit":
+            from tether.audit import AuditLog  # the audit package builds on the gate's types
+
+            self._recorder = AuditLog(self.engine)
+            self._made_recorder = True
+        return self._recorder
 
     def close(self) -> None:
         """Close the database connections the gate opened itself (not an engine it was given)."""
@@ -112,6 +130,8 @@ class Gate:
             self._owned_engine.dispose()
             self._owned_engine = None
             self._ledger = None
+            if self._made_recorder:
+                self._recorder = "audit"  # its engine is gone: open anew if used again
 
     def __enter__(self) -> Gate:
         return self
@@ -223,11 +243,12 @@ class Gate:
         error: str | None = None,
         duration: float | None = None,
     ) -> None:
-        if self.recorder is None:
+        recorder = self.recorder
+        if recorder is None:
             return
         tool = self.policy.tools.get(call.tool) if call.tool in self.policy.tools else None
         redactor = self.redactor_for(tool, call.args) if tool else self.redactor
-        self.recorder.record(
+        recorder.record(
             GateEvent(
                 type=kind,
                 call=call,

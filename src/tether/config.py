@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tether.agents import Agent, load_agent
 from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
+from tether.connectors import build_toolset
 from tether.errors import ConfigurationError
 from tether.policy import Policy, load_policy
 from tether.runtime import Runtime
+from tether.tools import Toolset
 
 CONFIG_ENV = "TETHER_CONFIG"
 DEMO_CONFIG = Path(".tether/demo/tether.yaml")
@@ -65,11 +67,18 @@ class WorkerSettings(_Strict):
     executor_id: str | None = None
 
 
+class ConnectorSettings(_Strict):
+    type: str
+    """A built-in connector (email, tryton, openapi, mcp) or ``package.module``."""
+    settings: dict[str, Any] = {}
+
+
 class ConfigFile(_Strict):
     database: str | None = None
     policy: str
     agents: list[str] = Field(min_length=1)
     keys: str | None = None
+    connectors: list[ConnectorSettings] = []
     notify: NotifySettings = NotifySettings()
     worker: WorkerSettings = WorkerSettings()
     inline: bool | None = None
@@ -87,7 +96,12 @@ class Config:
         self.base = path.parent
         for name, value in spec.env.items():
             os.environ.setdefault(name, value)
-        self.policy: Policy = load_policy(self._path(spec.policy))
+        self.connector_tools = Toolset()
+        for connector in spec.connectors:
+            settings = {"base_dir": str(self.base), **connector.settings}
+            for item in build_toolset(connector.type, settings):
+                self.connector_tools.add(item)
+        self.policy: Policy = load_policy(self._path(spec.policy), extra_tools=self.connector_tools)
         self.agents: list[Agent] = [
             load_agent(self._path(item), policy=self.policy) for item in spec.agents
         ]

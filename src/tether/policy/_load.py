@@ -35,11 +35,14 @@ from tether.policy._yaml import Path_, YamlProblem, line_of, load_with_lines
 from tether.tools import Toolset
 
 
-def load_policy(source: str | Path, *, tools: Toolset | None = None) -> Policy:
+def load_policy(
+    source: str | Path, *, tools: Toolset | None = None, extra_tools: Toolset | None = None
+) -> Policy:
     """Load and check a policy file; :class:`PolicyError` lists every problem with its line.
 
     ``tools`` is the catalogue grants are checked against; without it, the toolsets
-    the policy names under ``toolsets`` are imported.
+    the policy names under ``toolsets`` are imported, plus ``extra_tools`` (the tools
+    of the connectors a ``tether.yaml`` configures).
     """
     path = Path(source)
     try:
@@ -47,19 +50,28 @@ def load_policy(source: str | Path, *, tools: Toolset | None = None) -> Policy:
     except OSError as exc:
         issue = PolicyIssue(file=str(path), line=None, message=f"cannot read: {exc.strerror}")
         raise PolicyError([issue]) from None
-    return load_policy_text(text, file=str(path), tools=tools)
+    return load_policy_text(text, file=str(path), tools=tools, extra_tools=extra_tools)
 
 
-def load_policy_text(text: str, *, file: str = "<policy>", tools: Toolset | None = None) -> Policy:
+def load_policy_text(
+    text: str,
+    *,
+    file: str = "<policy>",
+    tools: Toolset | None = None,
+    extra_tools: Toolset | None = None,
+) -> Policy:
     """Like :func:`load_policy`, from the file's text."""
-    return _Loader(file, text, tools).load()
+    return _Loader(file, text, tools, extra_tools).load()
 
 
 class _Loader:
-    def __init__(self, file: str, text: str, tools: Toolset | None) -> None:
+    def __init__(
+        self, file: str, text: str, tools: Toolset | None, extra_tools: Toolset | None = None
+    ) -> None:
         self.file = file
         self.text = text
         self.tools = tools
+        self.extra_tools = extra_tools or Toolset()
         self.issues: list[PolicyIssue] = []
         self.lines: dict[Path_, int] = {}
         self.conditions: list[Condition] = []
@@ -127,7 +139,7 @@ class _Loader:
     def _toolset(self, spec: PolicySpec) -> Toolset:
         if self.tools is not None:
             return self.tools
-        combined = Toolset()
+        combined = Toolset(self.extra_tools)
         for index, ref in enumerate(spec.toolsets):
             loaded = self._import_toolset(ref, ("toolsets", index))
             for item in loaded or ():
@@ -136,7 +148,7 @@ class _Loader:
                 else:
                     combined.add(item)
         granted = any(agent.tools for agent in spec.agents.values())
-        if granted and not spec.toolsets:
+        if granted and not spec.toolsets and not self.extra_tools:
             self.problem(
                 ("agents",),
                 "the policy grants tools but names no toolsets to check them against; "

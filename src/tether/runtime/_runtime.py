@@ -156,7 +156,8 @@ class Runtime:
         }
         DBOS(config=config)
         DBOS.launch()
-        DBOS.register_queue(QUEUE, worker_concurrency=concurrency)
+        # Poll the queue often: a run waits for the next poll before it starts or resumes.
+        DBOS.register_queue(QUEUE, worker_concurrency=concurrency, polling_interval_sec=0.1)
         self._launched = True
 
     def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,20 @@ from rich.text import Text
 from tether.demo._story import run_demo
 
 DEFAULT_STATE = Path(".tether/demo")
+
+
+def command_name() -> str:
+    """How the user can run ``tether`` again: by name if it is on PATH, else by its path."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "tether":
+        return "tether"
+    on_path = shutil.which("tether")
+    if on_path and Path(on_path).resolve() == invoked.resolve():
+        return "tether"
+    try:
+        return str(invoked.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(invoked)
 
 
 def demo(
@@ -29,13 +45,15 @@ def demo(
         markup=False,
     )
     config = "" if state == DEFAULT_STATE else f" -c {result.config}"
+    tether = command_name()
     lines = ["", "Now you decide:"]
     for request_id in result.pending:
         lines += [
-            f"  tether approvals show {request_id}{config}",
-            f"  tether approvals approve {request_id} --as fiona{config}"
-            "      # alice asked, so alice may not",
+            f"  {tether} approvals show {request_id}{config}",
+            f"  {tether} approvals approve {request_id} --as alice{config}"
+            "   # refused: alice asked for it",
+            f"  {tether} approvals approve {request_id} --as fiona{config}",
         ]
     database = f" --db sqlite:///{state.resolve() / 'tether.db'}" if config else ""
-    lines += [f"  tether runs list{config}", f"  tether audit verify{database}"]
+    lines += [f"  {tether} runs list{config}", f"  {tether} audit verify{database}"]
     console.print("\n".join(lines), markup=False)

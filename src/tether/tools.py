@@ -150,7 +150,7 @@ def tool(
 
     def build(fn: Callable[..., Any]) -> Tool:
         args_model, context_param = _args_model(fn)
-        hints = get_type_hints(fn)
+        hints = get_type_hints(fn, include_extras=True)
         returns = hints.get("return")
         return Tool(
             name=name or fn.__name__,
@@ -174,7 +174,7 @@ def tool(
 
 
 def _args_model(fn: Callable[..., Any]) -> tuple[type[BaseModel], str | None]:
-    hints = get_type_hints(fn)
+    hints = get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     context_param = None
     for param in inspect.signature(fn).parameters.values():

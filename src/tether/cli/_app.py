@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import typer
 
-from tether.cli import _approvals, _audit, _demo, _outbox, _policy, _runs, _worker
+from tether.cli import _approvals, _audit, _demo, _outbox, _policy, _runs, _tryton, _worker
 
 app = typer.Typer(
     name="tether",
@@ -15,6 +15,7 @@ app.add_typer(_audit.app, name="audit")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_approvals.app, name="approvals")
 app.add_typer(_outbox.app, name="outbox")
+app.add_typer(_tryton.app, name="tryton")
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)

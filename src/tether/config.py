@@ -65,6 +65,8 @@ class WorkerSettings(_Strict):
     concurrency: int = Field(default=4, ge=1)
     sweep_seconds: float = Field(default=5.0, gt=0)
     executor_id: str | None = None
+    stale_after_seconds: float = Field(default=30.0, gt=0)
+    """A worker silent for this long is taken to be dead; its segments are taken over."""
 
 
 class ConnectorSettings(_Strict):
@@ -164,6 +166,7 @@ class Config:
             keys=self.keys,
             notifiers=self.notifiers(),
             executor_id=executor_id or self.spec.worker.executor_id,
+            stale_after_seconds=self.spec.worker.stale_after_seconds,
         )
 
 

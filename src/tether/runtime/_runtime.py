@@ -48,6 +48,7 @@ from tether.gate import Allow, Deny, Executed, Gate, NeedsApproval, evaluate
 from tether.policy import Policy
 from tether.runtime._store import FINISHED, RunRecord, RunStore
 from tether.runtime._toolset import GateToolset, RunDeps, StepModel, offered_tools, step
+from tether.runtime._workers import heartbeat, recover_dead_workers
 
 
 class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
@@ -119,6 +120,7 @@ class Runtime:
         notifiers: Sequence[Notifier] = (),
         executor_id: str | None = None,
         application_version: str | None = None,
+        stale_after_seconds: float = 30.0,
     ) -> None:
         self.policy = policy
         self.agents = {agent.name: agent for agent in agents}
@@ -135,6 +137,8 @@ class Runtime:
         self.approvals = Approvals(self.gate, self.engine, audit=self.audit, notifiers=notifiers)
         self.executor_id = executor_id or os.environ.get("DBOS__VMID") or "local"
         self.application_version = application_version or f"tether-{__version__}"
+        self.stale_after_seconds = stale_after_seconds
+        """A worker whose heartbeat is older than this is taken to be dead."""
         self._client: DBOSClient | None = None
         self._launched = False
         self._pydantic_agents: dict[str, PydanticAgent[RunDeps, str | DeferredToolRequests]] = {}
@@ -159,6 +163,7 @@ class Runtime:
         # Poll the queue often: a run waits for the next poll before it starts or resumes.
         DBOS.register_queue(QUEUE, worker_concurrency=concurrency, polling_interval_sec=0.1)
         self._launched = True
+        heartbeat(self)
 
     def close(self) -> None:
         if self._launched:
@@ -600,7 +605,12 @@ class Runtime:
         return answer
 
     def sweep(self) -> dict[str, int]:
-        """Periodic duties of a worker: expiries, escalations, runs to (re)queue."""
+        """Periodic duties of a worker: a heartbeat, taking over dead workers' segments,
+        expiries, escalations, and runs to (re)queue."""
+        recovered: list[str] = []
+        if self._launched:
+            heartbeat(self)
+            recovered = recover_dead_workers(self, self.stale_after_seconds)
         expired = self.approvals.expire_due()
         escalated = self.approvals.escalate_due()
         resumed = sum(self.resume_if_ready(request.run_id) for request in expired)
@@ -610,6 +620,7 @@ class Runtime:
         for record in queued:
             self._enqueue(record.id, record.segment)
         return {
+            "recovered_workers": len(recovered),
             "expired": len(expired),
             "escalated": len(escalated),
             "resumed": resumed,

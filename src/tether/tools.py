@@ -81,6 +81,9 @@ class Tool:
     """A dry run: same arguments, returns what would change, changes nothing."""
     untrusted_output: bool = False
     """The result carries outside content (an inbound email): reading it taints the run."""
+    contacts: Callable[[Any], Iterable[str]] | None = None
+    """The addresses a result vouches for (a customer's email read from the CRM): the
+    run may then write to them (``run.known_contacts``)."""
     secret_args: frozenset[str] = field(default_factory=frozenset)
     """Argument names whose values are secrets: never shown to the model or stored in clear."""
     context_param: str | None = None
@@ -121,6 +124,7 @@ def tool(
     reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     preview: Callable[..., Any] | None = None,
     untrusted_output: bool = False,
+    contacts: Callable[[Any], Iterable[str]] | None = None,
     secret_args: Iterable[str] = (),
     description: str | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
@@ -137,6 +141,7 @@ def tool(
     reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     preview: Callable[..., Any] | None = None,
     untrusted_output: bool = False,
+    contacts: Callable[[Any], Iterable[str]] | None = None,
     secret_args: Iterable[str] = (),
     description: str | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
@@ -166,6 +171,7 @@ def tool(
             reverse_args=reverse_args,
             preview=preview,
             untrusted_output=untrusted_output,
+            contacts=contacts,
             secret_args=frozenset(secret_args),
             context_param=context_param,
         )

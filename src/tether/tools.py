@@ -63,6 +63,9 @@ class Tool:
     """What the model is told the tool does."""
     effect: Effect
     """The effect class the policy's default rules key off."""
+    effect_from_policy: bool = False
+    """The tool's own effect is only a cautious guess (an MCP tool nobody classified):
+    a grant's ``effect:`` replaces it, lower or higher. Otherwise a grant can only raise it."""
     args_model: type[BaseModel]
     """Validates the arguments; unknown fields are rejected."""
     returns: TypeAdapter[Any] | None = None
@@ -88,6 +91,12 @@ class Tool:
     """Argument names whose values are secrets: never shown to the model or stored in clear."""
     context_param: str | None = None
     """Name of the parameter that receives the :class:`ToolContext`, if the function has one."""
+
+    def effect_under(self, granted: Effect | None) -> Effect:
+        """The effect class a call has under a grant that says ``granted`` (or nothing)."""
+        if granted is None:
+            return self.effect
+        return granted if self.effect_from_policy else self.effect.at_least(granted)
 
     def validate_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments as the function will receive them, or :class:`ToolArgumentsError`."""

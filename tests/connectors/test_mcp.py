@@ -234,17 +234,23 @@ async def test_ungranted_tool_is_denied_and_not_called(notes: MCPToolset) -> Non
     assert events.types == ["call.proposed", "call.decided"]
 
 
-async def test_irreversible_by_default_needs_approval_and_a_grant_cannot_lower_it(
+async def test_unclassified_tools_are_irreversible_until_the_policy_classifies_them(
     notes: MCPToolset,
 ) -> None:
-    events = Events()
-    with gate_for(notes, events) as gate:
+    # POLICY grants notes.write_note with `effect: read`: the policy decides its class.
+    with gate_for(notes, Events()) as gate:
+        classified = await gate.call(proposed("notes.write_note", name="memo", text="hi"))
+    assert isinstance(classified, Executed)
+    assert classified.decision.effect is Effect.READ
+    # Without `effect:` on the grant the cautious default holds: irreversible, approval.
+    policy = load_policy_text(POLICY.replace("        effect: read\n", "", 1), tools=notes)
+    with Gate(policy, recorder=Events()) as gate:
         call = proposed("notes.write_note", name="memo", text="hi")
-        outcome = await gate.call(call)
-        assert isinstance(outcome, AwaitingApproval)
-        assert outcome.decision.effect is Effect.IRREVERSIBLE  # the grant said `effect: read`
+        held = await gate.call(call)
+        assert isinstance(held, AwaitingApproval)
+        assert held.decision.effect is Effect.IRREVERSIBLE
         # Once a person approves, the runtime executes it.
-        executed = await gate.execute(call, outcome.decision)
+        executed = await gate.execute(call, held.decision)
     assert isinstance(executed, Executed)
     assert executed.output.value == {"name": "memo", "text": "hi", "tags": []}
 

@@ -129,7 +129,7 @@ class _Evaluator:
                 "default-deny", f"no rule grants {tool.name!r} to agent {agent.name!r}", "permit"
             )
             return None
-        self.effect = tool.effect.at_least(grant.effect) if grant.effect else tool.effect
+        self.effect = tool.effect_under(grant.effect)
         self.rules.append(grant.rule)
         self.reasons.append(f"{grant.rule} grants {tool.name} ({self.effect.value})")
         self.validate_args(tool)  # before any condition reads them

@@ -367,9 +367,7 @@ class _Loader:
 
     def _may_need_default_approval(self, policy: Policy, grant: Grant) -> bool:
         effects = {
-            t.effect.at_least(grant.effect or t.effect)
-            for t in policy.tools
-            if grant.matcher.matches(t.name)
+            t.effect_under(grant.effect) for t in policy.tools if grant.matcher.matches(t.name)
         }
         if grant.effect is not None:
             effects.add(grant.effect)

@@ -121,7 +121,8 @@ class GrantSpec(_Spec):
     id: str | None = None
     tool: ToolPattern
     effect: Effect | None = None
-    """Effect class for tools that declare none (MCP); never lowers a declared one."""
+    """Effect class for tools whose own is only a guess (unclassified MCP tools); it
+    raises, and never lowers, the effect a tool declares."""
     when: Cel | None = None
     """The call is allowed only when this holds."""
     approval: ApprovalSpec | Literal["never"] | None = None

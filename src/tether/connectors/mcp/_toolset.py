@@ -84,6 +84,8 @@ def _tool(settings: MCPSettings, connection: Connection, listed: MCPTool) -> Too
         function=_caller(settings, connection, name, listed.name, arguments),
         description=listed.description or listed.title or f"The MCP tool {listed.name}.",
         effect=settings.effect_of(listed.name),
+        # Unclassified tools are irreversible until the policy says what they are.
+        effect_from_policy=listed.name not in settings.effects,
         args_model=arguments.model,
         untrusted_output=settings.is_untrusted(listed.name),
         context_param=_CONTEXT,

@@ -10,6 +10,8 @@ import typer
 
 from tether.cli._common import ConfigOption, out, runtime
 from tether.config import load_config
+from tether.runtime import Runtime
+from tether.runtime._workers import heartbeat
 
 
 def worker(
@@ -29,8 +31,19 @@ def worker(
             rt.executor_id = executor_id
         rt.launch(concurrency=concurrency or settings.concurrency)
         out.print(f"worker {rt.executor_id} running; Ctrl-C to stop", highlight=False)
+        # The heartbeat beats on its own: a long sweep must not make this worker look dead.
+        beating = threading.Thread(
+            target=_beat, args=(rt, stopping, settings.sweep_seconds), daemon=True
+        )
+        beating.start()
         while not stopping.wait(settings.sweep_seconds):
             rt.sweep()
+        beating.join(timeout=settings.sweep_seconds)
+
+
+def _beat(rt: Runtime, stopping: threading.Event, every_seconds: float) -> None:
+    while not stopping.wait(every_seconds):
+        heartbeat(rt)
 
 
 def stop(

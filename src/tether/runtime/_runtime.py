@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig
 from dbos._error import DBOSException
 from pydantic import TypeAdapter
@@ -40,6 +41,7 @@ from sqlalchemy.engine import Engine
 from tether._version import __version__
 from tether.agents import Agent, model_tool_name, resolve_model, tool_name_from_model
 from tether.approvals import ApprovalRequest, Approvals, Notifier
+from tether.approvals._tables import approval_request
 from tether.audit import AuditEvent, AuditLog, EventType
 from tether.calls import ProposedCall, RunState
 from tether.db import connect
@@ -47,6 +49,7 @@ from tether.errors import ConfigurationError
 from tether.gate import Allow, Deny, Executed, Gate, NeedsApproval, evaluate
 from tether.policy import Policy
 from tether.runtime._store import FINISHED, RunRecord, RunStore
+from tether.runtime._tables import run as run_table
 from tether.runtime._toolset import GateToolset, RunDeps, StepModel, offered_tools, step
 from tether.runtime._workers import heartbeat, recover_dead_workers
 
@@ -187,6 +190,9 @@ class Runtime:
             self._client = DBOSClient(
                 system_database_url=dbos_url(self.database_url), application_name="tether"
             )
+            # A client alone does not create DBOS's tables; a fresh database needs them
+            # before the first run can be queued (DBOS has no public call for this).
+            self._client._sys_db.run_migrations()
         return self._client
 
     # --- starting and following runs ------------------------------------------------------
@@ -261,7 +267,10 @@ class Runtime:
             raise
         except Exception as exc:  # a bug or a broken tool set: the run fails, recorded
             error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
-            return cast(str, await step("tether.save", self._finish, run_id, "failed", error=error))
+            failed = await step(
+                "tether.save", self._finish, run_id, "failed", error=error, segment=segment
+            )
+            return cast(str, failed)
 
     async def _segment(self, run_id: str, segment: int) -> str:
         state = await step("tether.load", self._load, run_id, segment)
@@ -271,7 +280,10 @@ class Runtime:
         principal = self.policy.principal(state["principal"])
         if principal is None:
             error = f"principal {state['principal']} is no longer a user of the policy"
-            return cast(str, await step("tether.save", self._finish, run_id, "failed", error=error))
+            failed = await step(
+                "tether.save", self._finish, run_id, "failed", error=error, segment=segment
+            )
+            return cast(str, failed)
         history = (
             ModelMessagesTypeAdapter.validate_json(state["history"]) if state["history"] else None
         )
@@ -287,7 +299,10 @@ class Runtime:
                 )
         except Exception as exc:  # the model or the loop failed: the run fails, recorded
             error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
-            return cast(str, await step("tether.save", self._finish, run_id, "failed", error=error))
+            failed = await step(
+                "tether.save", self._finish, run_id, "failed", error=error, segment=segment
+            )
+            return cast(str, failed)
         unoffered = _unoffered_calls(result.new_messages(), agent)
         if unoffered:
             await step("tether.record_unoffered", self._record_unoffered, run_id, unoffered)
@@ -295,9 +310,10 @@ class Runtime:
         usage = dataclasses.asdict(result.usage)
         if isinstance(result.output, DeferredToolRequests):
             pending = _DEFERRED_REQUESTS.dump_python(result.output, mode="json")
-            return cast(
-                str, await step("tether.save", self._park, run_id, history_json, pending, usage)
+            parked = await step(
+                "tether.save", self._park, run_id, segment, history_json, pending, usage
             )
+            return cast(str, parked)
         finished = await step(
             "tether.save",
             self._finish,
@@ -306,6 +322,7 @@ class Runtime:
             output=result.output,
             history=history_json,
             usage=usage,
+            segment=segment,
         )
         return cast(str, finished)
 
@@ -365,16 +382,25 @@ class Runtime:
         }
 
     def _park(
-        self, run_id: str, history: str, pending: dict[str, Any], usage: dict[str, Any]
+        self,
+        run_id: str,
+        segment: int,
+        history: str,
+        pending: dict[str, Any],
+        usage: dict[str, Any],
     ) -> str:
-        self.store.update(
+        parked = self.store.update(
             run_id,
+            only_if=("running",),
+            in_segment=segment,
             status="waiting_approval",
             history=history,
             pending=pending,
             results=None,
             usage=usage,
         )
+        if not parked:  # a replay of a segment the run has left behind
+            return self.store.get(run_id).status
         self.resume_if_ready(run_id)  # all of them may have been decided already
         return "waiting_approval"
 
@@ -387,7 +413,13 @@ class Runtime:
         error: str | None = None,
         history: str | None = None,
         usage: dict[str, Any] | None = None,
+        segment: int | None = None,
     ) -> str:
+        """End a run (from its segment, or an operator's stop or cancel), recorded."""
+        allowed = ("queued", "running", "waiting_approval")
+        record = self.store.get(run_id)
+        if record.status not in allowed or (segment is not None and record.segment != segment):
+            return record.status
         values: dict[str, Any] = {
             "status": status,
             "output": output,
@@ -399,12 +431,8 @@ class Runtime:
             values["history"] = history
         if usage is not None:
             values["usage"] = usage
-        if not self.store.update(
-            run_id, only_if=("queued", "running", "waiting_approval"), **values
-        ):
-            return self.store.get(run_id).status
-        record = self.store.get(run_id)
         kind: EventType = "run.stopped" if status in ("stopped", "cancelled") else "run.finished"
+        # Recorded first, so whoever sees the run finished also finds the event.
         self.audit.append(
             AuditEvent(
                 type=kind,
@@ -416,6 +444,8 @@ class Runtime:
                 details={"status": status, "output": output} if output else {"status": status},
             )
         )
+        if not self.store.update(run_id, only_if=allowed, in_segment=segment, **values):
+            return self.store.get(run_id).status
         return status
 
     # --- the steps of a call ------------------------------------------------------------
@@ -562,6 +592,22 @@ class Runtime:
         self._cancel_workflow(record)
         return self.store.get(run_id)
 
+    def _decided_waiting_runs(self) -> list[str]:
+        """Runs waiting for approval none of whose requests is still pending."""
+        waiting = (
+            run_table.select()
+            .with_only_columns(run_table.c.id)
+            .where(
+                run_table.c.status == "waiting_approval",
+                ~sa.exists().where(
+                    approval_request.c.run_id == run_table.c.id,
+                    approval_request.c.status == "pending",
+                ),
+            )
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(waiting).scalars())
+
     def _cancel_workflow(self, record: RunRecord) -> None:
         try:
             self.client.cancel_workflow(f"{record.id}/seg-{record.segment}")
@@ -618,11 +664,10 @@ class Runtime:
             recovered = recover_dead_workers(self, self.stale_after_seconds)
         expired = self.approvals.expire_due()
         escalated = self.approvals.escalate_due()
-        resumed = sum(self.resume_if_ready(request.run_id) for request in expired)
-        for record in self.store.find(status="waiting_approval", limit=10_000):
-            resumed += self.resume_if_ready(record.id)
-        queued = self.store.find(status="queued", limit=10_000)
-        for record in queued:
+        resumed = sum(self.resume_if_ready(run_id) for run_id in self._decided_waiting_runs())
+        queued = self.store.ids(status="queued")
+        for run_id in queued:
+            record = self.store.get(run_id)
             self._enqueue(record.id, record.segment)
         return {
             "recovered_workers": len(recovered),

@@ -125,6 +125,11 @@ class RunStore:
             raise RunNotFound(run_id)
         return _run_record(row)
 
+    def ids(self, *, status: str) -> list[str]:
+        """The ids of every run with this status (no limit, nothing else loaded)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(run.c.id).where(run.c.status == status)).scalars())
+
     def find(
         self, *, status: str | None = None, agent: str | None = None, limit: int = 100
     ) -> list[RunRecord]:
@@ -136,11 +141,22 @@ class RunStore:
         with self.engine.connect() as conn:
             return [_run_record(row) for row in conn.execute(query).mappings()]
 
-    def update(self, run_id: str, *, only_if: tuple[str, ...] = (), **values: Any) -> bool:
-        """Change a run; with ``only_if``, only while its status is one of those."""
+    def update(
+        self,
+        run_id: str,
+        *,
+        only_if: tuple[str, ...] = (),
+        in_segment: int | None = None,
+        **values: Any,
+    ) -> bool:
+        """Change a run; with ``only_if``, only while its status is one of those; with
+        ``in_segment``, only while it is in that segment (a replayed step of an old segment
+        must not move a run that has gone on)."""
         query = run.update().where(run.c.id == run_id)
         if only_if:
             query = query.where(run.c.status.in_(only_if))
+        if in_segment is not None:
+            query = query.where(run.c.segment == in_segment)
         with self.engine.begin() as conn:
             return bool(conn.execute(query.values(updated_at=_now(), **values)).rowcount)
 

@@ -3,10 +3,11 @@
     python -m tests.runtime.crash_worker --database URL --keys DIR --executor-id ID
 
 It launches a runtime on the crash policy (tests/runtime/crash_policy.yaml), prints
-``ready`` once it executes runs, then loops: heartbeat, take over dead peers' segments
-(with ``--stale-after``), sweep. SIGTERM stops it cleanly; the tests' tools kill it
-with SIGKILL at their kill points. The tools read ``TETHER_CRASH_DIR`` and
-``TETHER_CRASH_SMTP`` from the environment; ``TETHER_CRASH_WORKER`` is set here.
+``ready`` once it executes runs, then loops: heartbeat and take over dead peers'
+segments (with ``--stale-after``; printed), and every ``--sweep-every`` s a sweep.
+SIGTERM stops it cleanly; the tests' tools kill it with SIGKILL at their kill points.
+The tools read ``TETHER_CRASH_DIR`` and ``TETHER_CRASH_SMTP`` from the environment;
+``TETHER_CRASH_WORKER`` is set here.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         database=options.database,
         keys=options.keys,
         executor_id=options.executor_id,
+        stale_after_seconds=options.stale_after or 30.0,
     ) as rt:
-        rt.launch(concurrency=options.concurrency)
-        heartbeat(rt)
+        rt.launch(concurrency=options.concurrency)  # announces itself (a heartbeat)
         print(f"ready {options.executor_id} {os.getpid()}", flush=True)
         since_sweep = 0.0
         while not stopping.wait(options.beat_every):

@@ -2,17 +2,21 @@
 
 Both are ``tether worker``-like subprocesses (tests/runtime/crash_worker.py) with
 their own executor ids, writing heartbeats and calling ``recover_dead_workers``.
-Every effect records the worker that performed it.
+Every effect records the worker that performed it. The heartbeat bookkeeping itself
+is also checked in one process, on SQLite.
 """
 
 from __future__ import annotations
 
+import datetime
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from tests.runtime.conftest import MakeRuntime
 from tests.runtime.crash_tools import message_id
 from tests.runtime.harness import (
     Harness,
@@ -23,8 +27,10 @@ from tests.runtime.harness import (
     record_turn,
     slow_turn,
 )
+from tether.runtime._tables import worker as worker_table
+from tether.runtime._workers import dead_workers, heartbeat, recover_dead_workers
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = pytest.mark.slow
 STALE_AFTER = 3.0
 """A worker silent for this long is taken for dead (heartbeats every 0.25 s)."""
 
@@ -48,6 +54,7 @@ def start_two(h: Harness) -> dict[str, Worker]:
     return workers
 
 
+@pytest.mark.postgres
 def test_a_run_parks_on_one_worker_and_resumes_on_the_other(h: Harness) -> None:
     workers = start_two(h)
     run = h.start_run([record_turn("order-5"), mail_turn("[approve] Order 5"), done_turn()])
@@ -76,6 +83,7 @@ def test_a_run_parks_on_one_worker_and_resumes_on_the_other(h: Harness) -> None:
     assert h.runtime.audit.verify().intact
 
 
+@pytest.mark.postgres
 def test_a_killed_worker_s_segment_is_recovered_by_the_other(h: Harness) -> None:
     workers = start_two(h)
     run = h.start_run([slow_turn("long job"), done_turn()])
@@ -108,3 +116,26 @@ def test_a_killed_worker_s_segment_is_recovered_by_the_other(h: Harness) -> None
     back = start_worker(h, holder)
     again = h.start_run([record_turn("after the restart"), done_turn()])
     assert h.wait_finished(again.id, worker=back).status == "completed"
+
+
+def test_heartbeats_and_takeover_bookkeeping(sqlite_url: str, make_runtime: MakeRuntime) -> None:
+    rt = make_runtime(sqlite_url)  # launched (it announced itself): recovery needs DBOS
+    heartbeat(rt)  # beats again: still one row
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+    with rt.engine.begin() as conn:
+        conn.execute(
+            worker_table.insert().values(
+                executor_id="ghost", heartbeat_at=long_ago, started_at=long_ago
+            )
+        )
+    with rt.engine.connect() as conn:
+        ids = conn.execute(sa.select(worker_table.c.executor_id)).scalars().all()
+    assert sorted(ids) == sorted([rt.executor_id, "ghost"])
+
+    assert dead_workers(rt, 60) == ["ghost"]
+    assert recover_dead_workers(rt, 60) == ["ghost"]  # it had nothing in flight
+    assert dead_workers(rt, 60) == []
+    assert recover_dead_workers(rt, 60) == []  # taken over once
+    assert dead_workers(rt, 1e-6) == []  # never itself, however stale
+    with pytest.raises(ValueError, match="positive"):
+        recover_dead_workers(rt, 0)

@@ -37,8 +37,15 @@ def test_demo_shows_every_control(tmp_path: Path) -> None:
     text = console.export_text()
     assert [run.status for run in result.runs] == ["completed", "completed", "waiting_approval"]
     assert len(result.pending) == 1
-    for word in ("allow", "deny", "needs_approval", "default-deny", "support-desk.scope",
-                 "principal:alice", "customer-mail.when"):
+    for word in (
+        "allow",
+        "deny",
+        "needs_approval",
+        "default-deny",
+        "support-desk.scope",
+        "principal:alice",
+        "customer-mail.when",
+    ):
         assert word in text
     # The routine refund ran once; the injected email's refund is held, not executed.
     assert desk_rows(state, "SELECT invoice_id, amount FROM credit_note") == [(102, 180.0)]
@@ -64,7 +71,8 @@ def test_the_printed_commands_decide_the_pending_approval(tmp_path: Path) -> Non
     assert "completed" in approved.output
     state = tmp_path / ".tether" / "demo"
     assert desk_rows(state, "SELECT invoice_id, amount FROM credit_note") == [
-        (102, 180.0), (102, 180.0)
+        (102, 180.0),
+        (102, 180.0),
     ]
     verified = runner.invoke(app, ["audit", "verify"])
     assert verified.exit_code == 0, verified.output

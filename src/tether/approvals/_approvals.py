@@ -37,7 +37,7 @@ from tether.approvals._tables import approval_request, approval_vote
 from tether.audit import AuditEvent, EventType
 from tether.audit._canonical import canonical_json
 from tether.calls import ProposedCall, RunState
-from tether.db import write_transaction
+from tether.db import as_utc, write_transaction
 from tether.errors import ToolArgumentsError
 from tether.gate import Deny, Gate, NeedsApproval, evaluate
 from tether.policy import Policy
@@ -56,13 +56,8 @@ class Notifier(Protocol):
     def notify(self, request: ApprovalRequest, recipients: Sequence[str]) -> None: ...
 
 
-def _utc(value: _dt.datetime) -> _dt.datetime:
-    """SQLite hands back naive datetimes; everything tether stores is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
-
-
 def _utc_or_none(value: _dt.datetime | None) -> _dt.datetime | None:
-    return None if value is None else _utc(value)
+    return None if value is None else as_utc(value)
 
 
 def _now() -> _dt.datetime:
@@ -454,8 +449,8 @@ class Approvals:
             quorum=row["quorum"],
             policy_version=row["policy_version"],
             status=row["status"],
-            created_at=_utc(row["created_at"]),
-            expires_at=_utc(row["expires_at"]),
+            created_at=as_utc(row["created_at"]),
+            expires_at=as_utc(row["expires_at"]),
             escalate_at=_utc_or_none(row["escalate_at"]),
             escalate_to=tuple(row["escalate_to"]),
             escalated=bool(row["escalated"]),
@@ -468,7 +463,7 @@ class Approvals:
                     args_hash=v["args_hash"],
                     edited_args=v["edited_args"],
                     comment=v["comment"],
-                    at=_utc(v["at"]),
+                    at=as_utc(v["at"]),
                 )
                 for v in votes
             ),

@@ -7,6 +7,7 @@ same tables through the same migrations.
 from tether.db._engine import (
     DEFAULT_DATABASE_URL,
     DatabaseError,
+    as_utc,
     connect,
     database_url,
     is_postgres,
@@ -17,6 +18,7 @@ from tether.db._tables import metadata
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "DatabaseError",
+    "as_utc",
     "connect",
     "database_url",
     "is_postgres",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import zlib
 from collections.abc import Iterator
@@ -27,6 +28,12 @@ class DatabaseError(ConfigurationError):
 def database_url(url: str | None = None) -> str:
     """The URL to use: the one given, else ``TETHER_DATABASE_URL``, else the embedded default."""
     return url or os.environ.get("TETHER_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def as_utc(value: _dt.datetime) -> _dt.datetime:
+    """A time read back from the database, as UTC: SQLite returns naive datetimes,
+    and everything tether stores is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
 
 
 def is_postgres(engine: Engine | Connection) -> bool:

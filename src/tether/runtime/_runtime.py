@@ -665,10 +665,9 @@ class Runtime:
         expired = self.approvals.expire_due()
         escalated = self.approvals.escalate_due()
         resumed = sum(self.resume_if_ready(run_id) for run_id in self._decided_waiting_runs())
-        queued = self.store.ids(status="queued")
-        for run_id in queued:
-            record = self.store.get(run_id)
-            self._enqueue(record.id, record.segment)
+        queued = self.store.queued()
+        for run_id, segment in queued:
+            self._enqueue(run_id, segment)
         return {
             "recovered_workers": len(recovered),
             "expired": len(expired),

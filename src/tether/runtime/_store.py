@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tether.db import as_utc
 from tether.errors import TetherError
 from tether.runtime._tables import effect, run, stop
 
@@ -30,10 +31,6 @@ class RunNotFound(TetherError):
 
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
-
-
-def _utc(value: _dt.datetime) -> _dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,10 +122,11 @@ class RunStore:
             raise RunNotFound(run_id)
         return _run_record(row)
 
-    def ids(self, *, status: str) -> list[str]:
-        """The ids of every run with this status (no limit, nothing else loaded)."""
+    def queued(self) -> list[tuple[str, int]]:
+        """Every queued run's id and the segment it waits to run (nothing else loaded)."""
+        query = sa.select(run.c.id, run.c.segment).where(run.c.status == "queued")
         with self.engine.connect() as conn:
-            return list(conn.execute(sa.select(run.c.id).where(run.c.status == status)).scalars())
+            return [(row.id, row.segment) for row in conn.execute(query)]
 
     def find(
         self, *, status: str | None = None, agent: str | None = None, limit: int = 100
@@ -281,8 +279,8 @@ def _run_record(row: Any) -> RunRecord:
         untrusted=bool(row["untrusted"]),
         known_contacts=tuple(row["known_contacts"]),
         usage=row["usage"],
-        created_at=_utc(row["created_at"]),
-        updated_at=_utc(row["updated_at"]),
+        created_at=as_utc(row["created_at"]),
+        updated_at=as_utc(row["updated_at"]),
     )
 
 

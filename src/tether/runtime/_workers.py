@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 from sqlalchemy.engine import Connection
 
-from tether.db import is_postgres
+from tether.db import as_utc, is_postgres
 from tether.runtime._tables import worker
 
 if TYPE_CHECKING:
@@ -37,12 +37,8 @@ def _now(conn: Connection) -> _dt.datetime:
     """The database's clock on PostgreSQL (hosts' clocks may differ), else this host's."""
     if is_postgres(conn):
         value = conn.execute(sa.select(sa.func.now())).scalar_one()
-        return _utc(value)
+        return as_utc(value)
     return _dt.datetime.now(_dt.UTC)
-
-
-def _utc(value: _dt.datetime) -> _dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
 
 
 def heartbeat(runtime: Runtime) -> None:

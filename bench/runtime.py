@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -532,7 +533,8 @@ def _package(filename: str, function: str) -> str:
 
 
 def profile_segment(rt: Runtime, script: str) -> None:
-    """cProfile of one tether segment and one plain run, outside DBOS (no checkpoints)."""
+    """One tether segment and one plain run outside DBOS (no checkpoints): cProfile of
+    the event loop's thread, and wall time in tether's functions (on any thread)."""
     record = rt.store.create(
         run_id=f"run_{uuid.uuid4().hex[:16]}",
         agent=AGENT,
@@ -540,25 +542,34 @@ def profile_segment(rt: Runtime, script: str) -> None:
         principal="carl",
         task="twenty lookups",
     )
-    counts = {"transactions": 0, "statements": 0}
+    counts = {"transactions": 0, "writes": 0, "statements": 0}
+
+    def on_begin(_conn: Any) -> None:
+        counts["transactions"] += 1
 
     def on_commit(_conn: Any) -> None:
-        counts["transactions"] += 1
+        counts["writes"] += 1
 
     def on_statement(*_: Any) -> None:
         counts["statements"] += 1
 
+    timed = _timed_functions(rt)
+    event.listen(rt.engine, "begin", on_begin)
     event.listen(rt.engine, "commit", on_commit)
     event.listen(rt.engine, "before_cursor_execute", on_statement)
     profiler = cProfile.Profile()
     profiler.enable()
     asyncio.run(rt.run_segment(record.id, 1))
     profiler.disable()
+    event.remove(rt.engine, "begin", on_begin)
     event.remove(rt.engine, "commit", on_commit)
     event.remove(rt.engine, "before_cursor_execute", on_statement)
+    for undo in timed.undo:
+        undo()
     print(
         f"  tether's own database work in one 20-call segment: {counts['transactions']} "
-        f"transactions, {counts['statements']} statements (the baseline: none)"
+        f"transactions ({counts['writes']} committed writes, the rest reads), "
+        f"{counts['statements']} statements (the baseline: none)"
     )
     plain = cProfile.Profile()
     plain.enable()
@@ -577,31 +588,65 @@ def profile_segment(rt: Runtime, script: str) -> None:
             for key, tt in sorted(groups.items(), key=lambda item: -item[1])
             if tt * 1000 >= 1
         )
-        print(f"  cProfile (no DBOS; inflated by profiling) {label}: {total * 1000:.0f} ms")
+        print(
+            f"  cProfile of the event loop's thread (no DBOS; inflated by profiling) {label}: "
+            f"{total * 1000:.0f} ms"
+        )
         print(f"     own time by package, ms: {shares}")
-    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    print("     tether functions (wall time, on whichever thread ran them):")
+    for label, (calls, seconds) in timed.totals.items():
+        if calls:
+            print(f"       {label:<48} {seconds * 1000:6.1f} ms in {calls:3d} calls")
+
+
+@dataclass
+class _Timed:
+    totals: dict[str, list[Any]]
+    undo: list[Any]
+
+
+def _timed_functions(rt: Runtime) -> _Timed:
+    """Wrap the runtime's steps of a call to add up their wall time."""
     wanted = (
-        ("decide_call", "_runtime.py", "the gate's decision step (decide_call)"),
-        ("propose", "gate/_gate.py", "  Gate.propose"),
-        ("run_state", "_runtime.py", "  reading the run (run_state)"),
-        ("request", "approvals/_approvals.py", "  approval requests"),
-        ("_execute", "_runtime.py", "the execution step (_execute)"),
-        ("effect_begin", "_store.py", "  effect ledger: begin"),
-        ("effect_end", "_store.py", "  effect ledger: end"),
-        ("execute", "gate/_gate.py", "  Gate.execute (tool, output check, audit)"),
-        ("append", "audit/_log.py", "audit appends (in both)"),
+        (rt, "gate_call", "a call's step (gate_call)"),
+        (rt, "decide_call", "  deciding (decide_call)"),
+        (rt.store, "run_state", "    reading the run (run_state)"),
+        (rt.gate, "stop_switch", "    the stop switch (RunStore.stopped)"),
+        (rt.gate, "assess", "    the gate's decision (Gate.assess)"),
+        (rt.gate, "run", "  the tool and its output check (Gate.run)"),
+        (rt, "_settle_effect", "  audit and effect ledger, one write (_settle_effect)"),
     )
-    print("     tether functions (cumulative):")
-    for function, where, label in wanted:
-        found = [
-            (nc, ct)
-            for (filename, _line, name), (_cc, nc, _tt, ct, _callers) in stats.items()
-            if name == function and filename.endswith(where)
-        ]
-        if found:
-            calls = sum(nc for nc, _ in found)
-            total = sum(ct for _, ct in found)
-            print(f"       {label:<44} {total * 1000:6.1f} ms in {calls:3d} calls")
+    timed = _Timed(totals={label: [0, 0.0] for _, _, label in wanted}, undo=[])
+    for owner, name, label in wanted:
+        original = getattr(owner, name)
+        total = timed.totals[label]
+        if asyncio.iscoroutinefunction(original):
+
+            async def async_wrapper(*a: Any, _f: Any = original, _t: Any = total, **k: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await _f(*a, **k)
+                finally:
+                    _t[0] += 1
+                    _t[1] += time.perf_counter() - started
+
+            setattr(owner, name, async_wrapper)
+        else:
+
+            def wrapper(*a: Any, _f: Any = original, _t: Any = total, **k: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return _f(*a, **k)
+                finally:
+                    _t[0] += 1
+                    _t[1] += time.perf_counter() - started
+
+            setattr(owner, name, wrapper)
+        if name in vars(owner):  # an instance attribute: put it back
+            timed.undo.append(lambda o=owner, n=name, f=original: setattr(o, n, f))
+        else:  # a method: uncover the class's
+            timed.undo.append(lambda o=owner, n=name: delattr(o, n))
+    return timed
 
 
 # --- (b) runs parked on approval ---------------------------------------------------------

@@ -43,10 +43,10 @@ def test_verify_intact(populated: str, keys: KeyStore) -> None:
     code, output = audit("verify", "--db", populated, keys=keys)
     assert code == 0, output
     assert "intact" in output
-    # The gate appends one event at a time: the first signs a checkpoint, the next
-    # one is due after 1000 events or 60 seconds.
-    assert "13 events (1-13), 1 valid checkpoint, signed through event 1" in output
-    assert "12 latest event(s) not yet covered by a checkpoint" in output
+    # The gate appends a call's proposal and decision together: the first append
+    # signs a checkpoint (through event 2), the next one is due after 1000 events or 60 s.
+    assert "13 events (1-13), 1 valid checkpoint, signed through event 2" in output
+    assert "11 latest event(s) not yet covered by a checkpoint" in output
 
 
 def test_verify_json(populated: str, keys: KeyStore) -> None:

@@ -37,7 +37,7 @@ from tether.approvals._tables import approval_request, approval_vote
 from tether.audit import AuditEvent, EventType
 from tether.audit._canonical import canonical_json
 from tether.calls import ProposedCall, RunState
-from tether.db import as_utc, write_transaction
+from tether.db import as_utc, reading, write_transaction
 from tether.errors import ToolArgumentsError
 from tether.gate import Deny, Gate, NeedsApproval, evaluate
 from tether.policy import Policy
@@ -138,14 +138,14 @@ class Approvals:
     # --- reading ----------------------------------------------------------------
 
     def get(self, request_id: str) -> ApprovalRequest:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return self._load(conn, request_id)
 
     def _for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
         query = sa.select(approval_request.c.id).where(
             approval_request.c.run_id == run_id, approval_request.c.call_id == call_id
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             found = conn.execute(query).scalar_one_or_none()
             return None if found is None else self._load(conn, found)
 
@@ -167,7 +167,7 @@ class Approvals:
             query = query.where(approval_request.c.agent == agent)
         if run_id is not None:
             query = query.where(approval_request.c.run_id == run_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             ids = conn.execute(query).scalars().all()
             return [self._load(conn, request_id) for request_id in ids]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from tether.audit._checkpoint import Checkpoint, CheckpointKind, sign_checkpoint
 from tether.audit._errors import AuditError
 from tether.audit._event import AuditEvent, StoredEvent
 from tether.audit._from_gate import from_gate_event
+from tether.audit._group import GroupCommit
 from tether.audit._keys import KeyStore, SigningKey
 from tether.audit._query import EventFilter, read_events
 from tether.audit._verify import VerifyReport, verify
@@ -34,6 +35,11 @@ LOCK_KEY = "tether.audit"
 """The write lock every append takes, so all writers build one chain."""
 DEFAULT_RETENTION = _dt.timedelta(days=180)
 """How long events are kept by default before :meth:`AuditLog.prune` may remove them."""
+
+_Prepared = tuple[AuditEvent, dict[str, Any], str]
+"""An event ready to be chained: redacted, its body, its canonical JSON."""
+_Batch = tuple[list[_Prepared], "Callable[[Connection], None] | None"]
+"""One caller's events, and what it writes alongside them."""
 
 _REDACTED_KEYS = ("args", "why", "decision", "approval", "effect", "result", "error", "details")
 
@@ -90,6 +96,7 @@ class AuditLog:
         self.redactor = redactor or Redactor()
         self._log_id: str | None = None
         self._key: SigningKey | None = None
+        self._group = GroupCommit(self._write)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -121,47 +128,66 @@ class AuditLog:
         """The gate's :class:`~tether.gate.Recorder`: one audit event per gate step."""
         self.append(from_gate_event(event))
 
+    def record_many(
+        self,
+        events: Sequence[GateEvent],
+        *,
+        alongside: Callable[[Connection], None] | None = None,
+    ) -> None:
+        """Several gate events in one transaction; see :meth:`append_many`."""
+        self.append_many([from_gate_event(event) for event in events], alongside=alongside)
+
     def append(self, event: AuditEvent) -> StoredEvent:
         """Add one event to the end of the chain (its own transaction)."""
         return self.append_many([event])[0]
 
-    def append_many(self, events: Sequence[AuditEvent]) -> list[StoredEvent]:
-        """Add events in order, in one transaction: all of them or none."""
+    def append_many(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        alongside: Callable[[Connection], None] | None = None,
+    ) -> list[StoredEvent]:
+        """Add events in order, in one transaction: all of them or none.
+
+        ``alongside`` writes what must be stored in the same transaction as the
+        events (the runtime's effect ledger): both are kept, or neither. It must be
+        a small write of tether's own; if it fails, so does the append.
+
+        Appends that arrive from other threads while a transaction is being written
+        wait and are then written together, in one transaction (group commit): the
+        chain's lock is taken once for all of them, not once each.
+        """
         prepared = [self._prepare(event) for event in events]
         if not prepared:
             return []
+        return self._group.submit((prepared, alongside))
+
+    def _write(self, batches: list[_Batch]) -> list[list[StoredEvent]]:
+        """Write several callers' events in one transaction, each caller's in order."""
         with write_transaction(self.engine, LOCK_KEY) as conn:
+            for _, alongside in batches:
+                if alongside is not None:
+                    alongside(conn)
             seq, prev = _tail(conn)
             rows: list[dict[str, Any]] = []
-            stored: list[StoredEvent] = []
-            for event, body, body_json in prepared:
-                seq += 1
-                record = make_record(body_json, prev, seq)
-                digest = sha256_hex(record)
-                rows.append(
-                    {
-                        "seq": seq,
-                        "at": body["at"],
-                        "type": body["type"],
-                        "run_id": body["run"],
-                        "call_id": body.get("call"),
-                        "agent": body.get("agent"),
-                        "principal": body.get("principal"),
-                        "tool": body.get("tool"),
-                        "schema_version": body["v"],
-                        "record": record,
-                        "hash": digest,
-                    }
-                )
-                stored.append(
-                    StoredEvent(seq=seq, hash=digest, prev=prev, event=event, record=record)
-                )
-                prev = digest
+            stored: list[list[StoredEvent]] = []
+            for batch, _ in batches:
+                mine: list[StoredEvent] = []
+                for event, body, body_json in batch:
+                    seq += 1
+                    record = make_record(body_json, prev, seq)
+                    digest = sha256_hex(record)
+                    rows.append(_row(body, seq, record, digest))
+                    mine.append(
+                        StoredEvent(seq=seq, hash=digest, prev=prev, event=event, record=record)
+                    )
+                    prev = digest
+                stored.append(mine)
             conn.execute(_INSERT_EVENTS, rows)
             self._checkpoint_if_due(conn, seq, prev)
         return stored
 
-    def _prepare(self, event: AuditEvent) -> tuple[AuditEvent, dict[str, Any], str]:
+    def _prepare(self, event: AuditEvent) -> _Prepared:
         body = event.body()
         content = {key: body[key] for key in _REDACTED_KEYS if key in body}
         if content:
@@ -337,6 +363,24 @@ class AuditLog:
 
 
 _INSERT_EVENTS = audit_event.insert()
+
+
+def _row(body: dict[str, Any], seq: int, record: str, digest: str) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": body["at"],
+        "type": body["type"],
+        "run_id": body["run"],
+        "call_id": body.get("call"),
+        "agent": body.get("agent"),
+        "principal": body.get("principal"),
+        "tool": body.get("tool"),
+        "schema_version": body["v"],
+        "record": record,
+        "hash": digest,
+    }
+
+
 _TAIL = sa.select(audit_event.c.seq, audit_event.c.hash).order_by(audit_event.c.seq.desc()).limit(1)
 _LAST_CUT = (
     sa.select(audit_checkpoint.c.seq, audit_checkpoint.c.hash)

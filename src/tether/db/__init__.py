@@ -11,6 +11,7 @@ from tether.db._engine import (
     connect,
     database_url,
     is_postgres,
+    reading,
     write_transaction,
 )
 from tether.db._tables import metadata
@@ -23,5 +24,6 @@ __all__ = [
     "database_url",
     "is_postgres",
     "metadata",
+    "reading",
     "write_transaction",
 ]

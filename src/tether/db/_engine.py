@@ -63,6 +63,18 @@ def connect(url: str | None = None, *, migrate: bool = True) -> Engine:
     return engine
 
 
+_READS_ONLY = "tether_reads_only"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection that only reads: on SQLite its transaction takes no write lock, so
+    it neither waits for writers nor holds them up (WAL: it reads a snapshot)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_READS_ONLY: True})
+        yield conn
+
+
 @contextmanager
 def write_transaction(engine: Engine, lock_key: str) -> Iterator[Connection]:
     """A transaction that holds an exclusive lock named ``lock_key`` until it ends.
@@ -95,13 +107,20 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    # Commits are not fsynced one by one: the write-ahead log is, by the next commit
+    # that syncs it. A process that dies (kill -9) loses nothing either way; a power
+    # loss can lose the last commits, but in a run each of tether's writes is followed
+    # by DBOS's checkpoint of the step, which syncs the shared log (and, with it,
+    # tether's write) before the run goes on. (PostgreSQL: commits are synchronous.)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    reads_only = conn.get_execution_options().get(_READS_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
 def _upgrade(engine: Engine) -> None:

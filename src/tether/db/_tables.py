@@ -18,6 +18,7 @@ limit_usage = sa.Table(
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("call_id", sa.String(200), nullable=False),
     sa.Index("ix_tether_limit_usage_key_time", "limit_key", "used_at"),
+    sa.Index("ix_tether_limit_usage_call", "call_id"),
 )
 
 # The audit trail (tether.audit): one row per event, append only. ``record`` is the

@@ -9,8 +9,8 @@ from tether.gate._decision import (
     NeedsApproval,
 )
 from tether.gate._evaluate import Evaluation, LimitClaim, evaluate
-from tether.gate._events import GateEvent, GateEventType, Recorder
-from tether.gate._gate import Gate
+from tether.gate._events import BatchRecorder, GateEvent, GateEventType, Recorder, record_all
+from tether.gate._gate import Assessment, Gate
 from tether.gate._limits import LimitBreach, LimitLedger
 from tether.gate._outcome import (
     AwaitingApproval,
@@ -24,7 +24,9 @@ from tether.gate._output import CheckedOutput, check_output
 __all__ = [
     "Allow",
     "ApprovalRequirement",
+    "Assessment",
     "AwaitingApproval",
+    "BatchRecorder",
     "CallOutcome",
     "CheckedOutput",
     "Decision",
@@ -44,4 +46,5 @@ __all__ = [
     "Refused",
     "check_output",
     "evaluate",
+    "record_all",
 ]

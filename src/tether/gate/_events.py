@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -35,3 +36,23 @@ class Recorder(Protocol):
     """Receives every gate event. The audit trail is one; tests may bring their own."""
 
     def record(self, event: GateEvent) -> None: ...
+
+
+class BatchRecorder(Recorder, Protocol):
+    """A recorder that can store several events at once (all or none), in order.
+
+    The gate hands it a call's ``call.proposed`` and ``call.decided`` together: one
+    write instead of two on the hot path.
+    """
+
+    def record_many(self, events: Sequence[GateEvent]) -> None: ...
+
+
+def record_all(recorder: Recorder, events: Sequence[GateEvent]) -> None:
+    """Give ``events`` to ``recorder``: at once when it can take a batch, else one by one."""
+    many = getattr(recorder, "record_many", None)
+    if many is not None:
+        many(events)
+        return
+    for event in events:
+        recorder.record(event)

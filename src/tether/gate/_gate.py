@@ -7,7 +7,7 @@ import dataclasses
 import datetime as _dt
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
@@ -17,7 +17,7 @@ from tether.db import connect
 from tether.errors import ToolCallError
 from tether.gate._decision import Allow, Decision, Deny, Finding, NeedsApproval
 from tether.gate._evaluate import evaluate
-from tether.gate._events import GateEvent, GateEventType, Recorder
+from tether.gate._events import GateEvent, GateEventType, Recorder, record_all
 from tether.gate._limits import LimitLedger
 from tether.gate._outcome import AwaitingApproval, CallOutcome, Executed, Failed, Refused
 from tether.gate._output import CheckedOutput, check_output
@@ -26,6 +26,15 @@ from tether.redaction import Redactor
 from tether.tools import Tool, ToolContext
 
 _LIMIT_DENIAL = "A limit on this action has been reached; do not retry it now."
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Assessment:
+    """A call located and decided, with the events that say so (not yet recorded)."""
+
+    call: ProposedCall
+    decision: Decision
+    events: tuple[GateEvent, ...]
 
 
 class Gate:
@@ -143,11 +152,25 @@ class Gate:
 
     def propose(self, call: ProposedCall) -> tuple[ProposedCall, Decision]:
         """Identify the call's target, decide it and record both steps; runs nothing."""
+        assessed = self.assess(call)
+        self.record(list(assessed.events))
+        return assessed.call, assessed.decision
+
+    def assess(self, call: ProposedCall) -> Assessment:
+        """:meth:`propose` without recording: the events are returned for the caller to
+        record (the runtime records an allowed read's together with its execution).
+
+        When deciding fails, the proposal is recorded here, with the error raised.
+        """
         call = self.locate(call)
-        self._record("call.proposed", call)
-        decision = self.decide(call)
-        self._record("call.decided", call, decision=decision)
-        return call, decision
+        proposed = self._event("call.proposed", call)
+        try:
+            decision = self.decide(call)
+        except BaseException:
+            self.record([proposed])
+            raise
+        decided = self._event("call.decided", call, decision=decision)
+        return Assessment(call=call, decision=decision, events=(proposed, decided))
 
     async def call(self, call: ProposedCall) -> CallOutcome:
         """Decide ``call``; run it if allowed. Every step is recorded."""
@@ -177,8 +200,22 @@ class Gate:
         decision: Allow | NeedsApproval,
         *,
         args: dict[str, Any] | None = None,
-    ) -> CallOutcome:
+    ) -> Executed | Failed:
         """Run an allowed (or approved) call, check its output and record the effect."""
+        outcome, event = await self.run(call, decision, args=args)
+        # Recorded off the event loop: other runs' calls share it.
+        await asyncio.to_thread(self.record, [event])
+        return outcome
+
+    async def run(
+        self,
+        call: ProposedCall,
+        decision: Allow | NeedsApproval,
+        *,
+        args: dict[str, Any] | None = None,
+    ) -> tuple[Executed | Failed, GateEvent]:
+        """:meth:`execute` without recording: the outcome and its event, for the caller
+        to record."""
         tool = self.policy.tools.get(call.tool)
         redactor = self.redactor_for(tool, call.args)
         started = time.perf_counter()
@@ -198,8 +235,10 @@ class Gate:
             message = redactor.redact_text(f"{type(exc).__name__}: {exc}")
             return self._failed(call, decision, message, started)
         elapsed = time.perf_counter() - started
-        self._record("call.executed", call, decision=decision, output=output, duration=elapsed)
-        return Executed(decision=decision, output=output, duration_seconds=elapsed)
+        event = self._event(
+            "call.executed", call, decision=decision, output=output, duration=elapsed
+        )
+        return Executed(decision=decision, output=output, duration_seconds=elapsed), event
 
     def redactor_for(self, tool: Tool, args: Any = None) -> Redactor:
         """The redactor for this tool: the policy's, plus the tool's secret arguments' values."""
@@ -228,12 +267,12 @@ class Gate:
 
     def _failed(
         self, call: ProposedCall, decision: Allow | NeedsApproval, error: str, started: float
-    ) -> Failed:
+    ) -> tuple[Failed, GateEvent]:
         elapsed = time.perf_counter() - started
-        self._record("call.failed", call, decision=decision, error=error, duration=elapsed)
-        return Failed(decision=decision, error=error)
+        event = self._event("call.failed", call, decision=decision, error=error, duration=elapsed)
+        return Failed(decision=decision, error=error), event
 
-    def _record(
+    def _event(
         self,
         kind: GateEventType,
         call: ProposedCall,
@@ -242,21 +281,23 @@ class Gate:
         output: CheckedOutput | None = None,
         error: str | None = None,
         duration: float | None = None,
-    ) -> None:
-        recorder = self.recorder
-        if recorder is None:
-            return
+    ) -> GateEvent:
         tool = self.policy.tools.get(call.tool) if call.tool in self.policy.tools else None
         redactor = self.redactor_for(tool, call.args) if tool else self.redactor
-        recorder.record(
-            GateEvent(
-                type=kind,
-                call=call,
-                at=_dt.datetime.now(_dt.UTC),
-                args=redactor.redact(dict(call.args)).value,
-                decision=decision,
-                output=output,
-                error=error,
-                duration_seconds=duration,
-            )
+        return GateEvent(
+            type=kind,
+            call=call,
+            at=_dt.datetime.now(_dt.UTC),
+            args=redactor.redact(dict(call.args)).value,
+            decision=decision,
+            output=output,
+            error=error,
+            duration_seconds=duration,
         )
+
+    def record(self, events: Sequence[GateEvent]) -> None:
+        """Give events from :meth:`assess` or :meth:`run` to the recorder, in one write
+        when it can take a batch."""
+        recorder = self.recorder
+        if recorder is not None:
+            record_all(recorder, events)

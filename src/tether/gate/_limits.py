@@ -53,6 +53,8 @@ class LimitLedger:
         now = now or _dt.datetime.now(_dt.UTC)
         lock = "limits:" + ",".join(sorted({claim.key for claim in claims}))
         with write_transaction(self._engine, lock) as conn:
+            if _already_settled(conn, call_id):  # a step repeated after a crash
+                return []
             breaches = [
                 LimitBreach(claim=claim, used=used)
                 for claim in claims
@@ -73,6 +75,11 @@ class LimitLedger:
         """Give back what a call claimed (it was rejected or never ran)."""
         with self._engine.begin() as conn:
             conn.execute(limit_usage.delete().where(limit_usage.c.call_id == call_id))
+
+
+def _already_settled(conn: Connection, call_id: str) -> bool:
+    query = sa.select(limit_usage.c.call_id).where(limit_usage.c.call_id == call_id).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def _used(conn: Connection, claim: LimitClaim, now: _dt.datetime) -> float:

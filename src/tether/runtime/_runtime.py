@@ -13,6 +13,7 @@ ledger and the tools' idempotency keys make a repeated execution a no-op.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -36,7 +37,7 @@ from pydantic_ai import (
     ToolDenied,
 )
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from tether._version import __version__
 from tether.agents import Agent, model_tool_name, resolve_model, tool_name_from_model
@@ -44,14 +45,24 @@ from tether.approvals import ApprovalRequest, Approvals, Notifier
 from tether.approvals._tables import approval_request
 from tether.audit import AuditEvent, AuditLog, EventType
 from tether.calls import ProposedCall, RunState
-from tether.db import connect
+from tether.db import connect, reading
 from tether.errors import ConfigurationError
-from tether.gate import Allow, Deny, Executed, Gate, NeedsApproval, evaluate
+from tether.gate import (
+    Allow,
+    Deny,
+    Executed,
+    Failed,
+    Gate,
+    GateEvent,
+    NeedsApproval,
+    evaluate,
+)
 from tether.policy import Policy
 from tether.runtime._store import FINISHED, RunRecord, RunStore
 from tether.runtime._tables import run as run_table
 from tether.runtime._toolset import GateToolset, RunDeps, StepModel, offered_tools, step
 from tether.runtime._workers import heartbeat, recover_dead_workers
+from tether.tools import Effect
 
 
 class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
@@ -451,70 +462,149 @@ class Runtime:
     # --- the steps of a call ------------------------------------------------------------
 
     def run_state(self, run_id: str) -> RunState:
-        record = self.store.get(run_id)
-        return RunState(
-            id=run_id, untrusted=record.untrusted, known_contacts=frozenset(record.known_contacts)
-        )
+        return self.store.run_state(run_id)
 
-    def decide_call(self, call: ProposedCall) -> dict[str, Any]:
-        """The gate's decision (recorded); a request for approval when one is needed."""
+    def decide_call(self, call: ProposedCall, *, defer_reads: bool = False) -> dict[str, Any]:
+        """The gate's decision (recorded); a request for approval when one is needed.
+
+        With ``defer_reads``, an allowed read's events are not recorded here but
+        returned, to be recorded with its execution: one write instead of two.
+        """
         call = dataclasses.replace(call, run=self.run_state(call.run.id))
-        call, decision = self.gate.propose(call)
+        assessed = self.gate.assess(call)
+        call, decision = assessed.call, assessed.decision
+        if defer_reads and isinstance(decision, Allow) and self._reads(call, decision):
+            return {"kind": "allow", "decision": decision, "call": call, "events": assessed.events}
+        self.gate.record(assessed.events)
         if isinstance(decision, Deny):
             return {"kind": "deny", "message": decision.model_message}
         if isinstance(decision, NeedsApproval):
             request = self.approvals.request(call, decision)
             return {"kind": "needs_approval", "request_id": request.id}
-        return {"kind": "allow", "decision": decision, "call": call}
+        return {"kind": "allow", "decision": decision, "call": call, "events": ()}
 
-    async def execute_call(self, call: ProposedCall, verdict: dict[str, Any]) -> dict[str, str]:
-        decision = verdict["decision"]
-        return await self._execute(verdict.get("call", call), decision, None)
+    def _reads(self, call: ProposedCall, decision: Allow | NeedsApproval) -> bool:
+        return self.policy.tools.get(call.tool).effect_under(decision.effect) is Effect.READ
+
+    async def gate_call(self, call: ProposedCall) -> dict[str, str]:
+        """A proposed call, decided and, when allowed, executed: one step of a run.
+
+        Deciding and executing share a step because a step replayed after a crash
+        repeats neither: the limits a call claimed are claimed once per call, and the
+        effect ledger answers for an execution that already happened. Database work
+        runs off the event loop, which the worker's other runs share.
+        """
+        verdict = await asyncio.to_thread(self.decide_call, call, defer_reads=True)
+        if verdict["kind"] == "deny":
+            return {"kind": "refused", "text": verdict["message"]}
+        if verdict["kind"] == "needs_approval":
+            return {"kind": "needs_approval", "request_id": verdict["request_id"]}
+        return await self._execute(
+            verdict["call"], verdict["decision"], None, decided=verdict["events"]
+        )
 
     async def execute_approved(self, call: ProposedCall) -> dict[str, str]:
         """Run an approved call: checked again, exactly as approved, once."""
+        checked = await asyncio.to_thread(self._check_approved, call)
+        if isinstance(checked, str):
+            return {"kind": "refused", "text": checked}
+        call, decision = checked
+        return await self._execute(call, decision, dict(call.args))
+
+    def _check_approved(
+        self, call: ProposedCall
+    ) -> tuple[ProposedCall, Allow | NeedsApproval] | str:
+        """The approved call, claimed and checked again; or why it may not run."""
         request = self.approvals.for_call(call.run.id, call.call_id)
         if request is None:
-            return {"kind": "refused", "text": "No approval was found for this action."}
+            return "No approval was found for this action."
         if request.status != "executed":  # "executed": this step ran before a crash
             try:
                 request = self.approvals.claim(request.id)
             except Exception as exc:  # ApprovalError: closed, invalid
-                return {"kind": "refused", "text": f"The approval cannot be used: {exc}"}
+                return f"The approval cannot be used: {exc}"
         call = dataclasses.replace(call, args=request.args, run=self.run_state(call.run.id))
         if (stopped := self.store.stopped(call.agent)) is not None:
-            return {"kind": "refused", "text": f"The agent has been stopped: {stopped}"}
+            return f"The agent has been stopped: {stopped}"
         decision = evaluate(self.policy, self.gate.locate(call)).decision
         if isinstance(decision, Deny):
-            return {"kind": "refused", "text": decision.model_message}
-        return await self._execute(call, decision, request.args)
+            return decision.model_message
+        return call, decision  # NeedsApproval: this is the approval it needed
 
     async def _execute(
-        self, call: ProposedCall, decision: Allow | NeedsApproval, args: dict[str, Any] | None
+        self,
+        call: ProposedCall,
+        decision: Allow | NeedsApproval,
+        args: dict[str, Any] | None,
+        *,
+        decided: Sequence[GateEvent] = (),
     ) -> dict[str, str]:
-        key = call.idempotency_key
+        """Execute through the gate with the effect ledger; ``decided``: the decision's
+        events, when they are to be recorded with the execution (an allowed read)."""
         tool = self.policy.tools.get(call.tool)
         shown = self.gate.redactor_for(tool, dict(call.args)).redact(dict(args or call.args)).value
-        done = self.store.effect_begin(
-            key=key, run_id=call.run.id, call_id=call.call_id, tool=call.tool, args=shown
-        )
-        if done is not None:
-            return {"kind": "executed", "text": done.model_text or ""}
-        outcome = await self.gate.execute(call, decision, args=args)
-        if isinstance(outcome, Executed):
-            self.store.effect_end(
-                key, status="done", result=outcome.output.value, model_text=outcome.model_text
+        read = self._reads(call, decision)
+        if not read:  # a read changes nothing: it needs no record before it runs
+            done = await asyncio.to_thread(
+                self.store.effect_begin,
+                key=call.idempotency_key,
+                run_id=call.run.id,
+                call_id=call.call_id,
+                tool=call.tool,
+                args=shown,
             )
-            if outcome.output.untrusted:
-                self.store.update(call.run.id, untrusted=True)
-            if outcome.output.contacts:
-                known = set(self.store.get(call.run.id).known_contacts)
-                self.store.update(
-                    call.run.id, known_contacts=sorted(known | set(outcome.output.contacts))
+            if done is not None:
+                return {"kind": "executed", "text": done.model_text or ""}
+        outcome, event = await self.gate.run(call, decision, args=args)
+        await asyncio.to_thread(
+            self._settle_effect, call, outcome, [*decided, event], shown=shown, read=read
+        )
+        kind = "executed" if isinstance(outcome, Executed) else outcome.kind
+        return {"kind": kind, "text": outcome.model_text}
+
+    def _settle_effect(
+        self,
+        call: ProposedCall,
+        outcome: Executed | Failed,
+        events: list[GateEvent],
+        *,
+        shown: dict[str, Any],
+        read: bool,
+    ) -> None:
+        """Record the execution and settle the effect ledger in one transaction; then
+        note what the output taught the run (taint, contacts)."""
+        key = call.idempotency_key
+
+        def ledger(conn: Connection) -> None:
+            if isinstance(outcome, Executed) and read:
+                self.store.effect_read(
+                    conn,
+                    key=key,
+                    run_id=call.run.id,
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    args=shown,
+                    result=outcome.output.value,
+                    model_text=outcome.model_text,
                 )
-            return {"kind": "executed", "text": outcome.model_text}
-        self.store.effect_end(key, status="failed", result=None, model_text=outcome.model_text)
-        return {"kind": outcome.kind, "text": outcome.model_text}
+            elif isinstance(outcome, Executed):
+                self.store.effect_end(
+                    key,
+                    status="done",
+                    result=outcome.output.value,
+                    model_text=outcome.model_text,
+                    conn=conn,
+                )
+            elif not read:
+                self.store.effect_end(
+                    key, status="failed", result=None, model_text=outcome.model_text, conn=conn
+                )
+
+        self.audit.record_many(events, alongside=ledger)
+        if isinstance(outcome, Executed) and (outcome.output.untrusted or outcome.output.contacts):
+            self.store.note_output(
+                call.run.id, untrusted=outcome.output.untrusted, contacts=outcome.output.contacts
+            )
 
     # --- deciding approvals, resuming runs -------------------------------------------------
 
@@ -605,7 +695,7 @@ class Runtime:
                 ),
             )
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return list(conn.execute(waiting).scalars())
 
     def _cancel_workflow(self, record: RunRecord) -> None:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from tether.db import as_utc
+from tether.calls import RunState
+from tether.db import as_utc, reading
 from tether.errors import TetherError
 from tether.runtime._tables import effect, run, stop
 
@@ -116,16 +117,40 @@ class RunStore:
         return self.get(run_id)
 
     def get(self, run_id: str) -> RunRecord:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(run).where(run.c.id == run_id)).mappings().first()
         if row is None:
             raise RunNotFound(run_id)
         return _run_record(row)
 
+    def run_state(self, run_id: str) -> RunState:
+        """What the gate needs to know of a run (two columns, not the whole record)."""
+        query = sa.select(run.c.untrusted, run.c.known_contacts).where(run.c.id == run_id)
+        with reading(self.engine) as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return RunState(
+            id=run_id, untrusted=bool(row.untrusted), known_contacts=frozenset(row.known_contacts)
+        )
+
+    def note_output(self, run_id: str, *, untrusted: bool, contacts: tuple[str, ...]) -> None:
+        """A tool's output tainted the run, or named people it may now write to."""
+        with self.engine.begin() as conn:
+            values: dict[str, Any] = {"updated_at": _now()}
+            if untrusted:
+                values["untrusted"] = True
+            if contacts:
+                known = conn.execute(
+                    sa.select(run.c.known_contacts).where(run.c.id == run_id)
+                ).scalar_one()
+                values["known_contacts"] = sorted(set(known) | set(contacts))
+            conn.execute(run.update().where(run.c.id == run_id).values(**values))
+
     def queued(self) -> list[tuple[str, int]]:
         """Every queued run's id and the segment it waits to run (nothing else loaded)."""
         query = sa.select(run.c.id, run.c.segment).where(run.c.status == "queued")
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [(row.id, row.segment) for row in conn.execute(query)]
 
     def find(
@@ -136,7 +161,7 @@ class RunStore:
             query = query.where(run.c.status == status)
         if agent is not None:
             query = query.where(run.c.agent == agent)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_run_record(row) for row in conn.execute(query).mappings()]
 
     def update(
@@ -194,22 +219,68 @@ class RunStore:
             return None
 
     def effect_end(
-        self, key: str, *, status: Literal["done", "failed"], result: Any, model_text: str
+        self,
+        key: str,
+        *,
+        status: Literal["done", "failed"],
+        result: Any,
+        model_text: str,
+        conn: Connection | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
+        """An execution finished; in ``conn``'s transaction when given."""
+        query = (
+            effect.update()
+            .where(effect.c.idempotency_key == key)
+            .values(status=status, result=result, model_text=model_text, finished_at=_now())
+        )
+        if conn is not None:
+            conn.execute(query)
+            return
+        with self.engine.begin() as own:
+            own.execute(query)
+
+    def effect_read(
+        self,
+        conn: Connection,
+        *,
+        key: str,
+        run_id: str,
+        call_id: str,
+        tool: str,
+        args: dict[str, Any],
+        result: Any,
+        model_text: str,
+    ) -> None:
+        """Note a finished read, in ``conn``'s transaction: a read changes nothing, so it
+        needs no record before it runs (running it again after a crash is harmless)."""
+        now = _now()
+        attempts = conn.execute(
+            sa.select(effect.c.attempts).where(effect.c.idempotency_key == key)
+        ).scalar()
+        values = {"status": "done", "result": result, "model_text": model_text}
+        if attempts is None:
+            conn.execute(
+                effect.insert().values(
+                    idempotency_key=key,
+                    run_id=run_id,
+                    call_id=call_id,
+                    tool=tool,
+                    args=args,
+                    attempts=1,
+                    started_at=now,
+                    finished_at=now,
+                    **values,
+                )
+            )
+        else:
             conn.execute(
                 effect.update()
                 .where(effect.c.idempotency_key == key)
-                .values(
-                    status=status,
-                    result=result,
-                    model_text=model_text,
-                    finished_at=_now(),
-                )
+                .values(attempts=attempts + 1, finished_at=now, **values)
             )
 
     def effect(self, key: str) -> EffectRecord | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = (
                 conn.execute(sa.select(effect).where(effect.c.idempotency_key == key))
                 .mappings()
@@ -218,7 +289,7 @@ class RunStore:
         return None if row is None else _effect_record(row)
 
     def effects(self, run_id: str) -> list[EffectRecord]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 sa.select(effect).where(effect.c.run_id == run_id).order_by(effect.c.started_at)
             ).mappings()
@@ -253,7 +324,7 @@ class RunStore:
             .order_by(stop.c.at)
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(query).first()
         if row is None:
             return None

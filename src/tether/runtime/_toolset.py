@@ -3,8 +3,10 @@
 - :class:`StepModel`: every model request inside a run is one DBOS step, recorded
   once and replayed on recovery.
 - :class:`GateToolset`: every tool the model sees is this wrapper. A proposed call
-  goes to the gate (one step: decide, record, hold for approval) and, if allowed,
-  to execution (one step, with the effect ledger). Nothing reaches a tool otherwise.
+  goes through the gate in one step: decide and record; then, if allowed, execute
+  (with the effect ledger) or, if a person must approve, open the request. An
+  approved call runs in a step of its own when the run resumes. Nothing reaches a
+  tool otherwise.
 """
 
 from __future__ import annotations
@@ -113,12 +115,9 @@ class GateToolset(WrapperToolset[RunDeps]):
         if ctx.tool_call_approved:
             answer = await step("tether.execute_approved", runtime.execute_approved, call)
         else:
-            verdict = await step("tether.gate_decide", runtime.decide_call, call)
-            if verdict["kind"] == "deny":
-                return ToolDenied(verdict["message"])
-            if verdict["kind"] == "needs_approval":
-                raise ApprovalRequired(metadata={"request_id": verdict["request_id"]})
-            answer = await step("tether.tool_execute", runtime.execute_call, call, verdict)
+            answer = await step("tether.gate_call", runtime.gate_call, call)
+            if answer["kind"] == "needs_approval":
+                raise ApprovalRequired(metadata={"request_id": answer["request_id"]})
         if answer["kind"] == "executed":
             return answer["text"]
         if answer["kind"] == "refused":

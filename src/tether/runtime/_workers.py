@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 from sqlalchemy.engine import Connection
 
-from tether.db import as_utc, is_postgres
+from tether.db import as_utc, is_postgres, reading
 from tether.runtime._tables import worker
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def _stale(
 
 def dead_workers(runtime: Runtime, stale_after_seconds: float) -> list[str]:
     """The other workers whose last heartbeat is older than ``stale_after_seconds``."""
-    with runtime.engine.connect() as conn:
+    with reading(runtime.engine) as conn:
         return _stale(conn, runtime, stale_after_seconds)[0]
 
 
@@ -87,7 +87,7 @@ def recover_dead_workers(runtime: Runtime, stale_after_seconds: float) -> list[s
     """
     if stale_after_seconds <= 0:
         raise ValueError("stale_after_seconds must be positive")
-    with runtime.engine.connect() as conn:
+    with reading(runtime.engine) as conn:
         stale, cutoff = _stale(conn, runtime, stale_after_seconds)
     if not stale:
         return []

@@ -117,6 +117,18 @@ def test_shadow_limit_reports_but_does_not_enforce(
     assert [finding.rule for finding in second.shadow] == ["updates"]
 
 
+def test_a_call_decided_again_claims_its_limits_once(
+    database_url: str, make_gate: Callable[[str], Gate]
+) -> None:
+    # A run's step repeated after a crash decides the same call (same run and call id)
+    # again: it must not use up the budget twice.
+    gate = make_gate(database_url)
+    assert isinstance(refund(gate, 300.0, run="a", call_id="x"), Allow)
+    assert isinstance(refund(gate, 300.0, run="a", call_id="x"), Allow)
+    assert isinstance(refund(gate, 200.0, run="b", call_id="y"), Allow)  # 300 + 200 = 500
+    assert isinstance(refund(gate, 1.0, run="c", call_id="z"), Deny)
+
+
 def test_released_claims_free_the_budget(sqlite_url: str, make_gate: Callable[[str], Gate]) -> None:
     gate = make_gate(sqlite_url)
     assert isinstance(refund(gate, 500.0, run="a", call_id="x"), Allow)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -182,6 +184,21 @@ async def test_secret_arguments_never_reach_the_record_or_the_model(
         assert "tok-123456" not in repr(event.args)
         if event.output is not None:
             assert "tok-123456" not in repr(event.output.value)
+
+
+async def test_a_secret_the_model_repeats_in_its_why_is_not_recorded(
+    gate: Gate, recorder: Events
+) -> None:
+    call = dataclasses.replace(
+        proposed("api.call", token="tok-123456", path="/ok"),
+        why="calling with token tok-123456 as the user said",
+    )
+    outcome = await gate.call(call)
+    assert isinstance(outcome, Executed)
+    assert recorder.types == ["call.proposed", "call.decided", "call.executed"]
+    for event in recorder.events:
+        assert "tok-123456" not in event.call.why
+        assert event.call.why.startswith("calling with token ")
 
 
 async def test_tool_exception_is_a_failure_with_the_secret_redacted(

@@ -284,6 +284,8 @@ class Gate:
     ) -> GateEvent:
         tool = self.policy.tools.get(call.tool) if call.tool in self.policy.tools else None
         redactor = self.redactor_for(tool, call.args) if tool else self.redactor
+        if call.why and redactor is not self.redactor:  # the model may repeat a secret
+            call = dataclasses.replace(call, why=redactor.redact_text(call.why))
         return GateEvent(
             type=kind,
             call=call,

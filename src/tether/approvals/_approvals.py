@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -56,6 +56,14 @@ class Notifier(Protocol):
     def notify(self, request: ApprovalRequest, recipients: Sequence[str]) -> None: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class _Edit:
+    """Edited arguments that passed the gate's checks, and the request they edit."""
+
+    args: dict[str, Any]
+    before: ApprovalRequest
+
+
 def _utc_or_none(value: _dt.datetime | None) -> _dt.datetime | None:
     return None if value is None else as_utc(value)
 
@@ -75,12 +83,15 @@ class Approvals:
         audit: EventSink | None = None,
         notifiers: Sequence[Notifier] = (),
         clock: Callable[[], _dt.datetime] = _now,
+        run_state: Callable[[str], RunState] | None = None,
     ) -> None:
         self.gate = gate
         self.engine = engine
         self.audit = audit
         self.notifiers = list(notifiers)
         self.clock = clock
+        self.run_state = run_state or (lambda run_id: RunState(id=run_id))
+        """What the gate knows of a run (taint, known contacts), to check an edit with."""
 
     @property
     def policy(self) -> Policy:
@@ -209,58 +220,86 @@ class Approvals:
         edit: dict[str, Any] | None,
         comment: str | None,
     ) -> ApprovalRequest:
+        # An edit is checked, and its limits settled, before the vote's transaction:
+        # the limits take a lock of their own.
+        edited: _Edit | None = None
         try:
-            with write_transaction(self.engine, f"approval:{request_id}") as conn:
-                request = self._open(conn, request_id)
-                self._check_approver(request, by)
-                new_args = self._checked_edit(request, edit) if edit is not None else None
-                current_hash = args_hash(new_args) if new_args is not None else request.args_hash
-                if verdict == "approve" and by in request.approvals and new_args is None:
-                    raise DuplicateVote(request_id, f"{by} has already approved this request")
-                conn.execute(
-                    approval_vote.insert().values(
-                        request_id=request_id,
-                        approver=by,
-                        verdict=verdict,
-                        args_hash=current_hash,
-                        edited_args=new_args,
-                        comment=comment,
-                        at=self.clock(),
-                    )
-                )
-                if new_args is not None:
-                    conn.execute(
-                        approval_request.update()
-                        .where(approval_request.c.id == request_id)
-                        .values(
-                            args=new_args,
-                            args_hash=current_hash,
-                            shown_args=self._shown(request.tool, new_args),
-                            preview=_render_args(request.tool, self._shown(request.tool, new_args)),
-                        )
-                    )
-                updated = self._load(conn, request_id)
-                status = self._settled_status(updated, verdict)
-                if status != "pending":
-                    conn.execute(
-                        approval_request.update()
-                        .where(approval_request.c.id == request_id)
-                        .values(status=status, decided_at=self.clock(), comment=comment)
-                    )
-                    updated = self._load(conn, request_id)
+            if edit is not None:
+                before = self.get(request_id)
+                self._open_request(before)
+                self._check_approver(before, by)
+                edited = self._checked_edit(before, edit)
+            updated = self._cast(request_id, by=by, verdict=verdict, edited=edited, comment=comment)
         except ApprovalError as refusal:
+            if edited is not None:  # the edit's limits were settled: give the old ones back
+                self._resettle(edited.before)
             if isinstance(refusal, ApprovalExpired):
                 self._expire(request_id)
             self._record_refusal(request_id, by, refusal)
             raise
+        if updated.status == "rejected":
+            self._release_limits(updated)
         self._record(
             "approval.decided",
             updated,
             by=by,
             verdict=verdict,
             comment=comment,
-            edited_args=self._shown(updated.tool, new_args) if new_args else None,
+            edited_args=self._shown(updated.tool, edited.args) if edited else None,
         )
+        return updated
+
+    def _cast(
+        self,
+        request_id: str,
+        *,
+        by: str,
+        verdict: Verdict,
+        edited: _Edit | None,
+        comment: str | None,
+    ) -> ApprovalRequest:
+        """Store the vote and, when it settles the request, its status (one transaction)."""
+        with write_transaction(self.engine, f"approval:{request_id}") as conn:
+            request = self._open(conn, request_id)
+            self._check_approver(request, by)
+            if edited is not None and request.args_hash != edited.before.args_hash:
+                raise ApprovalClosed(request_id, "another approver changed the arguments meanwhile")
+            new_args = edited.args if edited is not None else None
+            current_hash = args_hash(new_args) if new_args is not None else request.args_hash
+            if verdict == "approve" and by in request.approvals and new_args is None:
+                raise DuplicateVote(request_id, f"{by} has already approved this request")
+            conn.execute(
+                approval_vote.insert().values(
+                    request_id=request_id,
+                    approver=by,
+                    verdict=verdict,
+                    args_hash=current_hash,
+                    edited_args=new_args,
+                    comment=comment,
+                    at=self.clock(),
+                )
+            )
+            if new_args is not None:
+                shown = self._shown(request.tool, new_args)
+                conn.execute(
+                    approval_request.update()
+                    .where(approval_request.c.id == request_id)
+                    .values(
+                        args=new_args,
+                        args_hash=current_hash,
+                        shown_args=shown,
+                        preview=_render_args(request.tool, shown),
+                    )
+                )
+            updated = self._load(conn, request_id)
+            status = self._settled_status(updated, verdict)
+            if status != "pending":
+                conn.execute(
+                    approval_request.update()
+                    .where(approval_request.c.id == request_id)
+                    .values(status=status, decided_at=self.clock(), comment=comment)
+                )
+                updated = self._load(conn, request_id)
         return updated
 
     def _settled_status(self, request: ApprovalRequest, verdict: Verdict) -> Status:
@@ -269,12 +308,14 @@ class Approvals:
         return "approved" if len(set(request.approvals)) >= request.quorum else "pending"
 
     def _open(self, conn: Connection, request_id: str) -> ApprovalRequest:
-        request = self._load(conn, request_id)
+        return self._open_request(self._load(conn, request_id))
+
+    def _open_request(self, request: ApprovalRequest) -> ApprovalRequest:
         if request.status != "pending":
-            raise ApprovalClosed(request_id, f"the request is already {request.status}")
+            raise ApprovalClosed(request.id, f"the request is already {request.status}")
         if self.clock() >= request.expires_at:
             raise ApprovalExpired(
-                request_id, f"the request expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
+                request.id, f"the request expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
             )
         return request
 
@@ -290,34 +331,62 @@ class Approvals:
                 f"{user} is not an approver for {request.rule} (needs {', '.join(refs)})",
             )
 
-    def _checked_edit(self, request: ApprovalRequest, edit: dict[str, Any]) -> dict[str, Any]:
-        """The edited arguments, if the gate would let the edited call through."""
+    def _checked_edit(self, request: ApprovalRequest, edit: dict[str, Any]) -> _Edit:
+        """The edited arguments, if the gate would let the edited call through: valid,
+        allowed by the policy for this run (its taint, its known contacts), and within
+        the limits, which are settled again for the edited call."""
         tool = self.policy.tools.get(request.tool)
         merged = {**request.args, **edit}
         try:
             args = tool.validate_args(merged)
         except ToolArgumentsError as exc:
             raise EditRefused(request.id, exc.message) from None
+        call = self._call(request, args)
+        evaluation = evaluate(self.policy, self.gate.locate(call))
+        if isinstance(evaluation.decision, Deny):
+            raise EditRefused(
+                request.id,
+                "the edited call is refused by the policy: "
+                + "; ".join(evaluation.decision.reasons),
+            )
+        breaches = self.gate.ledger.resettle(evaluation.claims, call_id=call.idempotency_key)
+        enforced = [b for b in breaches if not b.claim.limit.shadow]
+        if enforced:
+            raise EditRefused(
+                request.id,
+                "the edited call is over a limit: " + "; ".join(b.message for b in enforced),
+            )
+        return _Edit(
+            args=tool.args_model.model_validate(args).model_dump(mode="json"), before=request
+        )
+
+    def _call(self, request: ApprovalRequest, args: Mapping[str, Any]) -> ProposedCall:
         principal = self.policy.principal(request.requested_by)
         if principal is None:
             raise EditRefused(
                 request.id, f"the requester {request.requested_by!r} is no longer a user"
             )
-        call = ProposedCall(
+        return ProposedCall(
             tool=request.tool,
             args=args,
             agent=request.agent,
             principal=principal,
-            run=RunState(id=request.run_id),
+            run=self.run_state(request.run_id),
             call_id=request.call_id,
         )
-        decision = evaluate(self.policy, self.gate.locate(call)).decision
-        if isinstance(decision, Deny):
-            raise EditRefused(
-                request.id,
-                "the edited call is refused by the policy: " + "; ".join(decision.reasons),
-            )
-        return tool.args_model.model_validate(args).model_dump(mode="json")
+
+    def _resettle(self, request: ApprovalRequest) -> None:
+        """Claim the limits of the request's arguments again (an edit did not go through)."""
+        try:
+            call = self._call(request, request.args)
+        except EditRefused:
+            return
+        claims = evaluate(self.policy, self.gate.locate(call)).claims
+        self.gate.ledger.resettle(claims, call_id=call.idempotency_key)
+
+    def _release_limits(self, request: ApprovalRequest) -> None:
+        """A call that will not run gives back what it claimed of its limits."""
+        self.gate.ledger.release(f"{request.run_id}:{request.call_id}")
 
     # --- execution, expiry, escalation, cancellation -------------------------------
 
@@ -363,6 +432,7 @@ class Approvals:
         if not result.rowcount:
             return None
         expired = self.get(request_id)
+        self._release_limits(expired)
         self._record("approval.decided", expired, verdict="expired")
         return expired
 
@@ -402,6 +472,7 @@ class Approvals:
                 )
             if result.rowcount:
                 cancelled.append(dataclasses.replace(request, status="cancelled", comment=reason))
+                self._release_limits(request)
                 self._record("approval.decided", cancelled[-1], verdict="cancelled", comment=reason)
         return cancelled
 

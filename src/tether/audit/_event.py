@@ -26,6 +26,9 @@ EventType = Literal[
     "call.failed",
     "run.finished",
     "run.stopped",
+    "access.refused",
+    "agent.stopped",
+    "agent.resumed",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
@@ -45,9 +48,12 @@ class AuditEvent:
     type: EventType
     """What happened: ``call.proposed``, ``call.decided``, ``approval.requested``…
     (``approval.refused``: an attempt to decide that the rules refused, e.g. the
-    requester approving their own call; ``approval.escalated``: sent on to others)."""
+    requester approving their own call; ``approval.escalated``: sent on to others;
+    ``access.refused``: the console refused a request: no login, wrong role, bad CSRF;
+    ``agent.stopped`` / ``agent.resumed``: an operator's stop switch, set or lifted)."""
     run_id: str
-    """The run the event belongs to."""
+    """The run the event belongs to (``-`` for events of no run: the stop switch, the
+    console's refusals)."""
     at: _dt.datetime = field(default_factory=_now)
     """When it happened (timezone-aware; stored as UTC with microseconds)."""
     call_id: str | None = None

@@ -59,7 +59,7 @@ def stop(
         raise typer.BadParameter("give --agent NAME or --all", param_hint="--agent/--all")
     with runtime(config) as rt:
         if lift:
-            count = rt.lift(agent=agent)
+            count = rt.lift(agent=agent, by=as_user)
             out.print(f"lifted {count} stop(s) for {agent or 'all agents'}", highlight=False)
             return
         stopped = rt.stop(agent=agent, by=as_user, reason=reason)

@@ -62,19 +62,52 @@ class LimitLedger:
             ]
             if any(not breach.claim.limit.shadow for breach in breaches):
                 return breaches
-            conn.execute(
-                limit_usage.insert(),
-                [
-                    {"limit_key": c.key, "amount": c.amount, "used_at": now, "call_id": call_id}
-                    for c in claims
-                ],
-            )
+            conn.execute(limit_usage.insert(), _rows(claims, call_id, now))
+        return breaches
+
+    def resettle(
+        self, claims: Sequence[LimitClaim], *, call_id: str, now: _dt.datetime | None = None
+    ) -> list[LimitBreach]:
+        """Replace what a call claimed with ``claims`` (its arguments were edited).
+
+        In one locked transaction: the call's old claims are given back, the new ones
+        checked and recorded. When an enforced limit would be breached, nothing
+        changes: the old claims stay.
+        """
+        now = now or _dt.datetime.now(_dt.UTC)
+        lock = "limits:" + ",".join(sorted({claim.key for claim in claims}))
+        try:
+            with write_transaction(self._engine, lock) as conn:
+                conn.execute(limit_usage.delete().where(limit_usage.c.call_id == call_id))
+                breaches = [
+                    LimitBreach(claim=claim, used=used)
+                    for claim in claims
+                    if (used := _used(conn, claim, now)) + claim.amount > claim.limit.ceiling
+                ]
+                if any(not breach.claim.limit.shadow for breach in breaches):
+                    raise _Breached(breaches)  # rolls the transaction back
+                if claims:
+                    conn.execute(limit_usage.insert(), _rows(claims, call_id, now))
+        except _Breached as breached:
+            return breached.breaches
         return breaches
 
     def release(self, call_id: str) -> None:
         """Give back what a call claimed (it was rejected or never ran)."""
         with self._engine.begin() as conn:
             conn.execute(limit_usage.delete().where(limit_usage.c.call_id == call_id))
+
+
+class _Breached(Exception):
+    def __init__(self, breaches: list[LimitBreach]) -> None:
+        super().__init__("limit breached")
+        self.breaches = breaches
+
+
+def _rows(claims: Sequence[LimitClaim], call_id: str, now: _dt.datetime) -> list[dict[str, object]]:
+    return [
+        {"limit_key": c.key, "amount": c.amount, "used_at": now, "call_id": call_id} for c in claims
+    ]
 
 
 def _already_settled(conn: Connection, call_id: str) -> bool:

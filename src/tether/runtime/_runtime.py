@@ -148,7 +148,13 @@ class Runtime:
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
         )
-        self.approvals = Approvals(self.gate, self.engine, audit=self.audit, notifiers=notifiers)
+        self.approvals = Approvals(
+            self.gate,
+            self.engine,
+            audit=self.audit,
+            notifiers=notifiers,
+            run_state=self.store.run_state,
+        )
         self.executor_id = executor_id or os.environ.get("DBOS__VMID") or "local"
         self.application_version = application_version or f"tether-{__version__}"
         self.stale_after_seconds = stale_after_seconds
@@ -662,6 +668,7 @@ class Runtime:
         if agent is not None and agent not in self.policy.agents:
             raise ConfigurationError(f"unknown agent {agent!r}")
         self.store.stop(agent=target, by=by, reason=reason)
+        self._record_switch("agent.stopped", agent, by=by, reason=reason)
         self.approvals.cancel(agent=agent, reason=f"{reason} ({by})")
         stopped = []
         for record in self.store.find(agent=agent, limit=100_000):
@@ -672,8 +679,23 @@ class Runtime:
                 self._cancel_workflow(record)
         return stopped
 
-    def lift(self, *, agent: str | None) -> int:
-        return self.store.lift(agent=agent or "*")
+    def lift(self, *, agent: str | None, by: str) -> int:
+        """Let a stopped agent (or all, for a stop of all) act again; recorded."""
+        lifted = self.store.lift(agent=agent or "*")
+        if lifted:
+            self._record_switch("agent.resumed", agent, by=by, reason=f"{lifted} stop(s) lifted")
+        return lifted
+
+    def _record_switch(self, kind: EventType, agent: str | None, *, by: str, reason: str) -> None:
+        self.audit.append(
+            AuditEvent(
+                type=kind,
+                run_id="-",
+                agent=agent,
+                principal=by,
+                details={"scope": agent or "all agents", "by": by, "reason": reason},
+            )
+        )
 
     def cancel(self, run_id: str, *, by: str) -> RunRecord:
         record = self.store.get(run_id)

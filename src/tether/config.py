@@ -9,6 +9,8 @@ notify:
   email: {host: 127.0.0.1, port: 8025, sender: tether@acme.example}
   webhook: {url: "https://hooks.example/approvals", secret_env: TETHER_WEBHOOK_SECRET}
 worker: {concurrency: 4}
+web:                                    # the console's users (docs/console.md)
+  users: {fiona: {password_hash: "$argon2id$...", roles: [approver]}}
 ```
 
 The ``tether`` command reads ``--config``, else ``TETHER_CONFIG``, else ``./tether.yaml``,
@@ -18,14 +20,16 @@ else the demo's (``.tether/demo/tether.yaml``) when the demo has run here.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tether.agents import Agent, load_agent
 from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
+from tether.audit import KEYS_ENV
 from tether.connectors import build_toolset
 from tether.errors import ConfigurationError
 from tether.policy import Policy, load_policy
@@ -75,6 +79,65 @@ class ConnectorSettings(_Strict):
     settings: dict[str, Any] = {}
 
 
+WebRole = Literal["viewer", "approver", "operator", "auditor"]
+
+
+class WebUserSettings(_Strict):
+    """A person who may log in to the console (``tether serve``)."""
+
+    password_hash: str | None = None
+    """An argon2 hash (``tether serve --hash-password`` makes one); never the password."""
+    password_env: str | None = None
+    """Or: the environment variable holding the password."""
+    roles: list[WebRole] = ["viewer"]
+    """viewer reads; approver decides (if the policy makes them an approver of the rule);
+    operator stops agents and cancels runs; auditor exports the audit trail."""
+
+    @model_validator(mode="after")
+    def _one_password(self) -> WebUserSettings:
+        if (self.password_hash is None) == (self.password_env is None):
+            raise ValueError("give password_hash or password_env (one of them)")
+        if self.password_hash is not None and not self.password_hash.startswith("$argon2"):
+            raise ValueError(
+                "password_hash must be an argon2 hash: make one with `tether serve --hash-password`"
+            )
+        return self
+
+
+class WebTokenSettings(_Strict):
+    """An API token for the console's JSON API; it acts as ``user``."""
+
+    name: str
+    user: str
+    sha256: str | None = None
+    """The SHA-256 (hex) of the token (``tether serve --new-token`` makes both)."""
+    token_env: str | None = None
+    """Or: the environment variable holding the token."""
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> WebTokenSettings:
+        if (self.sha256 is None) == (self.token_env is None):
+            raise ValueError("give sha256 or token_env (one of them)")
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
+            raise ValueError("sha256 must be 64 hex digits: `tether serve --new-token` makes one")
+        return self
+
+
+class WebSettings(_Strict):
+    """The operator console: who may log in, and how its sessions are kept."""
+
+    users: dict[str, WebUserSettings] = {}
+    tokens: list[WebTokenSettings] = []
+    session_secret_env: str | None = None
+    """The variable holding the key that signs session cookies (default: a key file
+    generated beside the audit keys)."""
+    session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
+    secure_cookies: bool | None = None
+    """Cookies only over https (default: when ``tether serve`` serves https itself)."""
+    evals: str = ".tether/evals"
+    """Where ``tether eval`` stores its results (relative to where tether runs)."""
+
+
 class ConfigFile(_Strict):
     database: str | None = None
     policy: str
@@ -87,6 +150,8 @@ class ConfigFile(_Strict):
     """Run segments in the command's own process (default: on SQLite)."""
     env: dict[str, str] = {}
     """Environment variables the tools need (set unless already set)."""
+    web: WebSettings = WebSettings()
+    """Users, tokens and sessions of the console (``tether serve``)."""
 
 
 class Config:
@@ -114,16 +179,14 @@ class Config:
 
     @property
     def database(self) -> str:
-        return (
-            os.environ.get("TETHER_DATABASE_URL")
-            or self.spec.database
-            or (f"sqlite:///{self.base / 'tether.db'}")
-        )
+        """``TETHER_DATABASE_URL``, else ``database:``, else ``tether.db`` beside this file."""
+        return _database_of(self.spec, self.base)
 
     @property
     def keys(self) -> str | None:
-        """The audit keys folder: like the database, relative to where tether runs."""
-        return self.spec.keys
+        """The audit keys folder: ``TETHER_AUDIT_KEYS``, else ``keys:`` (relative to where
+        tether runs, like the database), else None (``.tether/keys``)."""
+        return os.environ.get(KEYS_ENV) or self.spec.keys
 
     @property
     def inline(self) -> bool:
@@ -201,15 +264,24 @@ def load_config(path: str | Path | None = None) -> Config:
 def state_location(
     database: str | None = None, keys: str | None = None
 ) -> tuple[str | None, str | None]:
-    """The database and key folder a command should use when not told.
+    """The database and key folder a command should use when not told: the same as
+    the runtime's (:attr:`Config.database`, :attr:`Config.keys`).
 
-    Given values win, then ``TETHER_DATABASE_URL``, then the configuration file's (if
-    there is one), else None (the embedded defaults).
+    Given values win, then ``TETHER_DATABASE_URL`` / ``TETHER_AUDIT_KEYS``, then the
+    configuration file's (if there is one), else None (the embedded defaults).
     """
+    keys = keys or os.environ.get(KEYS_ENV)
     if database or os.environ.get("TETHER_DATABASE_URL"):
         return database or os.environ["TETHER_DATABASE_URL"], keys
     try:
-        spec = _read(find_config())
+        found = find_config()
+        spec = _read(found)
     except ConfigurationError:
         return None, keys
-    return spec.database, keys or spec.keys
+    return _database_of(spec, found.resolve().parent), keys or spec.keys
+
+
+def _database_of(spec: ConfigFile, base: Path) -> str:
+    return (
+        os.environ.get("TETHER_DATABASE_URL") or spec.database or f"sqlite:///{base / 'tether.db'}"
+    )

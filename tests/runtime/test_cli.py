@@ -129,3 +129,36 @@ def test_bad_input_is_refused_clearly(config: str, tmp_path: Path) -> None:
     assert code == 1 and "no run 'run_nope'" in output
     code, output = tether("runs", "list", "-c", str(tmp_path / "missing.yaml"))
     assert code == 2 and "not found" in output
+
+
+def test_a_second_worker_under_a_live_workers_id_is_refused(config: str, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    from tether.db import connect
+    from tether.runtime._tables import worker as worker_table
+
+    engine = connect(f"sqlite:///{tmp_path / 'tether.db'}")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                worker_table.insert().values(
+                    executor_id="local",
+                    heartbeat_at=sa.func.current_timestamp(),
+                    started_at=sa.func.current_timestamp(),
+                    host=socket.gethostname(),
+                    pid=other.pid,
+                )
+            )
+        code, output = tether("worker", "-c", config)
+        assert code == 1
+        assert f"another worker runs as 'local': process {other.pid}" in output
+        assert "--executor-id" in output
+    finally:
+        other.kill()
+        other.wait()
+        engine.dispose()

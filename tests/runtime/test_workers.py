@@ -139,3 +139,32 @@ def test_heartbeats_and_takeover_bookkeeping(sqlite_url: str, make_runtime: Make
     assert dead_workers(rt, 1e-6) == []  # never itself, however stale
     with pytest.raises(ValueError, match="positive"):
         recover_dead_workers(rt, 0)
+
+
+def test_who_else_runs_under_an_executor_id(sqlite_url: str, make_runtime: MakeRuntime) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tether.runtime._workers import other_live_worker
+
+    rt = make_runtime(sqlite_url)  # launched: it beats under its own id, as this process
+    assert other_live_worker(rt, 60) is None  # this process is not "another worker"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with rt.engine.begin() as conn:
+            conn.execute(
+                worker_table.update()
+                .where(worker_table.c.executor_id == rt.executor_id)
+                .values(pid=other.pid, host=socket.gethostname())
+            )
+        assert f"process {other.pid} on {socket.gethostname()}" in (other_live_worker(rt, 60) or "")
+        assert other_live_worker(rt, 1e-6) is None  # its heartbeat is stale: it is dead
+    finally:
+        other.kill()
+        other.wait()
+    assert other_live_worker(rt, 60) is None  # a dead process of this host (a restart)
+    with rt.engine.begin() as conn:
+        conn.execute(worker_table.update().values(host="elsewhere", pid=os.getpid()))
+    assert "on elsewhere" in (other_live_worker(rt, 60) or "")

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from tether.cli._common import ConfigOption, out, runtime
+from tether.cli._common import ConfigOption, err, out, runtime
 from tether.config import load_config
 from tether.runtime import Runtime
-from tether.runtime._workers import heartbeat
+from tether.runtime._workers import heartbeat, other_live_worker
 
 
 def worker(
@@ -29,6 +29,15 @@ def worker(
     with runtime(config) as rt:
         if executor_id:
             rt.executor_id = executor_id
+        other = other_live_worker(rt, rt.stale_after_seconds)
+        if other is not None:
+            err.print(
+                f"error: another worker runs as {rt.executor_id!r}: {other}. Give each "
+                "worker its own id: --executor-id, worker.executor_id in tether.yaml, or "
+                "DBOS__VMID.",
+                markup=False,
+            )
+            raise typer.Exit(1)
         rt.launch(concurrency=concurrency or settings.concurrency)
         out.print(f"worker {rt.executor_id} running; Ctrl-C to stop", highlight=False)
         # The heartbeat beats on its own: a long sweep must not make this worker look dead.

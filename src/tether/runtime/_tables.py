@@ -68,4 +68,6 @@ worker = sa.Table(
     sa.Column("executor_id", sa.String(200), primary_key=True),
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
 )

@@ -20,6 +20,8 @@ over (the ledger still keeps effects single, but the work is done twice).
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import socket
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -43,19 +45,50 @@ def _now(conn: Connection) -> _dt.datetime:
 
 def heartbeat(runtime: Runtime) -> None:
     """Tell the other workers that this one (``runtime.executor_id``) is alive."""
+    me = {"host": socket.gethostname(), "pid": os.getpid()}
     with runtime.engine.begin() as conn:
         now = _now(conn)
         updated = conn.execute(
             worker.update()
             .where(worker.c.executor_id == runtime.executor_id)
-            .values(heartbeat_at=now)
+            .values(heartbeat_at=now, **me)
         ).rowcount
         if not updated:
             conn.execute(
                 worker.insert().values(
-                    executor_id=runtime.executor_id, heartbeat_at=now, started_at=now
+                    executor_id=runtime.executor_id, heartbeat_at=now, started_at=now, **me
                 )
             )
+
+
+def other_live_worker(runtime: Runtime, stale_after_seconds: float) -> str | None:
+    """Who else runs as ``runtime.executor_id`` right now, if anyone: a process whose
+    heartbeat under that id is fresh and that is not this one (nor a dead process of
+    this host, as after a crash and restart)."""
+    with reading(runtime.engine) as conn:
+        row = conn.execute(
+            sa.select(worker.c.heartbeat_at, worker.c.host, worker.c.pid).where(
+                worker.c.executor_id == runtime.executor_id
+            )
+        ).first()
+        if row is None or row.host is None or row.pid is None:
+            return None
+        age = (_now(conn) - as_utc(row.heartbeat_at)).total_seconds()
+    if age > stale_after_seconds:
+        return None
+    if row.host == socket.gethostname() and (row.pid == os.getpid() or not _alive(row.pid)):
+        return None
+    return f"process {row.pid} on {row.host} (its last heartbeat {age:.0f}s ago)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _stale(

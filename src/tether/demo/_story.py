@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,38 @@ class DemoResult:
     runs: list[RunRecord]
     pending: list[str]
     """Ids of the approval requests left for the user to decide."""
+    logins: dict[str, str] = field(default_factory=dict)
+    """The console's demo users and their passwords (``tether serve``)."""
 
 
-def write_config(state: Path) -> Path:
-    """The demo's tether.yaml: the example policy and agents, the state in ``state``."""
-    config = {
+CONSOLE_USERS = {
+    "fiona": ["approver"],
+    "frank": ["approver"],
+    "alice": ["approver"],
+    "ops": ["operator", "auditor"],
+}
+"""The demo's console users: two finance leads, alice (who cannot approve her own
+agent's requests) and an operator."""
+
+
+def _console_section(logins: Mapping[str, str]) -> dict[str, Any]:
+    """The ``web:`` section for these users: argon2 hashes, never the passwords."""
+    try:
+        from argon2 import PasswordHasher
+    except ImportError:  # the web extra is not installed: no console users
+        return {}
+    hasher = PasswordHasher()
+    users = {
+        name: {"password_hash": hasher.hash(password), "roles": CONSOLE_USERS[name]}
+        for name, password in logins.items()
+    }
+    return {"web": {"users": users}}
+
+
+def write_config(state: Path, logins: Mapping[str, str] | None = None) -> Path:
+    """The demo's tether.yaml: the example policy and agents, the state in ``state``
+    (and, given ``logins``, the console's users)."""
+    config: dict[str, Any] = {
         "database": f"sqlite:///{state / 'tether.db'}",
         "policy": str(EXAMPLE / "policy.yaml"),
         "agents": [
@@ -73,6 +101,7 @@ def write_config(state: Path) -> Path:
         ],
         "keys": str(state / "keys"),
         "env": {DESK_ENV: str(state / "desk.db")},
+        **_console_section(logins or {}),
     }
     path = state / "tether.yaml"
     path.write_text(
@@ -90,7 +119,8 @@ def run_demo(state: Path, console: Console) -> DemoResult:
     state.mkdir(parents=True)
     os.environ[DESK_ENV] = str(state / "desk.db")
     create_desk(state / "desk.db")
-    config_path = write_config(state)
+    logins = _new_logins()
+    config_path = write_config(state, logins)
     config = load_config(config_path)
     console.print(
         Panel.fit(
@@ -107,7 +137,31 @@ def run_demo(state: Path, console: Console) -> DemoResult:
             runs.append(_play(runtime, scene, console))
         pending = [request.id for request in runtime.approvals.find()]
         runtime.audit.checkpoint()  # sign the story, so `tether audit verify` covers it all
-    return DemoResult(config=config_path, runs=runs, pending=pending)
+    _print_logins(console, logins)
+    return DemoResult(config=config_path, runs=runs, pending=pending, logins=logins)
+
+
+def _new_logins() -> dict[str, str]:
+    """A fresh password for each console user (none without the web extra)."""
+    try:
+        import argon2  # noqa: F401
+    except ImportError:
+        return {}
+    return {name: secrets.token_urlsafe(9) for name in CONSOLE_USERS}
+
+
+def _print_logins(console: Console, logins: Mapping[str, str]) -> None:
+    if not logins:
+        return
+    lines = [
+        f"  {name:<6} {password}   ({', '.join(CONSOLE_USERS[name])})"
+        for name, password in logins.items()
+    ]
+    console.print(
+        "Operator console: `tether serve`, then http://127.0.0.1:8000/ and log in as\n"
+        + "\n".join(lines),
+        markup=False,
+    )
 
 
 def _play(runtime: Runtime, scene: Scene, console: Console) -> RunRecord:

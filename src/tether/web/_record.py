@@ -1,0 +1,62 @@
+"""Refusals go into the audit trail, like the approvals service's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from tether.approvals import ApprovalNotFound, ApprovalRequest
+from tether.audit import AuditEvent
+from tether.web._errors import Refused
+from tether.web._state import Site
+
+
+def record_refusal(site: Site, request: Request, refused: Refused, user: str | None) -> None:
+    """One ``approval.refused`` (a decision refused) or ``access.refused`` event."""
+    where: dict[str, Any] = {"method": request.method, "path": request.url.path}
+    if request.client is not None:
+        where["client"] = request.client.host
+    request_id = refused.request_id or request.path_params.get("request_id")
+    if isinstance(request_id, str):
+        _record_approval_refusal(site, request_id, refused, user, where)
+        return
+    site.runtime.audit.append(
+        AuditEvent(
+            type="access.refused",
+            run_id="-",
+            details={
+                "by": user or "-",
+                "refusal": refused.reason,
+                "status": refused.status_code,
+                "message": refused.message,
+                **where,
+            },
+        )
+    )
+
+
+def _record_approval_refusal(
+    site: Site, request_id: str, refused: Refused, user: str | None, where: dict[str, Any]
+) -> None:
+    try:
+        request: ApprovalRequest | None = site.runtime.approvals.get(request_id)
+    except ApprovalNotFound:
+        request = None
+    site.runtime.audit.append(
+        AuditEvent(
+            type="approval.refused",
+            run_id=request.run_id if request else "-",
+            call_id=request.call_id if request else None,
+            agent=request.agent if request else None,
+            principal=request.requested_by if request else None,
+            tool=request.tool if request else None,
+            approval={
+                "request_id": request_id,
+                "by": user or "-",
+                "refusal": refused.reason,
+                "message": refused.message,
+            },
+            details={"status": refused.status_code, **where},
+        )
+    )

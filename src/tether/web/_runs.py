@@ -1,0 +1,134 @@
+"""Runs: the list, each run's timeline, and cancelling one (pages and API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tether.runtime import FINISHED, RUN_STATUSES, RunNotFound, RunRecord
+from tether.web._deps import ApiOperator, ApiReader, OperateForm, Reader
+from tether.web._errors import Refused
+from tether.web._present import describe
+from tether.web._render import render, see_other
+from tether.web._session import flash
+from tether.web._state import Site, site
+from tether.web._timeline import timeline
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/runs", tags=["runs"])
+
+
+def summary(record: RunRecord) -> dict[str, Any]:
+    """A run as ``tether runs list --json`` shows it."""
+    return {
+        "id": record.id,
+        "agent": record.agent,
+        "principal": record.principal,
+        "status": record.status,
+        "task": record.task,
+        "output": record.output,
+        "error": record.error,
+        "segment": record.segment,
+        "untrusted": record.untrusted,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def _record(where: Site, run_id: str) -> RunRecord:
+    try:
+        return where.runtime.store.get(run_id)
+    except RunNotFound as exc:
+        raise Refused(404, "not_found", str(exc)) from None
+
+
+def _status(value: str | None) -> str | None:
+    if value and value not in RUN_STATUSES:
+        raise Refused(
+            400, "bad_filter", f"no run status {value!r}; one of {', '.join(RUN_STATUSES)}"
+        )
+    return value or None
+
+
+def detail(where: Site, run_id: str, user: str) -> dict[str, Any]:
+    """A run with its timeline, its calls and its approvals."""
+    record = _record(where, run_id)
+    rt = where.runtime
+    now = where.clock()
+    return {
+        **summary(record),
+        "finished": record.status in FINISHED,
+        "timeline": [entry.to_dict() for entry in timeline(rt, record)],
+        "calls": [
+            {
+                "call": effect.call_id,
+                "tool": effect.tool,
+                "status": effect.status,
+                "args": effect.args,
+                "reversed_by": effect.reversed_by,
+            }
+            for effect in rt.store.effects(run_id)
+        ],
+        "approvals": [
+            describe(rt, item, now=now, user=user)
+            for item in rt.approvals.find(run_id=run_id, status=None)
+        ],
+    }
+
+
+@pages.get("/runs")
+def runs_page(
+    request: Request, user: Reader, status: str | None = None, agent: str | None = None
+) -> Response:
+    where = site(request)
+    records = where.runtime.store.find(status=_status(status), agent=agent or None)
+    context = {
+        "runs": [summary(record) for record in records],
+        "status": status or "",
+        "agent": agent or "",
+        "statuses": RUN_STATUSES,
+        "agents": sorted(where.runtime.policy.agents),
+    }
+    return render(request, "runs.html", context)
+
+
+@pages.get("/runs/{run_id}")
+def run_page(request: Request, run_id: str, user: Reader) -> Response:
+    return render(request, "run.html", {"run": detail(site(request), run_id, user.name)})
+
+
+@pages.post("/runs/{run_id}/cancel")
+def cancel_form(request: Request, run_id: str, posted: OperateForm) -> Response:
+    where = site(request)
+    record = _record(where, run_id)
+    if posted.text("confirm") != "yes":
+        return render(request, "confirm_cancel.html", {"run": summary(record)})
+    cancelled = where.runtime.cancel(run_id, by=posted.user.name)
+    flash(request, f"Run {run_id} is {cancelled.status}.")
+    return see_other(f"/runs/{run_id}")
+
+
+@api.get("")
+def list_runs(
+    request: Request, user: ApiReader, status: str | None = None, agent: str | None = None
+) -> list[dict[str, Any]]:
+    """The latest runs, as ``tether runs list --json``."""
+    records = site(request).runtime.store.find(status=_status(status), agent=agent)
+    return [summary(record) for record in records]
+
+
+@api.get("/{run_id}")
+def get_run(request: Request, run_id: str, user: ApiReader) -> dict[str, Any]:
+    """A run with its timeline (model steps, calls, decisions, approvals, effects)."""
+    return detail(site(request), run_id, user.name)
+
+
+@api.post("/{run_id}/cancel")
+def cancel(request: Request, run_id: str, user: ApiOperator) -> dict[str, Any]:
+    """Cancel a run: its pending approvals are cancelled, it takes no further step."""
+    where = site(request)
+    _record(where, run_id)
+    return summary(where.runtime.cancel(run_id, by=user.name))

@@ -1,0 +1,35 @@
+"""What every route reaches: the runtime, the users, the templates."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from tether.runtime import Runtime
+from tether.web._auth import Users
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+@dataclass(kw_only=True)
+class Site:
+    """The console's state: a thin client of one runtime."""
+
+    runtime: Runtime
+    users: Users
+    templates: Jinja2Templates
+    evals_dir: Path
+    """Where ``tether eval`` results are read from."""
+    clock: Callable[[], _dt.datetime] = _now
+
+
+def site(request: Request) -> Site:
+    found: Site = request.app.state.site
+    return found

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import typer
 
-from tether.cli import _approvals, _audit, _demo, _outbox, _policy, _runs, _tryton, _worker
+from tether.cli import _approvals, _audit, _demo, _outbox, _policy, _runs, _serve, _tryton, _worker
+from tether.cli._eval import register as register_eval
 
 app = typer.Typer(
     name="tether",
@@ -20,6 +21,8 @@ app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)
 app.command("stop")(_worker.stop)
+app.command("serve")(_serve.serve)
+register_eval(app)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@
     start to the workflow's end as a caller sees it, and from the workflow's first step
     to its last (no queue delay). Target <= 1.2x. --profile adds where tether's time
     goes: per DBOS step, tether's transactions, a cProfile of one segment, and an
-    experiment with SQLite's synchronous=NORMAL.
+    experiment with SQLite's synchronous=FULL (tether sets NORMAL: see db/_engine.py).
 (b) Runs parked on approval (10,000; --quick: 1,000), executed by one worker process
     (SQLite on tmpfs when there is one: memory does not depend on fsync, time does):
     the worker's resident memory as they park, and one sweep at the end (no sweeps
@@ -477,15 +477,15 @@ def bench_overhead(folder: Path, repeats: int, poll: float, profile: bool) -> No
         if profile:
             print_steps(rt, *last)
             profile_segment(rt, script)
-            # An experiment, not tether's setting: SQLite's synchronous=NORMAL (in WAL mode
-            # a commit survives a crash of the process, not a power cut) on tether's engine.
-            event.listen(rt.engine, "connect", _synchronous_normal)
+            # What tether's SQLite setting saves: synchronous=FULL (an fsync per commit)
+            # instead of NORMAL (the WAL is synced by DBOS's next step checkpoint).
+            event.listen(rt.engine, "connect", _synchronous_full)
             rt.engine.dispose()
-            compare("experiment: tether's engine with PRAGMA synchronous=NORMAL", repeats)
+            compare("experiment: tether's engine with PRAGMA synchronous=FULL", repeats)
 
 
-def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+def _synchronous_full(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=FULL")
 
 
 def print_steps(rt: Runtime, ours: str, theirs: str) -> None:

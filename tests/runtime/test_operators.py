@@ -12,6 +12,7 @@ from tests.runtime.conftest import EXAMPLE, MakeRuntime
 from tether.approvals import ApprovalClosed
 from tether.errors import ConfigurationError
 from tether.gate import Deny
+from tether.runtime import RunNotFound
 
 ROUTINE = f"scripted:{EXAMPLE / 'scripts' / 'routine-refund.yaml'}"
 
@@ -144,3 +145,22 @@ def test_undo_is_refused_when_the_operator_may_not(
     result = asyncio.run(rt.undo(run.id, refund.call_id, by="sam"))  # sales: not for support-desk
     assert result["kind"] == "refused"
     assert credit_notes(desk) == [(1, 180.0, 0)]
+
+
+def test_a_calls_context_is_the_runs_state_and_the_agents_stop_switch(
+    database_url: str, make_runtime: MakeRuntime
+) -> None:
+    rt = make_runtime(database_url, launch=False)
+    rt.store.create(run_id="r1", agent="billing", agent_version="1", principal="fiona", task="t")
+    rt.store.note_output("r1", untrusted=True, contacts=("a@x.example",))
+    state, stopped = rt.store.call_context("r1", "billing")
+    assert (state.untrusted, state.known_contacts, stopped) == (True, {"a@x.example"}, None)
+    rt.store.stop(agent="support-desk", by="olga", reason="other agent")
+    assert rt.store.call_context("r1", "billing")[1] is None
+    rt.store.stop(agent="*", by="olga", reason="incident | 7")
+    assert rt.store.call_context("r1", "billing")[1] == "all agents stopped by olga: incident | 7"
+    assert rt.store.call_context("r1", "billing")[1] == rt.store.stopped("billing")
+    rt.store.lift(agent="*")
+    assert rt.store.call_context("r1", "billing")[1] is None
+    with pytest.raises(RunNotFound):
+        rt.store.call_context("nope", "billing")

@@ -28,6 +28,13 @@ from tether.tools import Tool, ToolContext
 _LIMIT_DENIAL = "A limit on this action has been reached; do not retry it now."
 
 
+class _Ask:
+    """The gate asks its stop switch (the caller has not)."""
+
+
+ASK = _Ask()
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Assessment:
     """A call located and decided, with the events that say so (not yet recorded)."""
@@ -71,9 +78,20 @@ class Gate:
 
     # --- deciding ---------------------------------------------------------------
 
-    def decide(self, call: ProposedCall, *, now: _dt.datetime | None = None) -> Decision:
-        """Allow, deny or needs_approval for ``call``; settles limits in the database."""
-        stopped = self.stop_switch(call.agent) if self.stop_switch else None
+    def decide(
+        self,
+        call: ProposedCall,
+        *,
+        now: _dt.datetime | None = None,
+        stopped: str | _Ask | None = ASK,
+    ) -> Decision:
+        """Allow, deny or needs_approval for ``call``; settles limits in the database.
+
+        ``stopped``: why the agent is stopped (None: it is not), when the caller has
+        just read it; by default the gate asks its ``stop_switch``.
+        """
+        if isinstance(stopped, _Ask):
+            stopped = self.stop_switch(call.agent) if self.stop_switch else None
         if stopped is not None:
             return Deny(
                 rules=("stop-switch",),
@@ -156,7 +174,7 @@ class Gate:
         self.record(list(assessed.events))
         return assessed.call, assessed.decision
 
-    def assess(self, call: ProposedCall) -> Assessment:
+    def assess(self, call: ProposedCall, *, stopped: str | _Ask | None = ASK) -> Assessment:
         """:meth:`propose` without recording: the events are returned for the caller to
         record (the runtime records an allowed read's together with its execution).
 
@@ -165,7 +183,7 @@ class Gate:
         call = self.locate(call)
         proposed = self._event("call.proposed", call)
         try:
-            decision = self.decide(call)
+            decision = self.decide(call, stopped=stopped)
         except BaseException:
             self.record([proposed])
             raise

@@ -476,8 +476,8 @@ class Runtime:
         With ``defer_reads``, an allowed read's events are not recorded here but
         returned, to be recorded with its execution: one write instead of two.
         """
-        call = dataclasses.replace(call, run=self.run_state(call.run.id))
-        assessed = self.gate.assess(call)
+        state, stopped = self.store.call_context(call.run.id, call.agent)
+        assessed = self.gate.assess(dataclasses.replace(call, run=state), stopped=stopped)
         call, decision = assessed.call, assessed.decision
         if defer_reads and isinstance(decision, Allow) and self._reads(call, decision):
             return {"kind": "allow", "decision": decision, "call": call, "events": assessed.events}

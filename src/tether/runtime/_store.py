@@ -134,6 +134,23 @@ class RunStore:
             id=run_id, untrusted=bool(row.untrusted), known_contacts=frozenset(row.known_contacts)
         )
 
+    def call_context(self, run_id: str, agent: str) -> tuple[RunState, str | None]:
+        """What the gate needs to decide a call of this run, in one read: the run's
+        state, and why ``agent`` is stopped (None when it may act)."""
+        switch = self._switch_query(agent)
+        query = sa.select(
+            run.c.untrusted,
+            run.c.known_contacts,
+            *(switch.with_only_columns(column).scalar_subquery() for column in _SWITCH),
+        ).where(run.c.id == run_id)
+        with reading(self.engine) as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        state = RunState(id=run_id, untrusted=bool(row[0]), known_contacts=frozenset(row[1]))
+        scope, by, reason = row[2:5]
+        return state, None if scope is None else _stopped_reason(scope, by, reason)
+
     def note_output(self, run_id: str, *, untrusted: bool, contacts: tuple[str, ...]) -> None:
         """A tool's output tainted the run, or named people it may now write to."""
         with self.engine.begin() as conn:
@@ -318,18 +335,25 @@ class RunStore:
 
     def stopped(self, agent: str) -> str | None:
         """Why ``agent`` is stopped (its own switch or the one for all), or None."""
-        query = (
-            sa.select(stop.c.agent, stop.c.by, stop.c.reason)
+        with reading(self.engine) as conn:
+            row = conn.execute(self._switch_query(agent)).first()
+        return None if row is None else _stopped_reason(row.agent, row.by, row.reason)
+
+    @staticmethod
+    def _switch_query(agent: str) -> sa.Select[Any]:
+        return (
+            sa.select(*_SWITCH)
             .where(stop.c.agent.in_((agent, "*")), stop.c.lifted_at.is_(None))
             .order_by(stop.c.at)
             .limit(1)
         )
-        with reading(self.engine) as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None
-        scope = "all agents" if row.agent == "*" else row.agent
-        return f"{scope} stopped by {row.by}: {row.reason}"
+
+
+_SWITCH = (stop.c.agent, stop.c.by, stop.c.reason)
+
+
+def _stopped_reason(scope: str, by: str, reason: str) -> str:
+    return f"{'all agents' if scope == '*' else scope} stopped by {by}: {reason}"
 
 
 def _run_record(row: Any) -> RunRecord:

@@ -15,8 +15,9 @@ connectors:
 Tools (``prefix`` defaults to ``email``): ``email.send`` (communicate; its preview is
 the message as it will be sent; one message per idempotency key),
 ``email.read_inbox`` and ``email.read_message`` (read; untrusted output). The local
-outbox (:class:`Outbox`, ``tether outbox``) is an SMTP server that keeps every message.
-See ``docs/connectors/email.md``.
+outbox (:class:`Outbox`, ``tether outbox``) is an SMTP server that keeps every message;
+with the ``outbox`` setting (a Maildir) the connector starts it itself when nothing
+listens, and stops it when the process exits. See ``docs/connectors/email.md``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.connectors.email._errors import DeliveryUncertain, EmailError
+from tether.connectors.email._local import OnDemandOutbox, on_demand
 from tether.connectors.email._outbox import Outbox, OutboxEntry, free_port, list_outbox
 from tether.connectors.email._parse import Attachment, InboundMessage, InboxEntry
 from tether.connectors.email._settings import EmailSettings
@@ -38,6 +40,14 @@ def toolset(settings: Mapping[str, Any]) -> Toolset:
     return Toolset([send_tool(parsed), *read_tools(parsed)])
 
 
+def outbox_service(settings: Mapping[str, Any]) -> OnDemandOutbox | None:
+    """This process's on-demand local outbox for the settings' ``outbox``, or None."""
+    parsed = EmailSettings.parse(settings)
+    if parsed.outbox is None:
+        return None
+    return on_demand(parsed.path(parsed.outbox), parsed.smtp_port_or_default)
+
+
 __all__ = [
     "Attachment",
     "DeliveryUncertain",
@@ -45,10 +55,12 @@ __all__ = [
     "EmailSettings",
     "InboundMessage",
     "InboxEntry",
+    "OnDemandOutbox",
     "Outbox",
     "OutboxEntry",
     "SentMessage",
     "free_port",
     "list_outbox",
+    "outbox_service",
     "toolset",
 ]

@@ -21,6 +21,7 @@ _SECRETS = {
     "imap_password": "imap_password_env",
 }
 _DEFAULT_IMAP_PORTS = {"none": 143, "starttls": 143, "tls": 993}
+_LOOPBACK = ("127.0.0.1", "localhost")
 
 
 class EmailSettings(BaseModel):
@@ -53,6 +54,9 @@ class EmailSettings(BaseModel):
     """Name of the environment variable holding the SMTP password (never the password)."""
     sent_maildir: str = ".tether/email/sent"
     """Maildir where every sent message is kept; also the idempotency log."""
+    outbox: str | None = Field(default=None, min_length=1)
+    """The SMTP server is tether's local outbox keeping mail in this Maildir: when nothing
+    listens at ``smtp_host:smtp_port``, this process starts it (and stops it at exit)."""
 
     inbox_maildir: str | None = None
     """Read inbound mail from this Maildir…"""
@@ -75,7 +79,23 @@ class EmailSettings(BaseModel):
             raise ValueError("set inbox_maildir or imap_host, not both")
         if self.password_env and not self.username:
             raise ValueError("password_env is set but username is not")
+        if self.outbox is not None:
+            self._check_outbox()
         return self
+
+    def _check_outbox(self) -> None:
+        if self.smtp_host not in _LOOPBACK:
+            raise ValueError(
+                f"outbox (tether's local outbox) needs smtp_host 127.0.0.1 or localhost, "
+                f"not {self.smtp_host!r}; remove outbox to send through that server"
+            )
+        if self.security != "none":
+            raise ValueError(
+                f"outbox (tether's local outbox) speaks plain SMTP: set security: none, "
+                f"not {self.security!r}"
+            )
+        if self.username is not None:
+            raise ValueError("outbox (tether's local outbox) takes no login: remove username")
 
     @classmethod
     def parse(cls, settings: Mapping[str, Any]) -> EmailSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 
+from tether.connectors.email import _local
 from tether.connectors.email._errors import DeliveryUncertain, EmailError, describe
 from tether.connectors.email._settings import EmailSettings
 
@@ -16,7 +17,7 @@ def deliver(
     host, port = settings.smtp_host, settings.smtp_port_or_default
     where = f"SMTP server {host}:{port}"
     try:
-        client = _connect(settings)
+        client = _connect_or_start_outbox(settings, tool=tool, where=where)
     except (OSError, smtplib.SMTPException) as exc:
         if _timed_out(exc):
             raise EmailError(
@@ -53,6 +54,25 @@ def deliver(
         _close(client)
     if code != 250:  # smtplib raises for these; be sure
         raise EmailError(tool, f"the {where} refused the message: {code} {_text(reply)}")
+
+
+def _connect_or_start_outbox(settings: EmailSettings, *, tool: str, where: str) -> smtplib.SMTP:
+    """Connect; with ``outbox`` set and nothing listening, start the outbox and retry once."""
+    try:
+        return _connect(settings)
+    except ConnectionRefusedError:
+        if settings.outbox is None:
+            raise
+    maildir = settings.path(settings.outbox)
+    try:
+        _local.on_demand(maildir, settings.smtp_port_or_default).ensure_running()
+    except Exception as exc:
+        raise EmailError(
+            tool,
+            f"nothing listens at the {where} and the local outbox (keeping mail in "
+            f"{maildir}) could not be started there: {describe(exc)}; nothing sent",
+        ) from None
+    return _connect(settings)
 
 
 def _connect(settings: EmailSettings) -> smtplib.SMTP:

@@ -26,6 +26,7 @@ import base64
 import datetime as _dt
 import itertools
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -82,6 +83,7 @@ class TrytonClient:
         username: str,
         password: str,
         timeout_seconds: float = 30.0,
+        on_unreachable: Callable[[], None] | None = None,
     ) -> None:
         self.rpc_url = url.rstrip("/") + f"/{database}/rpc/"
         """The database's JSON-RPC endpoint."""
@@ -90,6 +92,9 @@ class TrytonClient:
         self._password = password
         self.timeout_seconds = timeout_seconds
         """How long one HTTP request may take."""
+        self.on_unreachable = on_unreachable
+        """Called when a login finds nothing at the URL (e.g. to start a local
+        Tryton); the login is then tried once more."""
         self._session: str | None = None
         self._context: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -152,10 +157,19 @@ class TrytonClient:
         )
         self._session, self._context = session, dict(context or {})
 
+    def _login_or_start(self) -> None:
+        try:
+            self.login()
+        except TrytonUnreachable:
+            if self.on_unreachable is None:
+                raise
+            self.on_unreachable()
+            self.login()
+
     def _current_session(self) -> str:
         with self._lock:
             if self._session is None:
-                self.login()
+                self._login_or_start()
             if self._session is None:  # pragma: no cover - login sets it or raises
                 raise TrytonLoginFailed("no session")
             return self._session

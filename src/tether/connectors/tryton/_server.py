@@ -72,6 +72,15 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+TEMPLATES_ENV = "TETHER_TRYTON_CACHE"
+"""Where demo company templates are cached, shared by every state folder."""
+
+
+def default_template_dir() -> Path:
+    """``TETHER_TRYTON_CACHE``, else ``~/.cache/tether/tryton``."""
+    return Path(os.environ.get(TEMPLATES_ENV) or "~/.cache/tether/tryton").expanduser()
+
+
 def template_key() -> str:
     """Short hash of the build script and of trytond's and its modules' versions."""
     parts = [BUILD_VERSION, hashlib.sha256(Path(_build.__file__).read_bytes()).hexdigest()]

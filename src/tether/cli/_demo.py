@@ -34,19 +34,29 @@ def demo(
     state: Annotated[
         Path, typer.Option(help="Where the demo keeps its state; emptied at each run.")
     ] = DEFAULT_STATE,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="A live model instead of the scripts, e.g. openai-chat:gpt-4o, "
+            "anthropic:claude-sonnet-4-5, or openai-compatible:MODEL@http://127.0.0.1:8080/v1 "
+            "(any model Pydantic AI supports; its API key from the provider's usual variable)."
+        ),
+    ] = None,
 ) -> None:
-    """Run scripted agents on a local support desk: every call through the gate, durably."""
+    """Run a support agent of the demo company in a local Tryton and by email: every
+    call through the gate, durably; one refund is left for you to approve."""
     console = Console(emoji=False, highlight=False)
-    result = run_demo(state, console)
+    result = run_demo(state, console, model=model)
     console.rule(Text("What happened", style="bold"))
     console.print(
-        "Allowed calls ran; denied calls never touched the desk and the agent was told why "
-        "in safe words; the refund the injected email asked for waits for a finance lead.",
+        "Allowed calls ran in Tryton and the outbox; denied calls never touched them and "
+        "the agent was told why in safe words; the refund the injected email asked for "
+        "waits for a finance lead, and the mail to the stranger it named was refused.",
         markup=False,
     )
     config = "" if state == DEFAULT_STATE else f" -c {result.config}"
     tether = command_name()
-    lines = ["", "Now you decide:"]
+    lines = ["", "Now you decide (Tryton and the outbox start again when a command needs them):"]
     for request_id in result.pending:
         lines += [
             f"  {tether} approvals show {request_id}{config}",
@@ -55,5 +65,11 @@ def demo(
             f"  {tether} approvals approve {request_id} --as fiona{config}",
         ]
     database = f" --db sqlite:///{state.resolve() / 'tether.db'}" if config else ""
-    lines += [f"  {tether} runs list{config}", f"  {tether} audit verify{database}"]
+    outbox = state.resolve() / "outbox" if config else state / "outbox"
+    lines += [
+        f"  {tether} runs list{config}",
+        f"  {tether} outbox list --maildir {outbox}",
+        f"  {tether} audit verify{database}",
+        f"  {tether} serve{config}          # the console, in a browser",
+    ]
     console.print("\n".join(lines), markup=False)

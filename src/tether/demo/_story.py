@@ -1,9 +1,9 @@
-"""The demo's story: scripted agents on the support desk, every call through the gate."""
+"""The demo's story: a scripted support agent of the demo company, acting in a local
+Tryton and by email, every call through the gate."""
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -18,10 +18,10 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.config import load_config
-from tether.demo._desk import DESK_ENV, create_desk
+from tether.demo._company import DATABASE, TRYTON_PASSWORD, Company, set_up, stop_services
 from tether.runtime import RunRecord, Runtime
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "support-desk"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "demo-company"
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ SCENES = [
         "A routine refund",
         "support-desk",
         "alice",
-        "Acme says INV-2026-0102 was charged twice; refund it and tell them.",
+        "Acme Trading says invoice 1 was charged twice; refund it and tell them.",
         "routine-refund.yaml",
     ),
     Scene("Permission boundaries", "support-desk", "alice", "Tidy up the CRM.", "boundaries.yaml"),
@@ -89,54 +89,77 @@ def _console_section(logins: Mapping[str, str]) -> dict[str, Any]:
     return {"web": {"users": users}}
 
 
-def write_config(state: Path, logins: Mapping[str, str] | None = None) -> Path:
-    """The demo's tether.yaml: the example policy and agents, the state in ``state``
-    (and, given ``logins``, the console's users)."""
+def write_config(state: Path, company: Company, logins: Mapping[str, str] | None = None) -> Path:
+    """The demo's tether.yaml: the example's policy and agent, the demo company's Tryton
+    and mailboxes (started by whichever tether process needs them), the state in
+    ``state`` (and, given ``logins``, the console's users)."""
     config: dict[str, Any] = {
         "database": f"sqlite:///{state / 'tether.db'}",
         "policy": str(EXAMPLE / "policy.yaml"),
-        "agents": [
-            str(EXAMPLE / "agents" / "support-desk.yaml"),
-            str(EXAMPLE / "agents" / "billing.yaml"),
-        ],
+        "agents": [str(EXAMPLE / "agents" / "support-desk.yaml")],
         "keys": str(state / "keys"),
-        "env": {DESK_ENV: str(state / "desk.db")},
+        "env": {"TRYTON_PASSWORD": TRYTON_PASSWORD},
+        "connectors": [
+            {
+                "type": "tryton",
+                "settings": {
+                    "database": DATABASE,
+                    "password_env": "TRYTON_PASSWORD",
+                    "local": {"state": str(company.tryton_state), "port": company.tryton_port},
+                },
+            },
+            {
+                "type": "email",
+                "settings": {
+                    "sender": "desk@demo.example",
+                    "smtp_port": company.smtp_port,
+                    "outbox": str(company.outbox),
+                    "inbox_maildir": str(company.inbox),
+                },
+            },
+        ],
         **_console_section(logins or {}),
     }
     path = state / "tether.yaml"
     path.write_text(
         "# Written by `tether demo`; re-running the demo starts afresh.\n"
+        "# The local Tryton and the outbox start in whichever tether process needs them.\n"
         + yaml.safe_dump(config, sort_keys=False)
     )
     return path
 
 
-def run_demo(state: Path, console: Console) -> DemoResult:
-    """Run the story in a fresh ``state`` directory."""
+def run_demo(state: Path, console: Console, *, model: str | None = None) -> DemoResult:
+    """Run the story in a fresh ``state`` directory; ``model`` replaces the scripts."""
     state = state.resolve()
     if state.exists():
         shutil.rmtree(state)
     state.mkdir(parents=True)
-    os.environ[DESK_ENV] = str(state / "desk.db")
-    create_desk(state / "desk.db")
+    company = set_up(state, console)
     logins = _new_logins()
-    config_path = write_config(state, logins)
+    config_path = write_config(state, company, logins)
     config = load_config(config_path)
     console.print(
         Panel.fit(
             f"policy  {config.policy.source} ({config.policy.version})\n"
-            f"agents  {', '.join(agent.name for agent in config.agents)} (scripted models)\n"
+            f"agents  {', '.join(agent.name for agent in config.agents)} "
+            f"({model or 'scripted models'})\n"
+            f"Tryton  the demo company, database {DATABASE!r}, on 127.0.0.1:{company.tryton_port}\n"
+            f"email   inbox {company.inbox}, outbox {company.outbox}\n"
             f"state   {state}",
             title="tether demo",
         )
     )
     runs = []
-    with config.runtime() as runtime:
-        runtime.launch()
-        for scene in SCENES:
-            runs.append(_play(runtime, scene, console))
-        pending = [request.id for request in runtime.approvals.find()]
-        runtime.audit.checkpoint()  # sign the story, so `tether audit verify` covers it all
+    try:
+        with config.runtime() as runtime:
+            runtime.launch()
+            for scene in SCENES:
+                runs.append(_play(runtime, scene, console, model))
+            pending = [request.id for request in runtime.approvals.find()]
+            runtime.audit.checkpoint()  # sign the story, so `tether audit verify` covers it
+    finally:
+        stop_services(company)
     _print_logins(console, logins)
     return DemoResult(config=config_path, runs=runs, pending=pending, logins=logins)
 
@@ -164,7 +187,7 @@ def _print_logins(console: Console, logins: Mapping[str, str]) -> None:
     )
 
 
-def _play(runtime: Runtime, scene: Scene, console: Console) -> RunRecord:
+def _play(runtime: Runtime, scene: Scene, console: Console, model: str | None) -> RunRecord:
     console.rule(Text(f"{scene.title}  ·  {scene.agent} for {scene.principal}", style="bold"))
     console.print(Text(f"task: {scene.task}"))
     with console.status("running…"):
@@ -172,7 +195,7 @@ def _play(runtime: Runtime, scene: Scene, console: Console) -> RunRecord:
             scene.agent,
             scene.task,
             principal=scene.principal,
-            model=f"scripted:{EXAMPLE / 'scripts' / scene.script}",
+            model=model or f"scripted:{EXAMPLE / 'scripts' / scene.script}",
         )
         record = runtime.wait(started.id)
     table = Table(expand=True)

@@ -5,6 +5,7 @@ decide it, from a process of their own."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 from tether.cli import app
 from tether.config import load_config
 from tether.connectors.email._outbox import list_outbox
-from tether.demo._story import run_demo
+from tether.demo._story import EXAMPLE, run_demo
 
 pytest.importorskip("trytond", reason="the demo runs the demo company in Tryton: tether[tryton]")
 pytestmark = pytest.mark.slow
@@ -61,6 +62,28 @@ def test_demo_shows_every_control(tmp_path: Path) -> None:
     assert states[INJECTED_INVOICE] == "posted"
     # Mail went to the customer the CRM vouches for; the stranger the email named got none.
     assert outbox(state) == ["orders@acme-trading.example"]
+
+
+def test_the_demo_policy_checks_against_its_connectors_tools(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "demo", Console(file=io.StringIO(), width=120))
+    policy = str(EXAMPLE / "policy.yaml")
+    runner = CliRunner()
+    alone = runner.invoke(app, ["policy", "check", policy])
+    assert alone.exit_code == 1
+    assert "names no toolsets" in alone.output
+    checked = runner.invoke(app, ["policy", "check", policy, "-c", str(result.config)])
+    assert checked.exit_code == 0, checked.output
+    assert "1 agents" in checked.output
+    explained = runner.invoke(
+        app,
+        [
+            "policy", "explain", policy, "-c", str(result.config), "--agent", "support-desk",
+            "--principal", "alice", "--tool", "erp.issue_credit_note",
+            "--args", '{"invoice_id": 392}', "--resource", '{"total_amount": 768.0}', "--json",
+        ],
+    )  # fmt: skip
+    assert explained.exit_code == 0, explained.output
+    assert json.loads(explained.output)["decision"] == "needs_approval"
 
 
 def test_the_printed_commands_decide_the_pending_approval(tmp_path: Path) -> None:

@@ -161,13 +161,7 @@ class Config:
         self.spec = spec
         self.path = path
         self.base = path.parent
-        for name, value in spec.env.items():
-            os.environ.setdefault(name, value)
-        self.connector_tools = Toolset()
-        for connector in spec.connectors:
-            settings = {"base_dir": str(self.base), **connector.settings}
-            for item in build_toolset(connector.type, settings):
-                self.connector_tools.add(item)
+        self.connector_tools = connector_tools(spec, self.base)
         self.policy: Policy = load_policy(self._path(spec.policy), extra_tools=self.connector_tools)
         self.agents: list[Agent] = [
             load_agent(self._path(item), policy=self.policy) for item in spec.agents
@@ -254,6 +248,25 @@ def _read(found: Path) -> ConfigFile:
         return ConfigFile.model_validate(data)
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigurationError(f"{found} is invalid: {exc}") from None
+
+
+def connector_tools(spec: ConfigFile, base: Path) -> Toolset:
+    """The tools of the connectors ``spec`` names (after setting its ``env:``)."""
+    for name, value in spec.env.items():
+        os.environ.setdefault(name, value)
+    tools = Toolset()
+    for connector in spec.connectors:
+        settings = {"base_dir": str(base), **connector.settings}
+        for item in build_toolset(connector.type, settings):
+            tools.add(item)
+    return tools
+
+
+def load_connector_tools(path: str | Path | None = None) -> Toolset:
+    """The tools of the connectors a ``tether.yaml`` names, without loading its policy
+    (to check a policy against them: ``tether policy check --config``)."""
+    found = find_config(path)
+    return connector_tools(_read(found), found.resolve().parent)
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -11,10 +11,12 @@ from rich.table import Table
 
 from tether.calls import RunState
 from tether.cli._common import err, out, styled
-from tether.errors import PolicyError
+from tether.config import load_connector_tools
+from tether.errors import ConfigurationError, PolicyError
 from tether.gate import NeedsApproval, evaluate
 from tether.policy import load_policy, policy_json_schema
 from tether.policy._testing import build_call, find_test_files, run_test_file
+from tether.tools import Toolset
 
 app = typer.Typer(help="Check, explain and test policies.", no_args_is_help=True)
 
@@ -39,13 +41,37 @@ def _print_policy_error(exc: PolicyError) -> None:
         err.print(styled("red", "error", str(issue)), soft_wrap=True)
 
 
+ToolsConfig = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="A tether.yaml whose connectors' tools the policy may grant (besides its toolsets).",
+    ),
+]
+
+
+def _tools_of(config: Path | None) -> Toolset | None:
+    if config is None:
+        return None
+    try:
+        return load_connector_tools(config)
+    except ConfigurationError as exc:
+        err.print(styled("red", "error", str(exc)), soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
-def check(files: Annotated[list[Path], typer.Argument(help="Policy files to check.")]) -> None:
+def check(
+    files: Annotated[list[Path], typer.Argument(help="Policy files to check.")],
+    config: ToolsConfig = None,
+) -> None:
     """Validate policy files; print every problem with its line number."""
     failed = False
+    tools = _tools_of(config)
     for file in files:
         try:
-            policy = load_policy(file)
+            policy = load_policy(file, extra_tools=tools)
         except PolicyError as exc:
             _print_policy_error(exc)
             failed = True
@@ -77,10 +103,12 @@ def explain(
         list[str] | None, typer.Option(help="An address the run knows (repeatable).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    config: ToolsConfig = None,
 ) -> None:
     """Show how the policy decides one call, which rules matched, and why."""
+    tools = _tools_of(config)
     try:
-        policy = load_policy(file)
+        policy = load_policy(file, extra_tools=tools)
     except PolicyError as exc:
         _print_policy_error(exc)
         raise typer.Exit(1) from None

@@ -47,3 +47,14 @@ def test_the_doc_invalid_scenario_fails_as_shown(tmp_path: Path) -> None:
     # The doc's lines count from the scenario's first line; the test file adds one line.
     found = [f"bad.yaml:{(issue.line or 0) - 1}: {issue.message}" for issue in caught.value.issues]
     assert sorted(found) == sorted(shown.strip().splitlines())
+
+
+def test_the_doc_services_scenario_passes(write_scenario: WriteScenario) -> None:
+    (body,) = blocks("services-scenario")
+    config = ROOT / "tests" / "evals" / "services" / "tether.yaml"
+    path = write_scenario(f"config: {config}\n" + body, config=False)
+    data = result_json(run_suite(load_suite(path)))
+    (scenario,) = data["scenarios"]
+    assert scenario["id"] == "refund-and-reply"
+    assert scenario["status"] == "passed", json.dumps(scenario, indent=1)[:3000]
+    assert scenario["trials"][0]["measures"]["end_state_passed"] == 3

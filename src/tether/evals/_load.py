@@ -17,6 +17,7 @@ from tether.config import Config, load_config
 from tether.errors import ConfigurationError
 from tether.evals._errors import ScenarioError, ScenarioIssue
 from tether.evals._matchers import tool_matches
+from tether.evals._rest import connector_services
 from tether.evals._scenario import ScenarioSpec
 from tether.policy._yaml import Path_, YamlProblem, line_of, load_with_lines
 
@@ -43,6 +44,11 @@ class Scenario:
     """Inline scripted turns, written to a file by the runner."""
     tryton: bool = False
     """The configuration has a Tryton connector: each trial gets a fresh Tryton."""
+    rest_services: tuple[str, ...] = ()
+    """The REST services (``openapi`` connectors) each trial gets a fixture server for."""
+    email_sender: str | None = None
+    """The sender of the configuration's email connector (None: it has none); each
+    trial's mail then goes to a fresh local outbox."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +145,8 @@ class _FileLoader:
             model=model,
             script=script,
             tryton=_has_tryton(config),
+            rest_services=_rest_services(spec),
+            email_sender=_email_sender(config),
         )
 
     def _read(self) -> Any:
@@ -225,6 +233,7 @@ class _FileLoader:
         elif spec.agent in policy.agents and not policy.agents[spec.agent].may_act_for(person):
             self.problem(("principal",), f"agent {spec.agent} may not act for {spec.principal}")
         self._check_tryton(spec, config)
+        self._check_services(spec, config)
         tools = list(policy.tools.names())
         for path, pattern in self._tool_refs(spec):
             if not any(tool_matches(pattern, name) for name in tools):
@@ -245,6 +254,22 @@ class _FileLoader:
         for index, check in enumerate(spec.expect.end_state):
             if check.tryton is not None:
                 self.problem(("expect", "end_state", index, "tryton"), _NO_TRYTON)
+
+    def _check_services(self, spec: ScenarioSpec, config: Config) -> None:
+        services = [name for name in _openapi_services(config) if name]
+        for name in spec.state.rest:
+            if name not in services:
+                self.problem(("state", "rest", name), _unknown_service(name, services))
+        for index, check in enumerate(spec.expect.end_state):
+            if check.rest is not None and check.rest.service not in services:
+                path = ("expect", "end_state", index, "rest", "service")
+                self.problem(path, _unknown_service(check.rest.service, services))
+        if spec.state.mailbox is not None and _email_sender(config) is None:
+            self.problem(
+                ("state", "mailbox"),
+                "a mailbox needs an `email` connector in the configuration "
+                "(the demo desk's inbox is `state.desk.inbox`)",
+            )
 
     def _tool_refs(self, spec: ScenarioSpec) -> Iterator[tuple[Path_, str]]:
         expect = spec.expect
@@ -287,6 +312,34 @@ _NO_TRYTON = "Tryton state and checks need a `tryton` connector in the configura
 
 def _has_tryton(config: Config) -> bool:
     return any(connector.type == "tryton" for connector in config.spec.connectors)
+
+
+def _openapi_services(config: Config) -> list[str]:
+    return connector_services(
+        (connector.type, connector.settings) for connector in config.spec.connectors
+    )
+
+
+def _unknown_service(name: str, services: list[str]) -> str:
+    if not services:
+        return (
+            f"unknown REST service {name!r}: REST fixtures and checks need an `openapi` "
+            "connector in the configuration"
+        )
+    return f"unknown REST service {name!r}; openapi connectors: {_names(services)}"
+
+
+def _rest_services(spec: ScenarioSpec) -> tuple[str, ...]:
+    named = set(spec.state.rest)
+    named.update(check.rest.service for check in spec.expect.end_state if check.rest)
+    return tuple(sorted(named))
+
+
+def _email_sender(config: Config) -> str | None:
+    for connector in config.spec.connectors:
+        if connector.type == "email":
+            return str(connector.settings.get("sender") or "tether@localhost")
+    return None
 
 
 def _nearest_config(folder: Path) -> Path | None:

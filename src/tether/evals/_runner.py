@@ -42,6 +42,7 @@ from tether.evals._load import Scenario, Suite
 from tether.evals._matchers import describe
 from tether.evals._results import Action, ScenarioResult, TrialResult
 from tether.evals._scenario import ExpectedApproval
+from tether.evals._services import LocalServices
 from tether.evals._systems import DeskFactory, check_end_state
 from tether.evals._tryton import PASSWORD_ENV, TrytonTrial
 from tether.runtime import QUEUE, RunRecord, Runtime
@@ -81,6 +82,7 @@ class TrialRunner:
         self.folder = _scratch_folder()
         self.timeout_seconds = timeout_seconds
         self.desks = DeskFactory(self.folder)
+        self.services = LocalServices(self.folder)
         self.runtime: Runtime | None = None
         self._reader: Engine | None = None
         self.config: Path | None = None
@@ -137,6 +139,7 @@ class TrialRunner:
 
     def close(self) -> None:
         self._close_runtime()
+        self.services.close()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -153,12 +156,14 @@ class TrialRunner:
         desk: Path | None = None
         tryton: TrytonTrial | None = None
         try:
+            config = self.services.config(scenario)  # REST and mail pointed at ours
             if scenario.tryton:  # a fresh Tryton, and the configuration pointed at it
-                tryton = TrytonTrial(self.folder, scenario.config, scenario.spec.state.tryton)
-            runtime = self._runtime_for(scenario, tryton.config if tryton else scenario.config)
+                tryton = TrytonTrial(self.folder, config, scenario.spec.state.tryton)
+            runtime = self._runtime_for(scenario, tryton.config if tryton else config)
             started = time.perf_counter()  # a trial's latency leaves out starting the runtime
             desk = self.desks.fresh(str(self._count), scenario.spec.state.desk)
             os.environ[DESK_ENV] = str(desk)
+            self.services.reset(scenario)
             _reset(runtime)
             return self._play(
                 runtime, scenario, trial=trial, desk=desk, started=started, tryton=tryton
@@ -204,7 +209,11 @@ class TrialRunner:
             status=record.status,
             output=record.output,
             end_state=check_end_state(
-                desk, list(spec.expect.end_state), tryton.count if tryton else None
+                desk,
+                list(spec.expect.end_state),
+                tryton.count if tryton else None,
+                rest=self.services.count_rest,
+                mail=self.services.sent_mail,
             ),
             unexpected_escalations=unexpected,
             problems=problems,

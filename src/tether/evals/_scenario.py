@@ -46,6 +46,45 @@ class TrytonState(_Strict):
     records: list[TrytonRecord] = []
 
 
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class RestFixture(_Strict):
+    """A canned answer of a REST service: what it answers to one method and path."""
+
+    method: HttpMethod
+    path: str = Field(pattern=r"^/")
+    """The request's path after the base URL, without the query; ``*`` matches any run
+    of characters (``/customers/*``)."""
+    status: int = Field(default=200, ge=100, le=599)
+    json_: Any = Field(default=None, alias="json")
+    """A JSON body (sent as ``application/json``)."""
+    text: str | None = None
+    """Or a text body (``text/plain``)."""
+    headers: dict[str, str] = {}
+    """More response headers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RestFixture:
+        if self.json_ is not None and self.text is not None:
+            raise ValueError("give `json` or `text`, not both")
+        return self
+
+
+class MailboxMessage(_Strict):
+    """A message in the email connector's inbox at the start."""
+
+    from_: str = Field(alias="from", min_length=1)
+    to: str | list[str] | None = None
+    """Default: the email connector's ``sender``."""
+    subject: str
+    body: str
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class State(_Strict):
     """The systems' starting state; every trial gets a fresh copy."""
 
@@ -53,6 +92,11 @@ class State(_Strict):
     tryton: TrytonState | None = None
     """Needs a ``tryton`` connector in the configuration; each trial then gets its own
     Tryton database and server (the connector's url and database are replaced)."""
+    rest: dict[str, list[RestFixture]] = {}
+    """Canned answers per REST service (an ``openapi`` connector, by its prefix): each
+    trial's service is a local server answering them (404 to anything else)."""
+    mailbox: list[MailboxMessage] | None = None
+    """The email connector's inbox, as a fresh Maildir per trial (replaces its own)."""
 
 
 class ModelSpec(_Strict):
@@ -147,25 +191,42 @@ class TrytonQuery(_Strict):
     """A Tryton search domain, e.g. ``[[name, "=", Evalcorp]]``."""
 
 
+class RestQuery(_Strict):
+    service: str = Field(min_length=1)
+    """The REST service (an ``openapi`` connector's prefix)."""
+    method: HttpMethod | None = None
+    """Default: any method."""
+    path: str | None = Field(default=None, pattern=r"^/")
+    """The path after the base URL (``*`` patterns as in fixtures); default: any."""
+    body: dict[str, Matcher] = {}
+    """Matchers for fields of the request's JSON (or form) body; others may be anything."""
+
+
 class EndStateCheck(_Strict):
-    """One check on the systems after the run: one of ``query``, ``outbox``, ``tryton``."""
+    """One check on the systems after the run: one of ``query``, ``outbox``, ``tryton``,
+    ``rest``."""
 
     query: str | None = None
     """SQL on the desk; its first column of its first row (null when no row) is checked."""
     outbox: OutboxCheck | None = None
-    """Messages the agent sent that match; ``expect`` is checked against their number."""
+    """Messages the agent sent (to the desk's outbox, or through an email connector to the
+    trial's outbox) that match; ``expect`` is checked against their number."""
     tryton: TrytonQuery | None = None
     """Tryton records that match the domain; ``expect`` is checked against their number."""
+    rest: RestQuery | None = None
+    """Requests the REST service received that match; ``expect`` is checked against their
+    number."""
     expect: Matcher = Field(default_factory=lambda: Range(min=1))
-    """For ``query``: the value; for ``outbox``: the count (default: at least one)."""
+    """For ``query``: the value; otherwise the count (default: at least one)."""
     label: str | None = None
     """A name for the check in reports."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> EndStateCheck:
-        given = [key for key in ("query", "outbox", "tryton") if getattr(self, key) is not None]
+        keys = ("query", "outbox", "tryton", "rest")
+        given = [key for key in keys if getattr(self, key) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of `query`, `outbox` or `tryton`")
+            raise ValueError("give exactly one of `query`, `outbox`, `tryton` or `rest`")
         return self
 
 

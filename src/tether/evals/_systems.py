@@ -11,12 +11,14 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tether.demo import create_desk
 from tether.evals._matchers import describe, matches
-from tether.evals._scenario import DeskState, EndStateCheck, OutboxCheck, TrytonQuery
+from tether.evals._rest import describe_rest
+from tether.evals._scenario import DeskState, EndStateCheck, OutboxCheck, RestQuery, TrytonQuery
 
 
 class DeskFactory:
@@ -44,23 +46,56 @@ class DeskFactory:
 
 
 TrytonCount = Callable[[TrytonQuery], int]
+RestCount = Callable[[RestQuery], int]
+SentMail = Callable[[], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Systems:
+    tryton: TrytonCount | None
+    rest: RestCount | None
+    mail: SentMail | None
 
 
 def check_end_state(
-    desk: Path, checks: list[EndStateCheck], tryton: TrytonCount | None = None
+    desk: Path,
+    checks: list[EndStateCheck],
+    tryton: TrytonCount | None = None,
+    *,
+    rest: RestCount | None = None,
+    mail: SentMail | None = None,
 ) -> list[tuple[bool, str]]:
-    """Each check's outcome and, when it failed, why."""
+    """Each check's outcome and, when it failed, why. ``mail``: what went out through
+    email connectors (to the trial's outbox), counted with the desk's outbox."""
+    systems = _Systems(tryton=tryton, rest=rest, mail=mail)
     results = []
     with closing(sqlite3.connect(desk)) as db:
         for check in checks:
-            results.append(_check(db, check, tryton))
+            results.append(_check(db, check, systems))
     return results
 
 
-def _check(
-    db: sqlite3.Connection, check: EndStateCheck, tryton: TrytonCount | None
-) -> tuple[bool, str]:
-    label = check.label or check.query or ("tryton" if check.tryton else "outbox")
+def _label(check: EndStateCheck) -> str:
+    if check.label or check.query:
+        return check.label or check.query or ""
+    if check.rest is not None:
+        return f"rest {check.rest.service} {describe_rest(check.rest)}"
+    return "tryton" if check.tryton else "outbox"
+
+
+def _check(db: sqlite3.Connection, check: EndStateCheck, systems: _Systems) -> tuple[bool, str]:
+    label = _label(check)
+    tryton = systems.tryton
+    if check.rest is not None:
+        if systems.rest is None:
+            raise RuntimeError("a rest end-state check needs an openapi connector")
+        count = systems.rest(check.rest)
+        if matches(check.expect, count):
+            return True, ""
+        return False, (
+            f"end state {label!r}: {check.rest.service} received {count} matching "
+            f"request(s), expected {describe(check.expect)}"
+        )
     if check.tryton is not None:
         if tryton is None:
             raise RuntimeError("a tryton end-state check needs a tryton connector")
@@ -78,7 +113,8 @@ def _check(
             return True, ""
         return False, f"end state {label!r}: got {value!r}, expected {describe(check.expect)}"
     outbox = check.outbox or OutboxCheck()
-    count = sum(1 for mail in sent_mail(db) if _mail_matches(outbox, mail))
+    sent = sent_mail(db) + (systems.mail() if systems.mail is not None else [])
+    count = sum(1 for mail in sent if _mail_matches(outbox, mail))
     if matches(check.expect, count):
         return True, ""
     wanted = describe_outbox(outbox)

@@ -164,3 +164,22 @@ def test_a_calls_context_is_the_runs_state_and_the_agents_stop_switch(
     assert rt.store.call_context("r1", "billing")[1] is None
     with pytest.raises(RunNotFound):
         rt.store.call_context("nope", "billing")
+
+
+def test_built_agents_are_bounded(
+    sqlite_url: str, make_runtime: MakeRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tether.runtime import _runtime
+
+    monkeypatch.setattr(_runtime, "MAX_BUILT_AGENTS", 2)
+    rt = make_runtime(sqlite_url, launch=False)
+    agent = rt.agents["support-desk"]
+    models = []
+    for n in range(3):
+        script = tmp_path / f"s{n}.yaml"
+        script.write_text("turns: [{text: hi}]\n")
+        models.append(f"scripted:{script}")
+        rt._agent(agent, models[-1])
+    kept = list(rt._pydantic_agents)
+    assert kept == [f"support-desk|{models[1]}", f"support-desk|{models[2]}"]
+    assert rt._agent(agent, models[2]) is rt._pydantic_agents[kept[1]]  # reused, not rebuilt

@@ -121,6 +121,10 @@ def dbos_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+MAX_BUILT_AGENTS = 64
+"""Pydantic AI agents kept built, one per agent and model (the oldest goes first)."""
+
+
 class Runtime:
     """Runs agents durably under one policy, with approvals and the audit trail."""
 
@@ -357,6 +361,8 @@ class Runtime:
                 toolsets=[GateToolset(offered_tools(agent))],
                 output_type=[str, DeferredToolRequests],
             )
+            if len(self._pydantic_agents) >= MAX_BUILT_AGENTS:  # runs may name many models
+                self._pydantic_agents.pop(next(iter(self._pydantic_agents)))
             self._pydantic_agents[key] = built
         return built
 
@@ -529,8 +535,9 @@ class Runtime:
                 request = self.approvals.claim(request.id)
             except Exception as exc:  # ApprovalError: closed, invalid
                 return f"The approval cannot be used: {exc}"
-        call = dataclasses.replace(call, args=request.args, run=self.run_state(call.run.id))
-        if (stopped := self.store.stopped(call.agent)) is not None:
+        state, stopped = self.store.call_context(call.run.id, call.agent)
+        call = dataclasses.replace(call, args=request.args, run=state)
+        if stopped is not None:
             return f"The agent has been stopped: {stopped}"
         decision = evaluate(self.policy, self.gate.locate(call)).decision
         if isinstance(decision, Deny):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -50,10 +51,12 @@ def serve(port: PortOption = 8025, maildir: MaildirOption = DEFAULT_MAILDIR) -> 
         soft_wrap=True,
     )
     out.print("Press Ctrl-C to stop. See what arrived: tether outbox list", soft_wrap=True)
+    stopping = threading.Event()
+    # Handled explicitly: a process started in the background may inherit SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        stopping.wait()
     finally:
         server.stop()
         out.print("outbox stopped", soft_wrap=True)

@@ -60,6 +60,9 @@ def _build(local: LocalTryton, console: Console, *, force: bool) -> str:
     return local.template
 
 
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -92,7 +95,8 @@ def serve(
 ) -> None:
     """Serve a fresh copy of the demo company on loopback until Ctrl-C."""
     console = Console(emoji=False, highlight=False)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop trytond on SIGTERM too
+    # Stop trytond on SIGTERM too, and on SIGINT even when started with it ignored.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in _STOPPING}
     try:
         local = LocalTryton(state, database_url=database_url, template_dir=template_dir)
         _build(local, console, force=False)
@@ -108,7 +112,8 @@ def serve(
     except KeyboardInterrupt:
         console.print("stopped", markup=False)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if keep:
         console.print(f"database {database} kept in {state}", markup=False)
 

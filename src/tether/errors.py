@@ -2,7 +2,9 @@
 
     TetherError
     ├── ConfigurationError       tether was set up wrongly: fix the file or the call
-    │   ├── PolicyError          a policy file is invalid (carries every issue, with lines)
+    │   ├── FileIssues           a file is invalid (carries every issue, with lines)
+    │   │   ├── PolicyError      … a policy file
+    │   │   └── ScenarioError    … an evaluation scenario (tether.evals)
     │   ├── DatabaseError        the database URL or schema is unusable
     │   └── UnknownToolError     a name that no toolset provides
     └── ToolCallError            a tool call could not be completed (crosses durable steps)
@@ -15,6 +17,7 @@ Errors that may cross a durable step boundary keep their constructor arguments i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -27,8 +30,8 @@ class ConfigurationError(TetherError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PolicyIssue:
-    """One problem found in a policy file."""
+class FileIssue:
+    """One problem found in a file tether reads (a policy, a scenario)."""
 
     file: str
     """The file the problem is in."""
@@ -42,17 +45,32 @@ class PolicyIssue:
         return f"{where}: {self.message}"
 
 
-class PolicyError(ConfigurationError):
-    """A policy could not be loaded. ``issues`` lists every problem found."""
+class FileIssues(ConfigurationError):
+    """Files could not be loaded. ``issues`` lists every problem found."""
 
-    def __init__(self, issues: list[PolicyIssue]) -> None:
+    invalid = "input is invalid"
+    """How the message starts, e.g. ``policy is invalid``."""
+
+    def __init__(self, issues: Sequence[FileIssue]) -> None:
         super().__init__(issues)
-        self.issues = issues
+        self.issues = list(issues)
 
     def __str__(self) -> str:
         count = len(self.issues)
-        head = f"policy is invalid ({count} problem{'s' if count != 1 else ''}):"
+        head = f"{self.invalid} ({count} problem{'s' if count != 1 else ''}):"
         return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyIssue(FileIssue):
+    """One problem found in a policy file."""
+
+
+class PolicyError(FileIssues):
+    """A policy could not be loaded. ``issues`` lists every problem found."""
+
+    invalid = "policy is invalid"
+    issues: list[PolicyIssue]  # type: ignore[assignment]
 
 
 class UnknownToolError(ConfigurationError):

@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from tether.cli._common import ConfigOption, echo_json, err, out, runtime, styled
-from tether.runtime import RunRecord
 
 app = typer.Typer(help="List, show, cancel and undo runs.", no_args_is_help=True)
 
 WaitOption = Annotated[
     float, typer.Option(help="Seconds to wait for the run to finish or park (0: don't wait).")
 ]
-
-
-def describe(record: RunRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "agent": record.agent,
-        "principal": record.principal,
-        "status": record.status,
-        "task": record.task,
-        "output": record.output,
-        "error": record.error,
-        "segment": record.segment,
-        "untrusted": record.untrusted,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
-    }
 
 
 def run(
@@ -49,7 +32,7 @@ def run(
             record = rt.wait(record.id, timeout_seconds=wait)
         pending = rt.approvals.find(run_id=record.id)
     if as_json:
-        echo_json({**describe(record), "approvals": [request.id for request in pending]})
+        echo_json({**record.summary(), "approvals": [request.id for request in pending]})
         return
     out.print(f"run {record.id} {record.status}")
     if record.output:
@@ -76,7 +59,7 @@ def list_(
     with runtime(config) as rt:
         records = rt.store.find(status=status, agent=agent)
     if as_json:
-        echo_json([describe(record) for record in records])
+        echo_json([record.summary() for record in records])
         return
     table = Table("run", "agent", "for", "status", "task", "updated")
     for record in records:
@@ -103,7 +86,7 @@ def show(
         effects = rt.store.effects(run_id)
         approvals = rt.approvals.find(run_id=run_id, status=None)
     data = {
-        **describe(record),
+        **record.summary(),
         "calls": [
             {
                 "call": e.call_id,

@@ -40,7 +40,8 @@ DatabaseUrlOption = Annotated[
 ]
 
 
-def _build(local: LocalTryton, console: Console, *, force: bool) -> str:
+def build_with_progress(local: LocalTryton, console: Console, *, force: bool = False) -> str:
+    """The template's name; built first (progress shown) when missing, or when ``force``."""
     if not force and local.template_exists():
         return local.template
     with Progress(
@@ -77,7 +78,7 @@ def build(
     console = Console(emoji=False, highlight=False)
     try:
         local = LocalTryton(state, database_url=database_url, template_dir=template_dir)
-        template = _build(local, console, force=True)
+        template = build_with_progress(local, console, force=True)
     except ConfigurationError as exc:
         console.print(f"[red]error[/red] {exc}", markup=True)
         raise typer.Exit(1) from None
@@ -99,7 +100,7 @@ def serve(
     previous = {signum: signal.signal(signum, _interrupt) for signum in _STOPPING}
     try:
         local = LocalTryton(state, database_url=database_url, template_dir=template_dir)
-        _build(local, console, force=False)
+        build_with_progress(local, console, force=False)
         database = local.create_database()
         try:
             _serve(local, database, port, console)

@@ -5,15 +5,12 @@ holding one inbound email, and an outbox folder for what the agents send."""
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tether.connectors.email._outbox import free_port
 
@@ -36,6 +33,7 @@ class Company:
 
 def set_up(state: Path, console: Console) -> Company:
     """Copy the demo company into ``state``; build its template first if needed."""
+    from tether.cli._tryton import build_with_progress
     from tether.connectors.tryton import LocalTryton
     from tether.connectors.tryton._server import default_template_dir
 
@@ -45,8 +43,7 @@ def set_up(state: Path, console: Console) -> Company:
             "Building the demo company in Tryton: once per Tryton version, a minute or two.",
             markup=False,
         )
-        with _progress(console) as on_step:
-            tryton.build_template(on_step=on_step)
+        build_with_progress(tryton, console)
     tryton.create_database(DATABASE)
     inbox = state / "inbox"
     _deliver_injected_email(inbox)
@@ -57,24 +54,6 @@ def set_up(state: Path, console: Console) -> Company:
         outbox=state / "outbox",
         smtp_port=free_port(),
     )
-
-
-@contextmanager
-def _progress(console: Console) -> Iterator[Callable[[int, int, str], None]]:
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=None)
-
-        def on_step(number: int, total: int, text: str) -> None:
-            progress.update(task, description=text, completed=number, total=total)
-
-        yield on_step
 
 
 def _deliver_injected_email(inbox: Path) -> None:

@@ -62,6 +62,23 @@ class RunRecord:
     created_at: _dt.datetime
     updated_at: _dt.datetime
 
+    def summary(self) -> dict[str, Any]:
+        """The run as JSON without its history: what ``tether runs list --json`` and the
+        console's API show."""
+        return {
+            "id": self.id,
+            "agent": self.agent,
+            "principal": self.principal,
+            "status": self.status,
+            "task": self.task,
+            "output": self.output,
+            "error": self.error,
+            "segment": self.segment,
+            "untrusted": self.untrusted,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class EffectRecord:

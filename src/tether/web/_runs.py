@@ -21,23 +21,6 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/runs", tags=["runs"])
 
 
-def summary(record: RunRecord) -> dict[str, Any]:
-    """A run as ``tether runs list --json`` shows it."""
-    return {
-        "id": record.id,
-        "agent": record.agent,
-        "principal": record.principal,
-        "status": record.status,
-        "task": record.task,
-        "output": record.output,
-        "error": record.error,
-        "segment": record.segment,
-        "untrusted": record.untrusted,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
-    }
-
-
 def _record(where: Site, run_id: str) -> RunRecord:
     try:
         return where.runtime.store.get(run_id)
@@ -59,7 +42,7 @@ def detail(where: Site, run_id: str, user: str) -> dict[str, Any]:
     rt = where.runtime
     now = where.clock()
     return {
-        **summary(record),
+        **record.summary(),
         "finished": record.status in FINISHED,
         "timeline": [entry.to_dict() for entry in timeline(rt, record)],
         "calls": [
@@ -86,7 +69,7 @@ def runs_page(
     where = site(request)
     records = where.runtime.store.find(status=_status(status), agent=agent or None)
     context = {
-        "runs": [summary(record) for record in records],
+        "runs": [record.summary() for record in records],
         "status": status or "",
         "agent": agent or "",
         "statuses": RUN_STATUSES,
@@ -105,7 +88,7 @@ def cancel_form(request: Request, run_id: str, posted: OperateForm) -> Response:
     where = site(request)
     record = _record(where, run_id)
     if posted.text("confirm") != "yes":
-        return render(request, "confirm_cancel.html", {"run": summary(record)})
+        return render(request, "confirm_cancel.html", {"run": record.summary()})
     cancelled = where.runtime.cancel(run_id, by=posted.user.name)
     flash(request, f"Run {run_id} is {cancelled.status}.")
     return see_other(f"/runs/{run_id}")
@@ -117,7 +100,7 @@ def list_runs(
 ) -> list[dict[str, Any]]:
     """The latest runs, as ``tether runs list --json``."""
     records = site(request).runtime.store.find(status=_status(status), agent=agent)
-    return [summary(record) for record in records]
+    return [record.summary() for record in records]
 
 
 @api.get("/{run_id}")
@@ -131,4 +114,4 @@ def cancel(request: Request, run_id: str, user: ApiOperator) -> dict[str, Any]:
     """Cancel a run: its pending approvals are cancelled, it takes no further step."""
     where = site(request)
     _record(where, run_id)
-    return summary(where.runtime.cancel(run_id, by=user.name))
+    return where.runtime.cancel(run_id, by=user.name).summary()

@@ -590,6 +590,19 @@ class Approvals:
         )
 
     def _record_refusal(self, request_id: str, by: str, refusal: ApprovalError) -> None:
+        self.record_refusal(request_id, by=by, reason=refusal.reason, message=refusal.message)
+
+    def record_refusal(
+        self,
+        request_id: str,
+        *,
+        by: str,
+        reason: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record an attempt to decide ``request_id`` that was refused (``approval.refused``):
+        by these rules, or by a front end (the console: a bad CSRF token, a stale form)."""
         if self.audit is None:
             return
         try:
@@ -607,9 +620,10 @@ class Approvals:
                 approval={
                     "request_id": request_id,
                     "by": by,
-                    "refusal": refusal.reason,
-                    "message": refusal.message,
+                    "refusal": reason,
+                    "message": message,
                 },
+                details=details,
             )
         )
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from starlette.requests import Request
 
-from tether.approvals import ApprovalNotFound, ApprovalRequest
 from tether.audit import AuditEvent
 from tether.web._errors import Refused
 from tether.web._state import Site
@@ -39,24 +38,10 @@ def record_refusal(site: Site, request: Request, refused: Refused, user: str | N
 def _record_approval_refusal(
     site: Site, request_id: str, refused: Refused, user: str | None, where: dict[str, Any]
 ) -> None:
-    try:
-        request: ApprovalRequest | None = site.runtime.approvals.get(request_id)
-    except ApprovalNotFound:
-        request = None
-    site.runtime.audit.append(
-        AuditEvent(
-            type="approval.refused",
-            run_id=request.run_id if request else "-",
-            call_id=request.call_id if request else None,
-            agent=request.agent if request else None,
-            principal=request.requested_by if request else None,
-            tool=request.tool if request else None,
-            approval={
-                "request_id": request_id,
-                "by": user or "-",
-                "refusal": refused.reason,
-                "message": refused.message,
-            },
-            details={"status": refused.status_code, **where},
-        )
+    site.runtime.approvals.record_refusal(
+        request_id,
+        by=user or "-",
+        reason=refused.reason,
+        message=refused.message,
+        details={"status": refused.status_code, **where},
     )

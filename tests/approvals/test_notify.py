@@ -7,7 +7,6 @@ import email
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -17,12 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tether.approvals import ApprovalRequest, EmailNotifier, WebhookNotifier
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tether.connectors.email import free_port
 
 
 class Inbox:

@@ -36,6 +36,7 @@ from tether import (
     load_policy_text,
 )
 from tether.connectors import build_toolset
+from tether.connectors._net import free_port
 from tether.connectors.tryton import (
     LocalTryton,
     TrytonClient,
@@ -44,7 +45,6 @@ from tether.connectors.tryton import (
     toolset,
 )
 from tether.connectors.tryton._build import DEFAULT_ADMIN_PASSWORD
-from tether.connectors.tryton._server import free_port
 
 PASSWORD_ENV = "TETHER_TEST_TRYTON_PASSWORD"
 POSTGRES_ENV = "TETHER_TEST_DATABASE_URL"

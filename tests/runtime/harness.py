@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,20 +28,13 @@ from aiosmtpd.controller import Controller
 from tests.runtime import crash_tools
 from tests.runtime.crash_worker import AGENT, POLICY
 from tether.agents import Agent
+from tether.connectors.email import free_port
 from tether.policy import load_policy
 from tether.runtime import FINISHED, RunRecord, Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTOR = "crash-worker"
 """The executor id a restarted worker keeps, so DBOS recovers the dead one's segments."""
-
-
-def free_port() -> int:
-    """A free loopback port (aiosmtpd's Controller does not accept port 0)."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class SmtpSink:

@@ -13,10 +13,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tether.connectors.tryton import LocalTryton
 from tether.connectors.tryton._build import DEFAULT_ADMIN_PASSWORD
+from tether.connectors.tryton._server import TEMPLATES_ENV
 from tether.errors import ConfigurationError
 
 DEFAULT_STATE = Path(".tether/tryton")
 DEFAULT_TEMPLATE_DIR = Path("~/.cache/tether/tryton")
+"""As the help shows it; the same place as ``default_template_dir()``."""
 
 app = typer.Typer(
     help="A local Tryton ERP/CRM with a demo company, for trying agents out.",
@@ -28,7 +30,7 @@ TemplateDirOption = Annotated[
     Path,
     typer.Option(
         help="Where the SQLite template is cached, shared by every state folder.",
-        envvar="TETHER_TRYTON_CACHE",
+        envvar=TEMPLATES_ENV,
     ),
 ]
 DatabaseUrlOption = Annotated[

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tether.connectors.email._outbox import free_port
+from tether.connectors._net import free_port
 
 DATABASE = "demo"
 """The demo company's Tryton database, in ``STATE/tryton``."""

@@ -14,11 +14,10 @@ from typing import Any
 
 import yaml
 
+from tether.connectors.tryton._server import default_template_dir
 from tether.evals._scenario import TrytonQuery, TrytonState
 
 PASSWORD_ENV = "TETHER_EVAL_TRYTON_PASSWORD"
-TEMPLATES_ENV = "TETHER_TRYTON_CACHE"
-DEFAULT_TEMPLATES = Path("~/.cache/tether/tryton")
 
 
 class TrytonTrial:
@@ -27,7 +26,7 @@ class TrytonTrial:
     def __init__(self, folder: Path, original_config: Path, state: TrytonState | None) -> None:
         from tether.connectors.tryton import LocalTryton, TrytonClient
 
-        templates = Path(os.environ.get(TEMPLATES_ENV) or DEFAULT_TEMPLATES).expanduser()
+        templates = default_template_dir()
         self.local = LocalTryton(folder / "tryton", template_dir=templates)
         self.local.ensure_template()
         self.database = self.local.create_database()

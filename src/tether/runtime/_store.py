@@ -230,18 +230,10 @@ class RunStore:
                 .first()
             )
             if row is None:
-                conn.execute(
-                    effect.insert().values(
-                        idempotency_key=key,
-                        run_id=run_id,
-                        call_id=call_id,
-                        tool=tool,
-                        args=args,
-                        status="started",
-                        attempts=1,
-                        started_at=_now(),
-                    )
-                )
+                _insert_effect(
+                    conn, key=key, run_id=run_id, call_id=call_id, tool=tool, args=args,
+                    status="started",
+                )  # fmt: skip
                 return None
             if row["status"] == "done":
                 return _effect_record(row)
@@ -291,26 +283,17 @@ class RunStore:
         attempts = conn.execute(
             sa.select(effect.c.attempts).where(effect.c.idempotency_key == key)
         ).scalar()
-        values = {"status": "done", "result": result, "model_text": model_text}
+        values = {"result": result, "model_text": model_text, "finished_at": now}
         if attempts is None:
-            conn.execute(
-                effect.insert().values(
-                    idempotency_key=key,
-                    run_id=run_id,
-                    call_id=call_id,
-                    tool=tool,
-                    args=args,
-                    attempts=1,
-                    started_at=now,
-                    finished_at=now,
-                    **values,
-                )
-            )
+            _insert_effect(
+                conn, key=key, run_id=run_id, call_id=call_id, tool=tool, args=args,
+                status="done", **values,
+            )  # fmt: skip
         else:
             conn.execute(
                 effect.update()
                 .where(effect.c.idempotency_key == key)
-                .values(attempts=attempts + 1, finished_at=now, **values)
+                .values(attempts=attempts + 1, status="done", **values)
             )
 
     def effect(self, key: str) -> EffectRecord | None:
@@ -371,6 +354,31 @@ _SWITCH = (stop.c.agent, stop.c.by, stop.c.reason)
 
 def _stopped_reason(scope: str, by: str, reason: str) -> str:
     return f"{'all agents' if scope == '*' else scope} stopped by {by}: {reason}"
+
+
+def _insert_effect(
+    conn: Connection,
+    *,
+    key: str,
+    run_id: str,
+    call_id: str,
+    tool: str,
+    args: dict[str, Any],
+    **values: Any,
+) -> None:
+    """The first attempt of an execution, in the effect ledger."""
+    conn.execute(
+        effect.insert().values(
+            idempotency_key=key,
+            run_id=run_id,
+            call_id=call_id,
+            tool=tool,
+            args=args,
+            attempts=1,
+            started_at=values.get("finished_at") or _now(),  # a read: started as it finished
+            **values,
+        )
+    )
 
 
 def _run_record(row: Any) -> RunRecord:

@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tether.connectors._net import free_port
 from tether.connectors.email._errors import DeliveryUncertain, EmailError
 from tether.connectors.email._local import OnDemandOutbox, on_demand
-from tether.connectors.email._outbox import Outbox, OutboxEntry, free_port, list_outbox
+from tether.connectors.email._outbox import Outbox, OutboxEntry, list_outbox
 from tether.connectors.email._parse import Attachment, InboundMessage, InboxEntry
 from tether.connectors.email._settings import EmailSettings
 from tether.connectors.email._tools import SentMessage, read_tools, send_tool

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tether.connectors._net import free_port
 from tether.connectors.email._parse import entry
 
 
@@ -36,14 +37,6 @@ class OutboxEntry(BaseModel):
     subject: str
     date: str
     message_id: str
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on now (aiosmtpd's Controller does not take port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _check_free(host: str, port: int) -> None:

@@ -22,7 +22,6 @@ import importlib.metadata
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from tether.connectors._net import free_port
 from tether.connectors.tryton import _build
 from tether.connectors.tryton._build import (
     ADMIN_PASSWORD_ENV,
@@ -92,14 +92,6 @@ def template_key() -> str:
                 f"the local Tryton needs {name}: install tether[tryton]"
             ) from None
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:10]
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(kw_only=True)

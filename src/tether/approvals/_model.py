@@ -84,3 +84,26 @@ class ApprovalRequest:
 
     def seconds_left(self, now: _dt.datetime) -> float:
         return max(0.0, (self.expires_at - now).total_seconds())
+
+    def summary(self, now: _dt.datetime) -> dict[str, Any]:
+        """The request as JSON (arguments as shown to approvers, secrets redacted): what
+        ``tether approvals show --json`` prints, and the base of the console's view."""
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "call_id": self.call_id,
+            "agent": self.agent,
+            "requested_by": self.requested_by,
+            "tool": self.tool,
+            "args": self.shown_args,
+            "preview": self.preview,
+            "why": self.why,
+            "rule": self.rule,
+            "reason": self.reason,
+            "approvers": list(self.approvers),
+            "quorum": self.quorum,
+            "approved_by": list(self.approvals),
+            "status": self.status,
+            "expires_at": self.expires_at.isoformat(),
+            "seconds_left": round(self.seconds_left(now)),
+        }

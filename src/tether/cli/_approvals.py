@@ -16,26 +16,7 @@ app = typer.Typer(help="List, show, approve and reject approval requests.", no_a
 
 
 def describe(request: ApprovalRequest) -> dict[str, Any]:
-    now = _dt.datetime.now(_dt.UTC)
-    return {
-        "id": request.id,
-        "run_id": request.run_id,
-        "call_id": request.call_id,
-        "agent": request.agent,
-        "requested_by": request.requested_by,
-        "tool": request.tool,
-        "args": request.shown_args,
-        "preview": request.preview,
-        "why": request.why,
-        "rule": request.rule,
-        "reason": request.reason,
-        "approvers": list(request.approvers),
-        "quorum": request.quorum,
-        "approved_by": list(request.approvals),
-        "status": request.status,
-        "expires_at": request.expires_at.isoformat(),
-        "seconds_left": round(request.seconds_left(now)),
-    }
+    return request.summary(_dt.datetime.now(_dt.UTC))
 
 
 @app.command("list")

@@ -68,22 +68,11 @@ def describe(
     seconds = request.seconds_left(now) if request.status == "pending" else 0.0
     eligible = runtime.policy.users_holding(request.eligible_refs(now))
     return {
-        "id": request.id,
-        "run_id": request.run_id,
-        "call_id": request.call_id,
-        "agent": request.agent,
-        "requested_by": request.requested_by,
-        "tool": request.tool,
+        **request.summary(now),
         "effect": effect_class(runtime, request),
-        "args": request.shown_args,
         "args_hash": request.args_hash,
         "preview": readable(scrubbed(runtime, request, request.preview)),
         "why": scrubbed(runtime, request, request.why),
-        "rule": request.rule,
-        "reason": request.reason,
-        "approvers": list(request.approvers),
-        "quorum": request.quorum,
-        "approved_by": list(request.approvals),
         "votes": [
             {
                 "approver": vote.approver,
@@ -94,10 +83,8 @@ def describe(
             }
             for vote in request.votes
         ],
-        "status": request.status,
         "comment": request.comment,
         "created_at": request.created_at.isoformat(),
-        "expires_at": request.expires_at.isoformat(),
         "seconds_left": round(seconds),
         "time_left": time_left(seconds) if request.status == "pending" else request.status,
         "may_decide": user is not None

@@ -53,7 +53,14 @@ import sqlalchemy as sa
 import yaml
 from dbos import DBOS
 from pydantic_ai import Agent as PydanticAgent
-from pydantic_ai import FunctionToolset, RunContext, WrapperToolset
+from pydantic_ai import (
+    DeferredToolRequests,
+    DeferredToolResults,
+    FunctionToolset,
+    ModelMessagesTypeAdapter,
+    RunContext,
+    WrapperToolset,
+)
 from pydantic_ai import Tool as PydanticTool
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.wrapper import WrapperModel
@@ -69,6 +76,7 @@ POSTGRES_ENV = "TETHER_TEST_DATABASE_URL"
 AGENT = "bench"
 BASELINE_QUEUE = "bench-baseline"
 BASELINE_WORKFLOW = "bench.baseline_run"
+BASELINE_RESUME = "bench.baseline_resume"
 AS_SHIPPED = 0.0
 """As a --poll value: keep the queue settings Runtime.launch() registers."""
 
@@ -169,29 +177,60 @@ class _StepTools(WrapperToolset[None]):
         return await DBOS.run_step_async({"name": "baseline.tool_call"}, call)
 
 
-_BASELINE_AGENTS: dict[str, PydanticAgent[None, str]] = {}
+_BASELINE_AGENTS: dict[str, PydanticAgent[None, Any]] = {}
 
 
-def baseline_agent(script: str, *, durable: bool = True) -> PydanticAgent[None, str]:
+def baseline_agent(script: str, *, durable: bool = True) -> PydanticAgent[None, Any]:
+    """The bench's tools without tether: ``bench.commit`` asks for approval the way
+    Pydantic AI does it (``requires_approval``: the run ends with the deferred call)."""
     key = f"{script}|{durable}"
     if key not in _BASELINE_AGENTS:
         model = scripted_model(load_script(script))
         tools = FunctionToolset(
-            [PydanticTool(lookup.function, name=model_tool_name(lookup.name))], id="bench"
+            [
+                PydanticTool(lookup.function, name=model_tool_name(lookup.name)),
+                PydanticTool(
+                    _baseline_commit, name=model_tool_name(commit.name), requires_approval=True
+                ),
+            ],
+            id="bench",
         )
         _BASELINE_AGENTS[key] = PydanticAgent(
             _StepModel(model) if durable else model,
             toolsets=[_StepTools(tools) if durable else tools],
-            output_type=str,
+            output_type=[str, DeferredToolRequests],
         )
     return _BASELINE_AGENTS[key]
+
+
+def _baseline_commit(n: int) -> dict[str, Any]:
+    return {"n": n}
 
 
 @DBOS.workflow(name=BASELINE_WORKFLOW)
 async def baseline_run(script: str, task: str) -> str:
     with PydanticAgent.parallel_tool_call_execution_mode("sequential"):
         result = await baseline_agent(script).run(task)
-    return result.output
+    return str(result.output)
+
+
+@DBOS.workflow(name=BASELINE_RESUME)
+async def baseline_resume(script: str, history: str, call_id: str) -> str:
+    """A run parked for approval, resumed with the approval: plain Pydantic AI + DBOS."""
+    with PydanticAgent.parallel_tool_call_execution_mode("sequential"):
+        result = await baseline_agent(script).run(
+            message_history=ModelMessagesTypeAdapter.validate_json(history),
+            deferred_tool_results=DeferredToolResults(approvals={call_id: True}),
+        )
+    return str(result.output)
+
+
+def baseline_parked(script: str) -> tuple[str, str]:
+    """The history of a plain run parked on ``bench.commit``, and the call's id."""
+    with PydanticAgent.parallel_tool_call_execution_mode("sequential"):
+        result = asyncio.run(baseline_agent(script, durable=False).run("commit 7"))
+    assert isinstance(result.output, DeferredToolRequests), result.output
+    return result.all_messages_json().decode(), result.output.approvals[0].tool_call_id
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -274,6 +313,12 @@ def worker_main(options: argparse.Namespace) -> int:
             DBOS.register_queue(
                 QUEUE, worker_concurrency=options.concurrency, polling_interval_sec=options.poll
             )
+        # The baseline of (c): plain resumed runs, polled like tether's queue.
+        DBOS.register_queue(
+            BASELINE_QUEUE,
+            worker_concurrency=options.concurrency,
+            polling_interval_sec=options.poll if options.poll != AS_SHIPPED else 0.1,
+        )
         print("ready", flush=True)
         while True:
             wake.wait(options.sweep or None)
@@ -749,45 +794,98 @@ def bench_approvals(
                 f"  {label}: queue polled {polled}, {concurrency} segments at once per "
                 f"worker; {count:,} runs parked in {took:.1f} s"
             )
-            pids = {
-                "workers": [worker.process.pid for worker in workers],
-                "PostgreSQL": postgres_pids(),
-                "approver": [os.getpid()],
-            }
-            cpu = {name: cpu_seconds(group) for name, group in pids.items()}
-            started = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(lambda r: producer.approve(r.id, by="lena"), requests))
-            decided = time.perf_counter() - started
-            deadline = time.monotonic() + 600
-            while (done := count_status(producer, "completed")) < count:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"only {done} of {count} runs completed")
-                time.sleep(0.05)
-            resumed = time.perf_counter() - started
-            # PostgreSQL's backends for connections opened meanwhile count from zero.
-            pids["PostgreSQL"] = sorted(set(pids["PostgreSQL"]) | set(postgres_pids()))
-            used = {name: cpu_seconds(group) - cpu[name] for name, group in pids.items()}
-            rate = count / resumed
-            missed = f"missed by {1 - rate / 200:.0%}"
-            print(
-                f"    {count:,} approvals decided in {decided:.1f} s ({count / decided:.0f}/s); "
-                f"all runs resumed and completed {resumed:.1f} s after the first: "
-                f"{rate:.0f} approvals resumed/s (target >= 200/s: "
-                f"{'met' if rate >= 200 else missed})"
+            ours = _resumed(
+                "tether",
+                workers,
+                count,
+                approve=lambda: _in_threads(lambda r: producer.approve(r.id, by="lena"), requests),
+                done=lambda: count_status(producer, "completed"),
             )
-            busy = sum(used.values()) / resumed / (os.cpu_count() or 1)
-            print(
-                "    CPU per approved run: "
-                + ", ".join(
-                    f"{name} {seconds / count * 1000:.1f} ms" for name, seconds in used.items()
+            # The same resumption without tether: each "approval" enqueues the parked
+            # run's history with the call approved (no gate, audit, approvals, ledger).
+            history, call_id = baseline_parked(str(scripts["park"]))
+            script = str(scripts["park"])
+
+            def enqueue_baseline(n: int) -> None:
+                producer.client.enqueue(
+                    {
+                        "queue_name": BASELINE_QUEUE,
+                        "workflow_name": BASELINE_RESUME,
+                        "workflow_id": f"baseline-resume-{n}",
+                    },
+                    script,
+                    history,
+                    call_id,
                 )
-                + f"; the machine's {os.cpu_count()} cores were {busy:.0%} busy"
+
+            theirs = _resumed(
+                "plain Pydantic AI + DBOS",
+                workers,
+                count,
+                approve=lambda: _in_threads(enqueue_baseline, range(count)),
+                done=lambda: _baseline_done(producer),
+            )
+            print(
+                f"    tether resumes {ours / theirs:.2f}x as many runs a second as the plain "
+                f"stack on this machine ({ours:.0f}/s vs {theirs:.0f}/s)"
             )
         finally:
             for worker in workers:
                 worker.stop()
             producer.close()
+
+
+def _in_threads(function: Any, items: Any) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(function, items))
+
+
+def _baseline_done(rt: Runtime) -> int:
+    query = sa.text(
+        "SELECT count(*) FROM dbos.workflow_status WHERE name = :name AND status = 'SUCCESS'"
+    )
+    with rt.engine.connect() as conn:
+        return int(conn.execute(query, {"name": BASELINE_RESUME}).scalar_one())
+
+
+def _resumed(
+    label: str, workers: list[WorkerProcess], count: int, *, approve: Any, done: Any
+) -> float:
+    """Approve ``count`` parked runs (``approve``), wait until ``done()`` reaches
+    ``count``; print the rate and the CPU each resumed run cost; return the rate."""
+    pids = {
+        "workers": [worker.process.pid for worker in workers],
+        "PostgreSQL": postgres_pids(),
+        "approver": [os.getpid()],
+    }
+    cpu = {name: cpu_seconds(group) for name, group in pids.items()}
+    started = time.perf_counter()
+    approve()
+    decided = time.perf_counter() - started
+    deadline = time.monotonic() + 600
+    while (finished := done()) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {finished} of {count} runs completed")
+        time.sleep(0.05)
+    resumed = time.perf_counter() - started
+    # PostgreSQL's backends for connections opened meanwhile count from zero.
+    pids["PostgreSQL"] = sorted(set(pids["PostgreSQL"]) | set(postgres_pids()))
+    used = {name: cpu_seconds(group) - cpu[name] for name, group in pids.items()}
+    rate = count / resumed
+    verdict = "met" if rate >= 200 else f"missed by {1 - rate / 200:.0%}"
+    print(
+        f"    {label}: {count:,} approvals decided in {decided:.1f} s ({count / decided:.0f}/s); "
+        f"all runs resumed and completed {resumed:.1f} s after the first: "
+        f"{rate:.0f} approvals resumed/s (target >= 200/s: {verdict})"
+    )
+    busy = sum(used.values()) / resumed / (os.cpu_count() or 1)
+    print(
+        "      CPU per approved run: "
+        + ", ".join(f"{name} {seconds / count * 1000:.1f} ms" for name, seconds in used.items())
+        + f" (total {sum(used.values()) / count * 1000:.1f} ms); "
+        f"the machine's {os.cpu_count()} cores were {busy:.0%} busy"
+    )
+    return rate
 
 
 # --- main -----------------------------------------------------------------------------------

@@ -153,12 +153,8 @@ class Approvals:
             return self._load(conn, request_id)
 
     def _for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
-        query = sa.select(approval_request.c.id).where(
-            approval_request.c.run_id == run_id, approval_request.c.call_id == call_id
-        )
         with reading(self.engine) as conn:
-            found = conn.execute(query).scalar_one_or_none()
-            return None if found is None else self._load(conn, found)
+            return self._find_one(conn, *_of_call(run_id, call_id))
 
     def for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
         """The request made for this call of this run, if any."""
@@ -268,39 +264,37 @@ class Approvals:
             current_hash = args_hash(new_args) if new_args is not None else request.args_hash
             if verdict == "approve" and by in request.approvals and new_args is None:
                 raise DuplicateVote(request_id, f"{by} has already approved this request")
-            conn.execute(
-                approval_vote.insert().values(
-                    request_id=request_id,
-                    approver=by,
-                    verdict=verdict,
-                    args_hash=current_hash,
-                    edited_args=new_args,
-                    comment=comment,
-                    at=self.clock(),
-                )
+            vote = Vote(
+                approver=by,
+                verdict=verdict,
+                args_hash=current_hash,
+                edited_args=new_args,
+                comment=comment,
+                at=self.clock(),
             )
+            conn.execute(approval_vote.insert().values(request_id=request_id, **vars(vote)))
+            # What the request now is, without reading it back: the vote added to it, and
+            # the new arguments, the status and the time it was settled, as written.
+            changes: dict[str, Any] = {}
             if new_args is not None:
                 shown = self._shown(request.tool, new_args)
-                conn.execute(
-                    approval_request.update()
-                    .where(approval_request.c.id == request_id)
-                    .values(
-                        args=new_args,
-                        args_hash=current_hash,
-                        shown_args=shown,
-                        preview=_render_args(request.tool, shown),
-                    )
+                changes.update(
+                    args=new_args,
+                    args_hash=current_hash,
+                    shown_args=shown,
+                    preview=_render_args(request.tool, shown),
                 )
-            updated = self._load(conn, request_id)
+            updated = dataclasses.replace(request, votes=(*request.votes, vote), **changes)
             status = self._settled_status(updated, verdict)
             if status != "pending":
+                changes.update(status=status, decided_at=self.clock(), comment=comment)
+            if changes:
                 conn.execute(
                     approval_request.update()
                     .where(approval_request.c.id == request_id)
-                    .values(status=status, decided_at=self.clock(), comment=comment)
+                    .values(**changes)
                 )
-                updated = self._load(conn, request_id)
-        return updated
+            return dataclasses.replace(updated, **changes)
 
     def _settled_status(self, request: ApprovalRequest, verdict: Verdict) -> Status:
         if verdict == "reject":
@@ -396,24 +390,49 @@ class Approvals:
         Checked again here: the request is approved, its arguments still hash to
         what was approved, and the policy is the version that required approval.
         """
-        with write_transaction(self.engine, f"approval:{request_id}") as conn:
-            request = self._load(conn, request_id)
-            if request.status != "approved":
-                raise ApprovalClosed(request_id, f"the request is {request.status}, not approved")
-            if args_hash(request.args) != request.args_hash:
-                raise ApprovalInvalid(request_id, "the arguments changed after approval")
-            if request.policy_version != self.policy.version:
-                raise ApprovalInvalid(
-                    request_id,
-                    f"the policy changed since approval ({request.policy_version} → "
-                    f"{self.policy.version}); ask again",
-                )
-            conn.execute(
-                approval_request.update()
-                .where(approval_request.c.id == request_id)
-                .values(status="executed")
+        with self.engine.begin() as conn:
+            return self._claim(conn, self._load(conn, request_id))
+
+    def claim_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
+        """:meth:`claim` the request made for this call of this run (None: there is
+        none); a request this call already claimed (a step run again after a crash)
+        is returned as it is."""
+        with self.engine.begin() as conn:
+            request = self._find_one(conn, *_of_call(run_id, call_id))
+            if request is None or request.status == "executed":
+                return request
+            return self._claim(conn, request)
+
+    def _claim(self, conn: Connection, request: ApprovalRequest) -> ApprovalRequest:
+        if request.status != "approved":
+            raise ApprovalClosed(request.id, f"the request is {request.status}, not approved")
+        if args_hash(request.args) != request.args_hash:
+            raise ApprovalInvalid(request.id, "the arguments changed after approval")
+        if request.policy_version != self.policy.version:
+            raise ApprovalInvalid(
+                request.id,
+                f"the policy changed since approval ({request.policy_version} → "
+                f"{self.policy.version}); ask again",
             )
+        # Only while still approved: of two claims at once, one wins (no lock needed).
+        claimed = conn.execute(
+            approval_request.update()
+            .where(approval_request.c.id == request.id, approval_request.c.status == "approved")
+            .values(status="executed")
+        )
+        if not claimed.rowcount:
+            raise ApprovalClosed(request.id, "the request was claimed or closed meanwhile")
         return dataclasses.replace(request, status="executed")
+
+    def decided_calls(self, run_id: str, call_ids: Sequence[str]) -> dict[str, ApprovalRequest]:
+        """The requests of these calls of a run, by call id, if none of them is pending
+        (empty while one still is, or has no request)."""
+        with reading(self.engine) as conn:
+            found = self._find(conn, *_of_call(run_id, *call_ids))
+        by_call = {request.call_id: request for request in found}
+        if set(by_call) != set(call_ids) or any(r.status == "pending" for r in found):
+            return {}
+        return by_call
 
     def expire_due(self) -> list[ApprovalRequest]:
         """Expire every pending request past its expiry; returns them."""
@@ -486,59 +505,28 @@ class Approvals:
         return shown
 
     def _load(self, conn: Connection, request_id: str) -> ApprovalRequest:
-        row = (
-            conn.execute(sa.select(approval_request).where(approval_request.c.id == request_id))
-            .mappings()
-            .first()
-        )
-        if row is None:
+        request = self._find_one(conn, approval_request.c.id == request_id)
+        if request is None:
             raise ApprovalNotFound(request_id, "no such approval request")
-        votes = (
-            conn.execute(
-                sa.select(approval_vote)
-                .where(approval_vote.c.request_id == request_id)
-                .order_by(approval_vote.c.id)
-            )
-            .mappings()
-            .all()
-        )
-        return ApprovalRequest(
-            id=row["id"],
-            run_id=row["run_id"],
-            call_id=row["call_id"],
-            agent=row["agent"],
-            requested_by=row["requested_by"],
-            tool=row["tool"],
-            args=row["args"],
-            args_hash=row["args_hash"],
-            shown_args=row["shown_args"],
-            preview=row["preview"],
-            why=row["why"],
-            rule=row["rule"],
-            reason=row["reason"],
-            approvers=tuple(row["approvers"]),
-            quorum=row["quorum"],
-            policy_version=row["policy_version"],
-            status=row["status"],
-            created_at=as_utc(row["created_at"]),
-            expires_at=as_utc(row["expires_at"]),
-            escalate_at=_utc_or_none(row["escalate_at"]),
-            escalate_to=tuple(row["escalate_to"]),
-            escalated=bool(row["escalated"]),
-            decided_at=_utc_or_none(row["decided_at"]),
-            comment=row["comment"],
-            votes=tuple(
-                Vote(
-                    approver=v["approver"],
-                    verdict=v["verdict"],
-                    args_hash=v["args_hash"],
-                    edited_args=v["edited_args"],
-                    comment=v["comment"],
-                    at=as_utc(v["at"]),
-                )
-                for v in votes
-            ),
-        )
+        return request
+
+    def _find_one(self, conn: Connection, *where: Any) -> ApprovalRequest | None:
+        found = self._find(conn, *where)
+        return found[0] if found else None
+
+    def _find(self, conn: Connection, *where: Any) -> list[ApprovalRequest]:
+        """The requests that match, with their votes: two queries however many."""
+        rows = conn.execute(sa.select(approval_request).where(*where)).mappings().all()
+        if not rows:
+            return []
+        votes: dict[str, list[Any]] = {row["id"]: [] for row in rows}
+        for vote in conn.execute(
+            sa.select(approval_vote)
+            .where(approval_vote.c.request_id.in_(list(votes)))
+            .order_by(approval_vote.c.id)
+        ).mappings():
+            votes[vote["request_id"]].append(vote)
+        return [_request(row, votes[row["id"]]) for row in rows]
 
     def _notify(self, request: ApprovalRequest, refs: Sequence[str]) -> None:
         recipients = sorted(self.policy.users_holding(tuple(refs)) - {request.requested_by})
@@ -644,3 +632,48 @@ def _render_args(tool: str, args: dict[str, Any]) -> str:
     lines += [f"  {key} = {value!r}" for key, value in args.items()]
     lines.append(")")
     return "\n".join(lines)
+
+
+def _request(row: Any, votes: Sequence[Any]) -> ApprovalRequest:
+    return ApprovalRequest(
+        id=row["id"],
+        run_id=row["run_id"],
+        call_id=row["call_id"],
+        agent=row["agent"],
+        requested_by=row["requested_by"],
+        tool=row["tool"],
+        args=row["args"],
+        args_hash=row["args_hash"],
+        shown_args=row["shown_args"],
+        preview=row["preview"],
+        why=row["why"],
+        rule=row["rule"],
+        reason=row["reason"],
+        approvers=tuple(row["approvers"]),
+        quorum=row["quorum"],
+        policy_version=row["policy_version"],
+        status=row["status"],
+        created_at=as_utc(row["created_at"]),
+        expires_at=as_utc(row["expires_at"]),
+        escalate_at=_utc_or_none(row["escalate_at"]),
+        escalate_to=tuple(row["escalate_to"]),
+        escalated=bool(row["escalated"]),
+        decided_at=_utc_or_none(row["decided_at"]),
+        comment=row["comment"],
+        votes=tuple(
+            Vote(
+                approver=v["approver"],
+                verdict=v["verdict"],
+                args_hash=v["args_hash"],
+                edited_args=v["edited_args"],
+                comment=v["comment"],
+                at=as_utc(v["at"]),
+            )
+            for v in votes
+        ),
+    )
+
+
+def _of_call(run_id: str, *call_ids: str) -> tuple[Any, ...]:
+    """Where-clauses: the requests made for these calls of a run."""
+    return (approval_request.c.run_id == run_id, approval_request.c.call_id.in_(call_ids))

@@ -38,7 +38,9 @@ DEFAULT_RETENTION = _dt.timedelta(days=180)
 
 _Prepared = tuple[AuditEvent, dict[str, Any], str]
 """An event ready to be chained: redacted, its body, its canonical JSON."""
-_Batch = tuple[list[_Prepared], "Callable[[Connection], None] | None"]
+Alongside = Callable[[Connection], "bool | None"]
+"""A write stored in the same transaction as audit events; see ``AuditLog.append_many``."""
+_Batch = tuple[list[_Prepared], "Alongside | None"]
 """One caller's events, and what it writes alongside them."""
 
 _REDACTED_KEYS = ("args", "why", "decision", "approval", "effect", "result", "error", "details")
@@ -132,7 +134,7 @@ class AuditLog:
         self,
         events: Sequence[GateEvent],
         *,
-        alongside: Callable[[Connection], None] | None = None,
+        alongside: Alongside | None = None,
     ) -> None:
         """Several gate events in one transaction; see :meth:`append_many`."""
         self.append_many([from_gate_event(event) for event in events], alongside=alongside)
@@ -145,13 +147,16 @@ class AuditLog:
         self,
         events: Sequence[AuditEvent],
         *,
-        alongside: Callable[[Connection], None] | None = None,
+        alongside: Alongside | None = None,
     ) -> list[StoredEvent]:
         """Add events in order, in one transaction: all of them or none.
 
         ``alongside`` writes what must be stored in the same transaction as the
-        events (the runtime's effect ledger): both are kept, or neither. It must be
-        a small write of tether's own; if it fails, so does the append.
+        events (the runtime's effect ledger, a run's end): both are kept, or neither.
+        It must be a small write of tether's own; if it fails, so does the append.
+        When it returns False, what the events would record did not happen (a
+        conditional update changed nothing): none of them is written, and the
+        result is empty.
 
         Appends that arrive from other threads while a transaction is being written
         wait and are then written together, in one transaction (group commit): the
@@ -165,14 +170,15 @@ class AuditLog:
     def _write(self, batches: list[_Batch]) -> list[list[StoredEvent]]:
         """Write several callers' events in one transaction, each caller's in order."""
         with write_transaction(self.engine, LOCK_KEY) as conn:
-            for _, alongside in batches:
-                if alongside is not None:
-                    alongside(conn)
+            kept = [alongside is None or alongside(conn) is not False for _, alongside in batches]
             seq, prev = _tail(conn)
             rows: list[dict[str, Any]] = []
             stored: list[list[StoredEvent]] = []
-            for batch, _ in batches:
+            for (batch, _), keep in zip(batches, kept, strict=True):
                 mine: list[StoredEvent] = []
+                if not keep:
+                    stored.append(mine)
+                    continue
                 for event, body, body_json in batch:
                     seq += 1
                     record = make_record(body_json, prev, seq)
@@ -183,6 +189,8 @@ class AuditLog:
                     )
                     prev = digest
                 stored.append(mine)
+            if not rows:
+                return stored
             conn.execute(_INSERT_EVENTS, rows)
             self._checkpoint_if_due(conn, seq, prev)
         return stored

@@ -5,10 +5,12 @@ person holds no thread, no process and no workflow.
                  │                                                           │
                  └──────────── completed / failed / stopped ◄────────────────┘
 
-Each segment loads the run (a step), runs the Pydantic AI agent loop with every model
-request and every gate decision and tool execution as a step, and saves the run (a
-step). After ``kill -9`` a segment resumes from its last finished step; the effect
-ledger and the tools' idempotency keys make a repeated execution a no-op.
+Each segment begins the run (a conditional write: only a run queued or running in
+that segment begins), runs the Pydantic AI agent loop with every model request and
+every gate decision and tool execution as a step, and parks or ends the run (a
+conditional write again, with its audit event). After ``kill -9`` a segment resumes
+from its last finished step; the effect ledger and the tools' idempotency keys make a
+repeated execution a no-op.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig
@@ -41,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tether._version import __version__
 from tether.agents import Agent, model_tool_name, resolve_model, tool_name_from_model
-from tether.approvals import ApprovalRequest, Approvals, Notifier
+from tether.approvals import ApprovalError, ApprovalRequest, Approvals, Notifier
 from tether.approvals._tables import approval_request
 from tether.audit import AuditEvent, AuditLog, EventType
 from tether.calls import ProposedCall, RunState
@@ -282,70 +284,68 @@ class Runtime:
     # --- a segment ------------------------------------------------------------------------
 
     async def run_segment(self, run_id: str, segment: int) -> str:
+        record: RunRecord | None = None
         try:
-            return await self._segment(run_id, segment)
+            record, stopped = await asyncio.to_thread(self.store.begin_segment, run_id, segment)
+            if record is None:
+                return "skipped"
+            if stopped is not None:
+                return await self._end(record, "stopped", error=stopped)
+            return await self._segment(record)
         except DBOSException:
             raise
         except Exception as exc:  # a bug or a broken tool set: the run fails, recorded
             error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
-            failed = await step(
-                "tether.save", self._finish, run_id, "failed", error=error, segment=segment
-            )
-            return cast(str, failed)
+            if record is None:
+                record = await asyncio.to_thread(self.store.get, run_id)
+            return await self._end(record, "failed", error=error)
 
-    async def _segment(self, run_id: str, segment: int) -> str:
-        state = await step("tether.load", self._load, run_id, segment)
-        if state is None:
-            return "skipped"
-        agent = self.agents[state["agent"]]
-        principal = self.policy.principal(state["principal"])
+    async def _segment(self, record: RunRecord) -> str:
+        """Run the agent from where the run stands; park it or end it.
+
+        Beginning and ending the segment are not steps: both are conditional writes
+        (only a run queued or running in this segment begins; only one not yet ended
+        ends), so a segment run again after a crash begins only if it had not ended,
+        and then replays its steps from DBOS's checkpoints to the same point.
+        """
+        agent = self.agents[record.agent]
+        principal = self.policy.principal(record.principal)
         if principal is None:
-            error = f"principal {state['principal']} is no longer a user of the policy"
-            failed = await step(
-                "tether.save", self._finish, run_id, "failed", error=error, segment=segment
-            )
-            return cast(str, failed)
-        history = (
-            ModelMessagesTypeAdapter.validate_json(state["history"]) if state["history"] else None
-        )
-        results = _DEFERRED_RESULTS.validate_python(state["results"]) if state["results"] else None
-        deps = RunDeps(runtime=self, run_id=run_id, agent=agent, principal=principal)
+            error = f"principal {record.principal} is no longer a user of the policy"
+            return await self._end(record, "failed", error=error)
+        history = ModelMessagesTypeAdapter.validate_json(record.history) if record.history else None
+        results = _DEFERRED_RESULTS.validate_python(record.results) if record.results else None
+        deps = RunDeps(runtime=self, run_id=record.id, agent=agent, principal=principal)
         try:
             with PydanticAgent.parallel_tool_call_execution_mode("sequential"):
-                result = await self._agent(agent, state["model"]).run(
-                    None if history else state["task"],
+                result = await self._agent(agent, record.model).run(
+                    None if history else record.task,
                     message_history=history,
                     deferred_tool_results=results,
                     deps=deps,
                 )
         except Exception as exc:  # the model or the loop failed: the run fails, recorded
             error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
-            failed = await step(
-                "tether.save", self._finish, run_id, "failed", error=error, segment=segment
-            )
-            return cast(str, failed)
+            return await self._end(record, "failed", error=error)
         unoffered = _unoffered_calls(result.new_messages(), agent)
         if unoffered:
-            await step("tether.record_unoffered", self._record_unoffered, run_id, unoffered)
+            await step("tether.record_unoffered", self._record_unoffered, record.id, unoffered)
         history_json = result.all_messages_json().decode()
         usage = dataclasses.asdict(result.usage)
         if isinstance(result.output, DeferredToolRequests):
             pending = _DEFERRED_REQUESTS.dump_python(result.output, mode="json")
-            parked = await step(
-                "tether.save", self._park, run_id, segment, history_json, pending, usage
+            return await asyncio.to_thread(
+                self._park, record.id, record.segment, history_json, pending, usage
             )
-            return cast(str, parked)
-        finished = await step(
-            "tether.save",
-            self._finish,
-            run_id,
-            "completed",
-            output=result.output,
-            history=history_json,
-            usage=usage,
-            segment=segment,
+        return await self._end(
+            record, "completed", output=result.output, history=history_json, usage=usage
         )
-        return cast(str, finished)
+
+    async def _end(self, record: RunRecord, status: str, **values: Any) -> str:
+        """End the run from its segment (off the event loop)."""
+        return await asyncio.to_thread(
+            self._finish, record.id, status, segment=record.segment, record=record, **values
+        )
 
     def _agent(
         self, agent: Agent, model: str | None
@@ -387,23 +387,6 @@ class Runtime:
                 )
             )
 
-    def _load(self, run_id: str, segment: int) -> dict[str, Any] | None:
-        record = self.store.get(run_id)
-        if record.segment != segment or record.status in FINISHED:
-            return None
-        if (stopped := self.store.stopped(record.agent)) is not None:
-            self._finish(run_id, "stopped", error=stopped)
-            return None
-        self.store.update(run_id, status="running")
-        return {
-            "agent": record.agent,
-            "model": record.model,
-            "principal": record.principal,
-            "task": record.task,
-            "history": record.history,
-            "results": record.results,
-        }
-
     def _park(
         self,
         run_id: str,
@@ -437,12 +420,16 @@ class Runtime:
         history: str | None = None,
         usage: dict[str, Any] | None = None,
         segment: int | None = None,
+        record: RunRecord | None = None,
     ) -> str:
-        """End a run (from its segment, or an operator's stop or cancel), recorded."""
+        """End a run (from its segment, or an operator's stop or cancel), recorded: the
+        event and the run's end in one transaction, or neither when the run had already
+        ended or gone on to another segment. ``record``: the run as the caller has it."""
         allowed = ("queued", "running", "waiting_approval")
-        record = self.store.get(run_id)
-        if record.status not in allowed or (segment is not None and record.segment != segment):
-            return record.status
+        if record is None:
+            record = self.store.get(run_id)
+            if record.status not in allowed:
+                return record.status
         values: dict[str, Any] = {
             "status": status,
             "output": output,
@@ -455,19 +442,22 @@ class Runtime:
         if usage is not None:
             values["usage"] = usage
         kind: EventType = "run.stopped" if status in ("stopped", "cancelled") else "run.finished"
-        # Recorded first, so whoever sees the run finished also finds the event.
-        self.audit.append(
-            AuditEvent(
-                type=kind,
-                run_id=run_id,
-                agent=record.agent,
-                agent_version=record.agent_version,
-                principal=record.principal,
-                error=error,
-                details={"status": status, "output": output} if output else {"status": status},
-            )
+        event = AuditEvent(
+            type=kind,
+            run_id=run_id,
+            agent=record.agent,
+            agent_version=record.agent_version,
+            principal=record.principal,
+            error=error,
+            details={"status": status, "output": output} if output else {"status": status},
         )
-        if not self.store.update(run_id, only_if=allowed, in_segment=segment, **values):
+
+        def end(conn: Connection) -> bool:
+            return self.store.update(
+                run_id, only_if=allowed, in_segment=segment, conn=conn, **values
+            )
+
+        if not self.audit.append_many([event], alongside=end):
             return self.store.get(run_id).status
         return status
 
@@ -527,14 +517,12 @@ class Runtime:
         self, call: ProposedCall
     ) -> tuple[ProposedCall, Allow | NeedsApproval] | str:
         """The approved call, claimed and checked again; or why it may not run."""
-        request = self.approvals.for_call(call.run.id, call.call_id)
+        try:  # a request already "executed": this step ran before a crash
+            request = self.approvals.claim_call(call.run.id, call.call_id)
+        except ApprovalError as exc:  # closed, invalid
+            return f"The approval cannot be used: {exc}"
         if request is None:
             return "No approval was found for this action."
-        if request.status != "executed":  # "executed": this step ran before a crash
-            try:
-                request = self.approvals.claim(request.id)
-            except Exception as exc:  # ApprovalError: closed, invalid
-                return f"The approval cannot be used: {exc}"
         state, stopped = self.store.call_context(call.run.id, call.agent)
         call = dataclasses.replace(call, args=request.args, run=state)
         if stopped is not None:
@@ -643,12 +631,11 @@ class Runtime:
         record = self.store.get(run_id)
         if record.status != "waiting_approval" or not record.pending:
             return False
-        approvals: dict[str, bool | ToolApproved | ToolDenied] = {}
-        for part in record.pending.get("approvals", []):
-            request = self.approvals.for_call(run_id, part["tool_call_id"])
-            if request is None or request.status == "pending":
-                return False
-            approvals[part["tool_call_id"]] = _result_for(request)
+        waiting = [part["tool_call_id"] for part in record.pending.get("approvals", [])]
+        decided = self.approvals.decided_calls(run_id, waiting)
+        if not decided:
+            return False
+        approvals = {call_id: _result_for(decided[call_id]) for call_id in waiting}
         results = _DEFERRED_RESULTS.dump_python(
             DeferredToolResults(approvals=approvals), mode="json"
         )

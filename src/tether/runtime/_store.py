@@ -140,6 +140,28 @@ class RunStore:
             raise RunNotFound(run_id)
         return _run_record(row)
 
+    def begin_segment(self, run_id: str, segment: int) -> tuple[RunRecord | None, str | None]:
+        """Mark the run running in ``segment``, in one transaction with reading why its
+        agent is stopped (None when it may act). No run (None) when the run is not
+        queued or running in that segment: finished, parked, or gone on to another."""
+        query = (
+            run.update()
+            .where(
+                run.c.id == run_id,
+                run.c.segment == segment,
+                run.c.status.in_(("queued", "running")),
+            )
+            .values(status="running", updated_at=_now())
+            .returning(*run.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                return None, None
+            switch = conn.execute(self._switch_query(row["agent"])).first()
+        stopped = None if switch is None else _stopped_reason(*switch)
+        return _run_record(row), stopped
+
     def run_state(self, run_id: str) -> RunState:
         """What the gate needs to know of a run (two columns, not the whole record)."""
         query = sa.select(run.c.untrusted, run.c.known_contacts).where(run.c.id == run_id)
@@ -204,18 +226,22 @@ class RunStore:
         *,
         only_if: tuple[str, ...] = (),
         in_segment: int | None = None,
+        conn: Connection | None = None,
         **values: Any,
     ) -> bool:
         """Change a run; with ``only_if``, only while its status is one of those; with
         ``in_segment``, only while it is in that segment (a replayed step of an old segment
-        must not move a run that has gone on)."""
+        must not move a run that has gone on). In ``conn``'s transaction when given."""
         query = run.update().where(run.c.id == run_id)
         if only_if:
             query = query.where(run.c.status.in_(only_if))
         if in_segment is not None:
             query = query.where(run.c.segment == in_segment)
-        with self.engine.begin() as conn:
-            return bool(conn.execute(query.values(updated_at=_now(), **values)).rowcount)
+        query = query.values(updated_at=_now(), **values)
+        if conn is not None:
+            return bool(conn.execute(query).rowcount)
+        with self.engine.begin() as own:
+            return bool(own.execute(query).rowcount)
 
     # --- the effect ledger ------------------------------------------------------------
 

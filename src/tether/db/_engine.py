@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DisconnectionError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
 from tether.errors import ConfigurationError
 
@@ -92,7 +98,10 @@ def write_transaction(engine: Engine, lock_key: str) -> Iterator[Connection]:
 def _create_engine(url: str) -> Engine:
     sa_url = sa.make_url(url)
     if sa_url.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url)
+        event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
+        event.listen(engine, "checkin", _note_checkin)
+        return engine
     database = sa_url.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +109,33 @@ def _create_engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled connection idle longer than this is tested before it is handed out."""
+_CHECKED_IN = "tether_checked_in"
+
+
+def _ping_if_idle(dialect: sa.Dialect) -> Callable[[Any, Any, Any], None]:
+    """pool_pre_ping, but only for a connection that sat in the pool a while (one the
+    server may have dropped meanwhile): under load a connection goes straight back
+    out, and a ping on every checkout would cost a round trip per transaction."""
+
+    def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle = time.monotonic() - record.info.get(_CHECKED_IN, 0.0)
+        if idle < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards it and connects afresh
+            raise DisconnectionError(f"a pooled connection was dropped: {exc}") from exc
+
+    return ping
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN] = time.monotonic()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

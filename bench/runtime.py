@@ -655,8 +655,7 @@ def _timed_functions(rt: Runtime) -> _Timed:
     wanted = (
         (rt, "gate_call", "a call's step (gate_call)"),
         (rt, "decide_call", "  deciding (decide_call)"),
-        (rt.store, "run_state", "    reading the run (run_state)"),
-        (rt.gate, "stop_switch", "    the stop switch (RunStore.stopped)"),
+        (rt.store, "call_context", "    the run and the stop switch, one read (call_context)"),
         (rt.gate, "assess", "    the gate's decision (Gate.assess)"),
         (rt.gate, "run", "  the tool and its output check (Gate.run)"),
         (rt, "_settle_effect", "  audit and effect ledger, one write (_settle_effect)"),

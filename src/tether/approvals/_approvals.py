@@ -393,15 +393,19 @@ class Approvals:
         with self.engine.begin() as conn:
             return self._claim(conn, self._load(conn, request_id))
 
-    def claim_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
+    def claim_call(
+        self, run_id: str, call_id: str, *, conn: Connection | None = None
+    ) -> ApprovalRequest | None:
         """:meth:`claim` the request made for this call of this run (None: there is
         none); a request this call already claimed (a step run again after a crash)
-        is returned as it is."""
-        with self.engine.begin() as conn:
-            request = self._find_one(conn, *_of_call(run_id, call_id))
-            if request is None or request.status == "executed":
-                return request
-            return self._claim(conn, request)
+        is returned as it is. In ``conn``'s transaction when given."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.claim_call(run_id, call_id, conn=own)
+        request = self._find_one(conn, *_of_call(run_id, call_id))
+        if request is None or request.status == "executed":
+            return request
+        return self._claim(conn, request)
 
     def _claim(self, conn: Connection, request: ApprovalRequest) -> ApprovalRequest:
         if request.status != "approved":

@@ -99,6 +99,8 @@ class AuditLog:
         self._log_id: str | None = None
         self._key: SigningKey | None = None
         self._group = GroupCommit(self._write)
+        self._known_checkpoint: tuple[int, _dt.datetime] | None = None
+        """The last checkpoint this log wrote or read: (seq, time)."""
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -252,16 +254,24 @@ class AuditLog:
         return self._key.key_id
 
     def _checkpoint_if_due(self, conn: Connection, seq: int, digest: str) -> None:
-        last = conn.execute(_LAST_CHECKPOINT).first()
         now = _dt.datetime.now(_dt.UTC)
+        # Checkpoints are only ever added: if the last one this log knows of makes
+        # none due, the last one in the database (as recent or more) makes none due
+        # either, and the query is saved.
+        if self._known_checkpoint is not None and not self._due(self._known_checkpoint, seq, now):
+            return
+        last = conn.execute(_LAST_CHECKPOINT).first()
         if last is not None:
-            due = seq - last.seq >= self.checkpoint_every or (
-                seq > last.seq
-                and now - _dt.datetime.fromisoformat(last.at) >= self.checkpoint_interval
-            )
-            if not due:
+            self._known_checkpoint = (last.seq, _dt.datetime.fromisoformat(last.at))
+            if not self._due(self._known_checkpoint, seq, now):
                 return
         self._write_checkpoint(conn, seq, digest, "periodic", now=now)
+
+    def _due(self, last: tuple[int, _dt.datetime], seq: int, now: _dt.datetime) -> bool:
+        last_seq, last_at = last
+        return seq - last_seq >= self.checkpoint_every or (
+            seq > last_seq and now - last_at >= self.checkpoint_interval
+        )
 
     def _write_checkpoint(
         self,
@@ -292,6 +302,8 @@ class AuditLog:
                 "signature": checkpoint.signature,
             },
         )
+        # Known once the transaction commits; if it does not, this only delays the next.
+        self._known_checkpoint = (seq, _dt.datetime.fromisoformat(checkpoint.at))
         return checkpoint
 
     def _signing_key(self) -> SigningKey:

@@ -60,7 +60,7 @@ from tether.gate import (
     evaluate,
 )
 from tether.policy import Policy
-from tether.runtime._store import FINISHED, RunRecord, RunStore
+from tether.runtime._store import FINISHED, EffectRecord, RunRecord, RunStore
 from tether.runtime._tables import run as run_table
 from tether.runtime._toolset import GateToolset, RunDeps, StepModel, offered_tools, step
 from tether.runtime._workers import heartbeat, recover_dead_workers
@@ -507,30 +507,55 @@ class Runtime:
 
     async def execute_approved(self, call: ProposedCall) -> dict[str, str]:
         """Run an approved call: checked again, exactly as approved, once."""
-        checked = await asyncio.to_thread(self._check_approved, call)
+        checked = await asyncio.to_thread(self._claim_approved, call)
         if isinstance(checked, str):
             return {"kind": "refused", "text": checked}
+        if isinstance(checked, EffectRecord):  # it ran before a crash: its answer again
+            return {"kind": "executed", "text": checked.model_text or ""}
         call, decision = checked
-        return await self._execute(call, decision, dict(call.args))
+        return await self._execute(call, decision, dict(call.args), begun=True)
 
-    def _check_approved(
+    def _claim_approved(
         self, call: ProposedCall
-    ) -> tuple[ProposedCall, Allow | NeedsApproval] | str:
-        """The approved call, claimed and checked again; or why it may not run."""
-        try:  # a request already "executed": this step ran before a crash
-            request = self.approvals.claim_call(call.run.id, call.call_id)
-        except ApprovalError as exc:  # closed, invalid
-            return f"The approval cannot be used: {exc}"
-        if request is None:
-            return "No approval was found for this action."
-        state, stopped = self.store.call_context(call.run.id, call.agent)
-        call = dataclasses.replace(call, args=request.args, run=state)
-        if stopped is not None:
-            return f"The agent has been stopped: {stopped}"
-        decision = evaluate(self.policy, self.gate.locate(call)).decision
-        if isinstance(decision, Deny):
-            return decision.model_message
-        return call, decision  # NeedsApproval: this is the approval it needed
+    ) -> tuple[ProposedCall, Allow | NeedsApproval] | EffectRecord | str:
+        """The approved call, claimed, checked again and noted in the effect ledger as
+        starting, in one transaction; the ledger's record if it already ran; or why
+        it may not run (the approval stays used: it was for this one call)."""
+        with self.engine.begin() as conn:
+            try:  # a request already "executed": this step ran before a crash
+                request = self.approvals.claim_call(call.run.id, call.call_id, conn=conn)
+            except ApprovalError as exc:  # closed, invalid
+                return f"The approval cannot be used: {exc}"
+            if request is None:
+                return "No approval was found for this action."
+            state, stopped = self.store.call_context(call.run.id, call.agent, conn=conn)
+            call = dataclasses.replace(call, args=request.args, run=state)
+            if stopped is not None:
+                return f"The agent has been stopped: {stopped}"
+            decision = evaluate(self.policy, self.gate.locate(call)).decision
+            if isinstance(decision, Deny):
+                return decision.model_message
+            # NeedsApproval: this is the approval it needed.
+            if not self._reads(call, decision):
+                done = self.store.effect_begin(
+                    key=call.idempotency_key,
+                    run_id=call.run.id,
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    args=self._shown(call, None),
+                    conn=conn,
+                )
+                if done is not None:
+                    return done
+            return call, decision
+
+    def _shown(self, call: ProposedCall, args: dict[str, Any] | None) -> dict[str, Any]:
+        """The arguments as the effect ledger keeps them: secrets redacted."""
+        tool = self.policy.tools.get(call.tool)
+        shown: dict[str, Any] = (
+            self.gate.redactor_for(tool, dict(call.args)).redact(dict(args or call.args)).value
+        )
+        return shown
 
     async def _execute(
         self,
@@ -539,13 +564,14 @@ class Runtime:
         args: dict[str, Any] | None,
         *,
         decided: Sequence[GateEvent] = (),
+        begun: bool = False,
     ) -> dict[str, str]:
         """Execute through the gate with the effect ledger; ``decided``: the decision's
-        events, when they are to be recorded with the execution (an allowed read)."""
-        tool = self.policy.tools.get(call.tool)
-        shown = self.gate.redactor_for(tool, dict(call.args)).redact(dict(args or call.args)).value
+        events, when they are to be recorded with the execution (an allowed read);
+        ``begun``: the ledger already notes that it starts."""
+        shown = self._shown(call, args)
         read = self._reads(call, decision)
-        if not read:  # a read changes nothing: it needs no record before it runs
+        if not read and not begun:  # a read changes nothing: it needs no record before it runs
             done = await asyncio.to_thread(
                 self.store.effect_begin,
                 key=call.idempotency_key,

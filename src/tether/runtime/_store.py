@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from tether.calls import RunState
-from tether.db import as_utc, reading
+from tether.db import as_utc, is_postgres, reading
 from tether.errors import TetherError
 from tether.runtime._tables import effect, run, stop
 
@@ -173,17 +174,22 @@ class RunStore:
             id=run_id, untrusted=bool(row.untrusted), known_contacts=frozenset(row.known_contacts)
         )
 
-    def call_context(self, run_id: str, agent: str) -> tuple[RunState, str | None]:
+    def call_context(
+        self, run_id: str, agent: str, *, conn: Connection | None = None
+    ) -> tuple[RunState, str | None]:
         """What the gate needs to decide a call of this run, in one read: the run's
-        state, and why ``agent`` is stopped (None when it may act)."""
+        state, and why ``agent`` is stopped (None when it may act). In ``conn``'s
+        transaction when given."""
+        if conn is None:
+            with reading(self.engine) as own:
+                return self.call_context(run_id, agent, conn=own)
         switch = self._switch_query(agent)
         query = sa.select(
             run.c.untrusted,
             run.c.known_contacts,
             *(switch.with_only_columns(column).scalar_subquery() for column in _SWITCH),
         ).where(run.c.id == run_id)
-        with reading(self.engine) as conn:
-            row = conn.execute(query).first()
+        row = conn.execute(query).first()
         if row is None:
             raise RunNotFound(run_id)
         state = RunState(id=run_id, untrusted=bool(row[0]), known_contacts=frozenset(row[1]))
@@ -246,29 +252,49 @@ class RunStore:
     # --- the effect ledger ------------------------------------------------------------
 
     def effect_begin(
-        self, *, key: str, run_id: str, call_id: str, tool: str, args: dict[str, Any]
+        self,
+        *,
+        key: str,
+        run_id: str,
+        call_id: str,
+        tool: str,
+        args: dict[str, Any],
+        conn: Connection | None = None,
     ) -> EffectRecord | None:
-        """Note that an execution starts; the finished record if one already finished."""
-        with self.engine.begin() as conn:
-            row = (
-                conn.execute(sa.select(effect).where(effect.c.idempotency_key == key))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                _insert_effect(
-                    conn, key=key, run_id=run_id, call_id=call_id, tool=tool, args=args,
-                    status="started",
-                )  # fmt: skip
-                return None
-            if row["status"] == "done":
-                return _effect_record(row)
+        """Note that an execution starts; the finished record if one already finished.
+        In ``conn``'s transaction when given."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.effect_begin(
+                    key=key, run_id=run_id, call_id=call_id, tool=tool, args=args, conn=own
+                )
+        row = (
+            conn.execute(sa.select(effect).where(effect.c.idempotency_key == key))
+            .mappings()
+            .first()
+        )
+        if row is None:
             conn.execute(
-                effect.update()
-                .where(effect.c.idempotency_key == key)
-                .values(attempts=row["attempts"] + 1, status="started")
+                effect.insert().values(
+                    idempotency_key=key,
+                    run_id=run_id,
+                    call_id=call_id,
+                    tool=tool,
+                    args=args,
+                    status="started",
+                    attempts=1,
+                    started_at=_now(),
+                )
             )
             return None
+        if row["status"] == "done":
+            return _effect_record(row)
+        conn.execute(
+            effect.update()
+            .where(effect.c.idempotency_key == key)
+            .values(attempts=row["attempts"] + 1, status="started")
+        )
+        return None
 
     def effect_end(
         self,
@@ -306,21 +332,23 @@ class RunStore:
         """Note a finished read, in ``conn``'s transaction: a read changes nothing, so it
         needs no record before it runs (running it again after a crash is harmless)."""
         now = _now()
-        attempts = conn.execute(
-            sa.select(effect.c.attempts).where(effect.c.idempotency_key == key)
-        ).scalar()
-        values = {"result": result, "model_text": model_text, "finished_at": now}
-        if attempts is None:
-            _insert_effect(
-                conn, key=key, run_id=run_id, call_id=call_id, tool=tool, args=args,
-                status="done", **values,
-            )  # fmt: skip
-        else:
-            conn.execute(
-                effect.update()
-                .where(effect.c.idempotency_key == key)
-                .values(attempts=attempts + 1, status="done", **values)
+        done = {"status": "done", "result": result, "model_text": model_text, "finished_at": now}
+        upsert = (postgresql.insert if is_postgres(conn) else sqlite.insert)(effect)
+        conn.execute(
+            upsert.values(
+                idempotency_key=key,
+                run_id=run_id,
+                call_id=call_id,
+                tool=tool,
+                args=args,
+                attempts=1,
+                started_at=now,  # a read: noted as it finished
+                **done,
+            ).on_conflict_do_update(
+                index_elements=[effect.c.idempotency_key],
+                set_={"attempts": effect.c.attempts + 1, **done},
             )
+        )
 
     def effect(self, key: str) -> EffectRecord | None:
         with reading(self.engine) as conn:
@@ -380,31 +408,6 @@ _SWITCH = (stop.c.agent, stop.c.by, stop.c.reason)
 
 def _stopped_reason(scope: str, by: str, reason: str) -> str:
     return f"{'all agents' if scope == '*' else scope} stopped by {by}: {reason}"
-
-
-def _insert_effect(
-    conn: Connection,
-    *,
-    key: str,
-    run_id: str,
-    call_id: str,
-    tool: str,
-    args: dict[str, Any],
-    **values: Any,
-) -> None:
-    """The first attempt of an execution, in the effect ledger."""
-    conn.execute(
-        effect.insert().values(
-            idempotency_key=key,
-            run_id=run_id,
-            call_id=call_id,
-            tool=tool,
-            args=args,
-            attempts=1,
-            started_at=values.get("finished_at") or _now(),  # a read: started as it finished
-            **values,
-        )
-    )
 
 
 def _run_record(row: Any) -> RunRecord:

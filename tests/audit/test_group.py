@@ -6,6 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sqlalchemy as sa
 
 from tether.audit import AuditEvent, AuditLog
 from tether.audit._group import GroupCommit
@@ -77,3 +78,46 @@ def test_concurrent_appends_form_one_verifiable_chain(sqlite_url: str, tmp_path:
         assert report.intact, report.problems
     finally:
         log.close()
+
+
+def test_an_alongside_write_that_did_nothing_keeps_its_events_out(
+    sqlite_url: str, tmp_path: object
+) -> None:
+    log = AuditLog(sqlite_url, keys=str(tmp_path) + "/keys")
+    try:
+        kept = log.append_many(
+            [AuditEvent(type="run.finished", run_id="r1")], alongside=lambda conn: True
+        )
+        dropped = log.append_many(
+            [AuditEvent(type="run.finished", run_id="r2")], alongside=lambda conn: False
+        )
+        also_kept = log.append_many(
+            [AuditEvent(type="run.finished", run_id="r3")], alongside=lambda conn: None
+        )
+        assert [e.seq for e in kept] == [1] and dropped == [] and [e.seq for e in also_kept] == [2]
+        assert [s.event.run_id for s in log.events()] == ["r1", "r3"]
+        assert log.verify().intact
+    finally:
+        log.close()
+
+
+def test_checkpoints_keep_their_cadence_across_logs(sqlite_url: str, tmp_path: object) -> None:
+    # Two logs on one database (two processes): each knows only the checkpoints it wrote
+    # or read, and still none is skipped or written early.
+    keys = str(tmp_path) + "/keys"
+    first = AuditLog(sqlite_url, keys=keys, checkpoint_every=5)
+    second = AuditLog(sqlite_url, keys=keys, checkpoint_every=5)
+    try:
+        for n in range(23):
+            (first if n % 3 else second).append(AuditEvent(type="run.started", run_id=f"r{n}"))
+        with first.engine.connect() as conn:
+            seqs = [
+                row.seq
+                for row in conn.execute(
+                    sa.text("SELECT seq FROM tether_audit_checkpoint ORDER BY id")
+                )
+            ]
+        assert seqs == [1, 6, 11, 16, 21]
+    finally:
+        first.close()
+        second.close()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tether.db import _engine
-from tether.db import connect
+from tether.db import _engine, connect
 
 
 def _backend_pid(engine: sa.Engine) -> int:
@@ -48,7 +47,7 @@ def test_a_busy_connection_is_not_pinged(
         _backend_pid(engine)
         before = len(statements)
         pings: list[object] = []
-        monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(conn))
+        monkeypatch.setattr(engine.dialect, "do_ping", pings.append)
         _backend_pid(engine)
         assert pings == []
         assert len(statements) == before + 1

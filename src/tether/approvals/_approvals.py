@@ -428,14 +428,18 @@ class Approvals:
             raise ApprovalClosed(request.id, "the request was claimed or closed meanwhile")
         return dataclasses.replace(request, status="executed")
 
-    def decided_calls(self, run_id: str, call_ids: Sequence[str]) -> dict[str, ApprovalRequest]:
-        """The requests of these calls of a run, by call id, if none of them is pending
-        (empty while one still is, or has no request)."""
+    def decided_calls(
+        self, run_id: str, call_ids: Sequence[str]
+    ) -> dict[str, ApprovalRequest] | None:
+        """The requests of these calls of a run, by call id, once all are decided (None
+        while one is still pending, or has no request)."""
+        if not call_ids:
+            return {}
         with reading(self.engine) as conn:
             found = self._find(conn, *_of_call(run_id, *call_ids))
         by_call = {request.call_id: request for request in found}
         if set(by_call) != set(call_ids) or any(r.status == "pending" for r in found):
-            return {}
+            return None
         return by_call
 
     def expire_due(self) -> list[ApprovalRequest]:

@@ -644,38 +644,48 @@ class Runtime:
         comment: str | None = None,
     ) -> ApprovalRequest:
         request = self.approvals.approve(request_id, by=by, edit=edit, comment=comment)
-        self.resume_if_ready(request.run_id)
+        self.resume_if_ready(request.run_id, just_decided=request)
         return request
 
     def reject(self, request_id: str, *, by: str, comment: str) -> ApprovalRequest:
         request = self.approvals.reject(request_id, by=by, comment=comment)
-        self.resume_if_ready(request.run_id)
+        self.resume_if_ready(request.run_id, just_decided=request)
         return request
 
-    def resume_if_ready(self, run_id: str) -> bool:
-        """Queue the next segment once every call the run waits on has been decided."""
-        record = self.store.get(run_id)
-        if record.status != "waiting_approval" or not record.pending:
+    def resume_if_ready(self, run_id: str, *, just_decided: ApprovalRequest | None = None) -> bool:
+        """Queue the next segment once every call the run waits on has been decided.
+
+        ``just_decided``: a request as its decision left it; when it is the only call
+        the run waits on, the requests need not be read again.
+        """
+        parked = self.store.parked(run_id)
+        if parked is None:
             return False
-        waiting = [part["tool_call_id"] for part in record.pending.get("approvals", [])]
-        decided = self.approvals.decided_calls(run_id, waiting)
-        if not decided:
+        segment, pending = parked
+        waiting = [part["tool_call_id"] for part in pending.get("approvals", [])]
+        decided: dict[str, ApprovalRequest] | None
+        if just_decided is not None and waiting == [just_decided.call_id]:
+            pending_still = just_decided.status == "pending"  # a quorum still to reach
+            decided = None if pending_still else {just_decided.call_id: just_decided}
+        else:
+            decided = self.approvals.decided_calls(run_id, waiting)
+        if decided is None:
             return False
         approvals = {call_id: _result_for(decided[call_id]) for call_id in waiting}
         results = _DEFERRED_RESULTS.dump_python(
             DeferredToolResults(approvals=approvals), mode="json"
         )
-        segment = record.segment + 1
         if not self.store.update(
             run_id,
             only_if=("waiting_approval",),
+            in_segment=segment,
             status="queued",
-            segment=segment,
+            segment=segment + 1,
             results=results,
             pending=None,
         ):
             return False
-        self._enqueue(run_id, segment)
+        self._enqueue(run_id, segment + 1)
         return True
 
     # --- operators ----------------------------------------------------------------------------

@@ -163,6 +163,18 @@ class RunStore:
         stopped = None if switch is None else _stopped_reason(*switch)
         return _run_record(row), stopped
 
+    def parked(self, run_id: str) -> tuple[int, dict[str, Any]] | None:
+        """The segment a run waiting for approval parked in and the calls it waits on;
+        None when it is not waiting (its history is not read)."""
+        query = sa.select(run.c.segment, run.c.pending).where(
+            run.c.id == run_id, run.c.status == "waiting_approval"
+        )
+        with reading(self.engine) as conn:
+            row = conn.execute(query).first()
+        if row is None or not row.pending:
+            return None
+        return row.segment, row.pending
+
     def run_state(self, run_id: str) -> RunState:
         """What the gate needs to know of a run (two columns, not the whole record)."""
         query = sa.select(run.c.untrusted, run.c.known_contacts).where(run.c.id == run_id)

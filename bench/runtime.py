@@ -51,7 +51,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
-from dbos import DBOS
+from dbos import DBOS, DBOSConfig
 from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai import (
     DeferredToolRequests,
@@ -66,9 +66,11 @@ from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from sqlalchemy import event
 
+from tether import __version__
 from tether.agents import Agent, load_script, model_tool_name, scripted_model
 from tether.policy import Policy, load_policy_text
 from tether.runtime import QUEUE, Runtime
+from tether.runtime._runtime import dbos_url
 from tether.runtime._tables import run as run_table
 from tether.tools import Effect, ToolContext, Toolset, tool
 
@@ -304,6 +306,8 @@ def worker_main(options: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGUSR1, lambda *_: wake.set())
+    if options.baseline:
+        return baseline_worker(options, stopping)
     rt = make_runtime(
         options.database, Path(options.keys), Path(options.script), options.executor_id
     )
@@ -313,12 +317,6 @@ def worker_main(options: argparse.Namespace) -> int:
             DBOS.register_queue(
                 QUEUE, worker_concurrency=options.concurrency, polling_interval_sec=options.poll
             )
-        # The baseline of (c): plain resumed runs, polled like tether's queue.
-        DBOS.register_queue(
-            BASELINE_QUEUE,
-            worker_concurrency=options.concurrency,
-            polling_interval_sec=options.poll if options.poll != AS_SHIPPED else 0.1,
-        )
         print("ready", flush=True)
         while True:
             wake.wait(options.sweep or None)
@@ -328,6 +326,30 @@ def worker_main(options: argparse.Namespace) -> int:
             started = time.perf_counter()
             rt.sweep()
             print(f"sweep {time.perf_counter() - started:.3f}", flush=True)
+    return 0
+
+
+def baseline_worker(options: argparse.Namespace, stopping: threading.Event) -> int:
+    """A worker of the plain stack: DBOS as tether's workers launch it, polling only the
+    baseline's queue like tether's (no tether runtime, no sweeps)."""
+    config: DBOSConfig = {
+        "name": "tether",
+        "system_database_url": dbos_url(options.database),
+        "application_version": f"tether-{__version__}",
+        "executor_id": options.executor_id,
+        "log_level": "WARNING",
+        "notification_listener_polling_interval_sec": 0.2,
+    }
+    DBOS(config=config)
+    DBOS.launch()
+    DBOS.register_queue(
+        BASELINE_QUEUE,
+        worker_concurrency=options.concurrency,
+        polling_interval_sec=options.poll if options.poll != AS_SHIPPED else 0.1,
+    )
+    print("ready", flush=True)
+    stopping.wait()
+    DBOS.destroy(workflow_completion_timeout_sec=5)
     return 0
 
 
@@ -342,6 +364,7 @@ class WorkerProcess:
         concurrency: int,
         poll: float,
         sweep: float = 0.0,
+        baseline: bool = False,
     ) -> None:
         self.log = folder / f"{executor_id}.log"
         with self.log.open("wb") as out:
@@ -364,6 +387,7 @@ class WorkerProcess:
                     str(poll),
                     "--sweep",
                     str(sweep),
+                    *(["--baseline"] if baseline else []),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -779,29 +803,48 @@ def bench_approvals(
     with postgres_database(base) as database:
         scripts = write_scripts(folder)
         producer = make_runtime(database, folder / "keys", scripts["park"])
-        workers = [
-            WorkerProcess(
-                database, folder, scripts["park"], f"bench-c{n}", concurrency=concurrency, poll=poll
-            )
-            for n in (1, 2)
-        ]
+
+        def workers(kind: str, *, baseline: bool = False) -> list[WorkerProcess]:
+            return [
+                WorkerProcess(
+                    database,
+                    folder,
+                    scripts["park"],
+                    f"bench-{kind}{n}",
+                    concurrency=concurrency,
+                    poll=poll,
+                    baseline=baseline,
+                )
+                for n in (1, 2)
+            ]
+
         try:
-            took = park_runs(producer, count)
-            requests = producer.approvals.find(agent=AGENT)
-            polled = f"every {poll:g} s" if poll != AS_SHIPPED else "as Runtime.launch() sets it"
-            print(
-                f"  {label}: queue polled {polled}, {concurrency} segments at once per "
-                f"worker; {count:,} runs parked in {took:.1f} s"
-            )
-            ours = _resumed(
-                "tether",
-                workers,
-                count,
-                approve=lambda: _in_threads(lambda r: producer.approve(r.id, by="lena"), requests),
-                done=lambda: count_status(producer, "completed"),
-            )
-            # The same resumption without tether: each "approval" enqueues the parked
-            # run's history with the call approved (no gate, audit, approvals, ledger).
+            ours_workers = workers("c")
+            try:
+                took = park_runs(producer, count)
+                requests = producer.approvals.find(agent=AGENT)
+                polled = (
+                    f"every {poll:g} s" if poll != AS_SHIPPED else "as Runtime.launch() sets it"
+                )
+                print(
+                    f"  {label}: queue polled {polled}, {concurrency} segments at once per "
+                    f"worker; {count:,} runs parked in {took:.1f} s"
+                )
+                ours = _resumed(
+                    "tether",
+                    ours_workers,
+                    count,
+                    approve=lambda: _in_threads(
+                        lambda r: producer.approve(r.id, by="lena"), requests
+                    ),
+                    done=lambda: count_status(producer, "completed"),
+                )
+            finally:
+                for worker in ours_workers:
+                    worker.stop()
+            # The same resumption without tether, by two workers of the plain stack that
+            # poll their own queue alike: each "approval" enqueues the parked run's
+            # history with the call approved (no gate, audit, approvals, effect ledger).
             history, call_id = baseline_parked(str(scripts["park"]))
             script = str(scripts["park"])
 
@@ -817,20 +860,23 @@ def bench_approvals(
                     call_id,
                 )
 
-            theirs = _resumed(
-                "plain Pydantic AI + DBOS",
-                workers,
-                count,
-                approve=lambda: _in_threads(enqueue_baseline, range(count)),
-                done=lambda: _baseline_done(producer),
-            )
+            plain_workers = workers("plain", baseline=True)
+            try:
+                theirs = _resumed(
+                    "plain Pydantic AI + DBOS",
+                    plain_workers,
+                    count,
+                    approve=lambda: _in_threads(enqueue_baseline, range(count)),
+                    done=lambda: _baseline_done(producer),
+                )
+            finally:
+                for worker in plain_workers:
+                    worker.stop()
             print(
                 f"    tether resumes {ours / theirs:.2f}x as many runs a second as the plain "
                 f"stack on this machine ({ours:.0f}/s vs {theirs:.0f}/s)"
             )
         finally:
-            for worker in workers:
-                worker.stop()
             producer.close()
 
 
@@ -907,6 +953,7 @@ def main() -> int:
     parser.add_argument("--executor-id", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=8, help=argparse.SUPPRESS)
     parser.add_argument("--sweep", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.worker:
         return worker_main(options)

@@ -154,7 +154,7 @@ class Approvals:
 
     def _for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
         with reading(self.engine) as conn:
-            return self._find_one(conn, *_of_call(run_id, call_id))
+            return self._find_one(conn, _OF_CALLS, _of_calls(run_id, call_id))
 
     def for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
         """The request made for this call of this run, if any."""
@@ -167,7 +167,7 @@ class Approvals:
         agent: str | None = None,
         run_id: str | None = None,
     ) -> list[ApprovalRequest]:
-        query = sa.select(approval_request.c.id).order_by(approval_request.c.created_at)
+        query = sa.select(approval_request).order_by(approval_request.c.created_at)
         if status is not None:
             query = query.where(approval_request.c.status == status)
         if agent is not None:
@@ -175,8 +175,7 @@ class Approvals:
         if run_id is not None:
             query = query.where(approval_request.c.run_id == run_id)
         with reading(self.engine) as conn:
-            ids = conn.execute(query).scalars().all()
-            return [self._load(conn, request_id) for request_id in ids]
+            return self._find(conn, query, {})
 
     def for_approver(self, user: str) -> list[ApprovalRequest]:
         """Pending requests this user may decide."""
@@ -402,7 +401,7 @@ class Approvals:
         if conn is None:
             with self.engine.begin() as own:
                 return self.claim_call(run_id, call_id, conn=own)
-        request = self._find_one(conn, *_of_call(run_id, call_id))
+        request = self._find_one(conn, _OF_CALLS, _of_calls(run_id, call_id))
         if request is None or request.status == "executed":
             return request
         return self._claim(conn, request)
@@ -436,7 +435,7 @@ class Approvals:
         if not call_ids:
             return {}
         with reading(self.engine) as conn:
-            found = self._find(conn, *_of_call(run_id, *call_ids))
+            found = self._find(conn, _OF_CALLS, _of_calls(run_id, *call_ids))
         by_call = {request.call_id: request for request in found}
         if set(by_call) != set(call_ids) or any(r.status == "pending" for r in found):
             return None
@@ -513,27 +512,30 @@ class Approvals:
         return shown
 
     def _load(self, conn: Connection, request_id: str) -> ApprovalRequest:
-        request = self._find_one(conn, approval_request.c.id == request_id)
+        request = self._find_one(conn, _BY_ID, {"id": request_id})
         if request is None:
             raise ApprovalNotFound(request_id, "no such approval request")
         return request
 
-    def _find_one(self, conn: Connection, *where: Any) -> ApprovalRequest | None:
-        found = self._find(conn, *where)
+    def _find_one(
+        self, conn: Connection, query: sa.Select[Any], params: dict[str, Any]
+    ) -> ApprovalRequest | None:
+        found = self._find(conn, query, params)
         return found[0] if found else None
 
-    def _find(self, conn: Connection, *where: Any) -> list[ApprovalRequest]:
-        """The requests that match, with their votes: two queries however many."""
-        rows = conn.execute(sa.select(approval_request).where(*where)).mappings().all()
+    def _find(
+        self, conn: Connection, query: sa.Select[Any], params: dict[str, Any]
+    ) -> list[ApprovalRequest]:
+        """The requests ``query`` selects, with their votes: two queries however many."""
+        rows = conn.execute(query, params).mappings().all()
         if not rows:
             return []
         votes: dict[str, list[Any]] = {row["id"]: [] for row in rows}
-        for vote in conn.execute(
-            sa.select(approval_vote)
-            .where(approval_vote.c.request_id.in_(list(votes)))
-            .order_by(approval_vote.c.id)
-        ).mappings():
-            votes[vote["request_id"]].append(vote)
+        ids = list(votes)
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            for vote in conn.execute(_VOTES, {"ids": chunk}).mappings():
+                votes[vote["request_id"]].append(vote)
         return [_request(row, votes[row["id"]]) for row in rows]
 
     def _notify(self, request: ApprovalRequest, refs: Sequence[str]) -> None:
@@ -682,6 +684,23 @@ def _request(row: Any, votes: Sequence[Any]) -> ApprovalRequest:
     )
 
 
-def _of_call(run_id: str, *call_ids: str) -> tuple[Any, ...]:
-    """Where-clauses: the requests made for these calls of a run."""
-    return (approval_request.c.run_id == run_id, approval_request.c.call_id.in_(call_ids))
+# Built once: a statement built per call costs more Python than the database's work.
+_BY_ID = sa.select(approval_request).where(approval_request.c.id == sa.bindparam("id"))
+_OF_CALLS = sa.select(approval_request).where(
+    approval_request.c.run_id == sa.bindparam("run_id"),
+    approval_request.c.call_id.in_(sa.bindparam("call_ids", expanding=True)),
+)
+"""The requests made for some calls of a run."""
+_VOTES = (
+    sa.select(approval_vote)
+    .where(approval_vote.c.request_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(approval_vote.c.id)
+)
+
+
+_IDS_PER_QUERY = 5000
+"""Request ids per query for their votes (SQLite caps a statement's parameters)."""
+
+
+def _of_calls(run_id: str, *call_ids: str) -> dict[str, Any]:
+    return {"run_id": run_id, "call_ids": list(call_ids)}

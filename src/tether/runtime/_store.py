@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from tether.calls import RunState
-from tether.db import as_utc, is_postgres, reading
+from tether.db import as_utc, reading
 from tether.errors import TetherError
 from tether.runtime._tables import effect, run, stop
 
@@ -145,21 +145,15 @@ class RunStore:
         """Mark the run running in ``segment``, in one transaction with reading why its
         agent is stopped (None when it may act). No run (None) when the run is not
         queued or running in that segment: finished, parked, or gone on to another."""
-        query = (
-            run.update()
-            .where(
-                run.c.id == run_id,
-                run.c.segment == segment,
-                run.c.status.in_(("queued", "running")),
-            )
-            .values(status="running", updated_at=_now())
-            .returning(*run.c)
-        )
         with self.engine.begin() as conn:
-            row = conn.execute(query).mappings().first()
+            row = (
+                conn.execute(_BEGIN_SEGMENT, {"w_id": run_id, "w_segment": segment, "now": _now()})
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None, None
-            switch = conn.execute(self._switch_query(row["agent"])).first()
+            switch = conn.execute(_SWITCH_QUERY, {"agent": row["agent"]}).first()
         stopped = None if switch is None else _stopped_reason(*switch)
         return _run_record(row), stopped
 
@@ -195,13 +189,7 @@ class RunStore:
         if conn is None:
             with reading(self.engine) as own:
                 return self.call_context(run_id, agent, conn=own)
-        switch = self._switch_query(agent)
-        query = sa.select(
-            run.c.untrusted,
-            run.c.known_contacts,
-            *(switch.with_only_columns(column).scalar_subquery() for column in _SWITCH),
-        ).where(run.c.id == run_id)
-        row = conn.execute(query).first()
+        row = conn.execute(_CALL_CONTEXT, {"run_id": run_id, "agent": agent}).first()
         if row is None:
             raise RunNotFound(run_id)
         state = RunState(id=run_id, untrusted=bool(row[0]), known_contacts=frozenset(row[1]))
@@ -250,16 +238,16 @@ class RunStore:
         """Change a run; with ``only_if``, only while its status is one of those; with
         ``in_segment``, only while it is in that segment (a replayed step of an old segment
         must not move a run that has gone on). In ``conn``'s transaction when given."""
-        query = run.update().where(run.c.id == run_id)
+        query = _RUN_UPDATES[bool(only_if), in_segment is not None]
+        params = {"w_id": run_id, "updated_at": _now(), **values}
         if only_if:
-            query = query.where(run.c.status.in_(only_if))
+            params["w_statuses"] = list(only_if)
         if in_segment is not None:
-            query = query.where(run.c.segment == in_segment)
-        query = query.values(updated_at=_now(), **values)
+            params["w_segment"] = in_segment
         if conn is not None:
-            return bool(conn.execute(query).rowcount)
+            return bool(conn.execute(query, params).rowcount)
         with self.engine.begin() as own:
-            return bool(own.execute(query).rowcount)
+            return bool(own.execute(query, params).rowcount)
 
     # --- the effect ledger ------------------------------------------------------------
 
@@ -344,22 +332,21 @@ class RunStore:
         """Note a finished read, in ``conn``'s transaction: a read changes nothing, so it
         needs no record before it runs (running it again after a crash is harmless)."""
         now = _now()
-        done = {"status": "done", "result": result, "model_text": model_text, "finished_at": now}
-        upsert = (postgresql.insert if is_postgres(conn) else sqlite.insert)(effect)
         conn.execute(
-            upsert.values(
-                idempotency_key=key,
-                run_id=run_id,
-                call_id=call_id,
-                tool=tool,
-                args=args,
-                attempts=1,
-                started_at=now,  # a read: noted as it finished
-                **done,
-            ).on_conflict_do_update(
-                index_elements=[effect.c.idempotency_key],
-                set_={"attempts": effect.c.attempts + 1, **done},
-            )
+            _READ_UPSERTS[conn.dialect.name],
+            {
+                "idempotency_key": key,
+                "run_id": run_id,
+                "call_id": call_id,
+                "tool": tool,
+                "args": args,
+                "status": "done",
+                "result": result,
+                "model_text": model_text,
+                "attempts": 1,
+                "started_at": now,  # a read: noted as it finished
+                "finished_at": now,
+            },
         )
 
     def effect(self, key: str) -> EffectRecord | None:
@@ -402,20 +389,72 @@ class RunStore:
     def stopped(self, agent: str) -> str | None:
         """Why ``agent`` is stopped (its own switch or the one for all), or None."""
         with reading(self.engine) as conn:
-            row = conn.execute(self._switch_query(agent)).first()
+            row = conn.execute(_SWITCH_QUERY, {"agent": agent}).first()
         return None if row is None else _stopped_reason(row.agent, row.by, row.reason)
 
-    @staticmethod
-    def _switch_query(agent: str) -> sa.Select[Any]:
-        return (
-            sa.select(*_SWITCH)
-            .where(stop.c.agent.in_((agent, "*")), stop.c.lifted_at.is_(None))
-            .order_by(stop.c.at)
-            .limit(1)
-        )
 
+# Statements of the hot path are built once: building one per call costs more Python
+# than the database's work. Parameters named w_* are the WHERE clause's; the others are
+# the values written.
+_BEGIN_SEGMENT = (
+    run.update()
+    .where(
+        run.c.id == sa.bindparam("w_id"),
+        run.c.segment == sa.bindparam("w_segment"),
+        run.c.status.in_(("queued", "running")),
+    )
+    .values(status="running", updated_at=sa.bindparam("now"))
+    .returning(*run.c)
+)
+
+
+def _run_update(only_if: bool, in_segment: bool) -> sa.Update:
+    query = run.update().where(run.c.id == sa.bindparam("w_id"))
+    if only_if:
+        query = query.where(run.c.status.in_(sa.bindparam("w_statuses", expanding=True)))
+    if in_segment:
+        query = query.where(run.c.segment == sa.bindparam("w_segment"))
+    return query
+
+
+_RUN_UPDATES = {
+    (only_if, in_segment): _run_update(only_if, in_segment)
+    for only_if in (False, True)
+    for in_segment in (False, True)
+}
+"""A run's update, by whether it is conditional on its status and on its segment."""
+
+
+def _read_upsert(insert: Any) -> Any:
+    upsert = insert(effect)
+    again = ("status", "result", "model_text", "finished_at")
+    return upsert.on_conflict_do_update(
+        index_elements=[effect.c.idempotency_key],
+        set_={"attempts": effect.c.attempts + 1}
+        | {column: upsert.excluded[column] for column in again},
+    )
+
+
+_READ_UPSERTS = {
+    "postgresql": _read_upsert(postgresql.insert),
+    "sqlite": _read_upsert(sqlite.insert),
+}
+"""A finished read noted in the ledger: the first attempt, or one more."""
 
 _SWITCH = (stop.c.agent, stop.c.by, stop.c.reason)
+_SWITCH_QUERY = (
+    sa.select(*_SWITCH)
+    .where(stop.c.agent.in_((sa.bindparam("agent"), "*")), stop.c.lifted_at.is_(None))
+    .order_by(stop.c.at)
+    .limit(1)
+)
+"""The stop switch in force for an agent (its own or the one for all), if any."""
+_CALL_CONTEXT = sa.select(
+    run.c.untrusted,
+    run.c.known_contacts,
+    *(_SWITCH_QUERY.with_only_columns(column).scalar_subquery() for column in _SWITCH),
+).where(run.c.id == sa.bindparam("run_id"))
+"""A run's state and its agent's stop switch, in one read."""
 
 
 def _stopped_reason(scope: str, by: str, reason: str) -> str:

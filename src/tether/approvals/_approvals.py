@@ -271,7 +271,7 @@ class Approvals:
                 comment=comment,
                 at=self.clock(),
             )
-            conn.execute(approval_vote.insert().values(request_id=request_id, **vars(vote)))
+            conn.execute(_INSERT_VOTE, {"request_id": request_id, **vars(vote)})
             # What the request now is, without reading it back: the vote added to it, and
             # the new arguments, the status and the time it was settled, as written.
             changes: dict[str, Any] = {}
@@ -288,11 +288,7 @@ class Approvals:
             if status != "pending":
                 changes.update(status=status, decided_at=self.clock(), comment=comment)
             if changes:
-                conn.execute(
-                    approval_request.update()
-                    .where(approval_request.c.id == request_id)
-                    .values(**changes)
-                )
+                conn.execute(_UPDATE_REQUEST, {"w_id": request_id, **changes})
             return dataclasses.replace(updated, **changes)
 
     def _settled_status(self, request: ApprovalRequest, verdict: Verdict) -> Status:
@@ -418,11 +414,7 @@ class Approvals:
                 f"{self.policy.version}); ask again",
             )
         # Only while still approved: of two claims at once, one wins (no lock needed).
-        claimed = conn.execute(
-            approval_request.update()
-            .where(approval_request.c.id == request.id, approval_request.c.status == "approved")
-            .values(status="executed")
-        )
+        claimed = conn.execute(_CLAIM, {"w_id": request.id})
         if not claimed.rowcount:
             raise ApprovalClosed(request.id, "the request was claimed or closed meanwhile")
         return dataclasses.replace(request, status="executed")
@@ -691,6 +683,10 @@ _OF_CALLS = sa.select(approval_request).where(
     approval_request.c.call_id.in_(sa.bindparam("call_ids", expanding=True)),
 )
 """The requests made for some calls of a run."""
+_INSERT_VOTE = approval_vote.insert()
+_UPDATE_REQUEST = approval_request.update().where(approval_request.c.id == sa.bindparam("w_id"))
+"""A request's update; the values are the parameters other than ``w_id``."""
+_CLAIM = _UPDATE_REQUEST.where(approval_request.c.status == "approved").values(status="executed")
 _VOTES = (
     sa.select(approval_vote)
     .where(approval_vote.c.request_id.in_(sa.bindparam("ids", expanding=True)))

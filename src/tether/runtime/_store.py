@@ -160,11 +160,8 @@ class RunStore:
     def parked(self, run_id: str) -> tuple[int, dict[str, Any]] | None:
         """The segment a run waiting for approval parked in and the calls it waits on;
         None when it is not waiting (its history is not read)."""
-        query = sa.select(run.c.segment, run.c.pending).where(
-            run.c.id == run_id, run.c.status == "waiting_approval"
-        )
         with reading(self.engine) as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_PARKED, {"w_id": run_id}).first()
         if row is None or not row.pending:
             return None
         return row.segment, row.pending
@@ -405,6 +402,10 @@ _BEGIN_SEGMENT = (
     )
     .values(status="running", updated_at=sa.bindparam("now"))
     .returning(*run.c)
+)
+
+_PARKED = sa.select(run.c.segment, run.c.pending).where(
+    run.c.id == sa.bindparam("w_id"), run.c.status == "waiting_approval"
 )
 
 

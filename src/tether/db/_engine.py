@@ -91,8 +91,11 @@ def write_transaction(engine: Engine, lock_key: str) -> Iterator[Connection]:
     with engine.begin() as conn:
         if is_postgres(conn):
             key = zlib.crc32(lock_key.encode()) - 2**31
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            conn.execute(_ADVISORY_LOCK, {"key": key})
         yield conn
+
+
+_ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def _create_engine(url: str) -> Engine:

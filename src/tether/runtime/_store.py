@@ -265,31 +265,26 @@ class RunStore:
                 return self.effect_begin(
                     key=key, run_id=run_id, call_id=call_id, tool=tool, args=args, conn=own
                 )
-        row = (
-            conn.execute(sa.select(effect).where(effect.c.idempotency_key == key))
-            .mappings()
-            .first()
-        )
+        row = conn.execute(_EFFECT, {"w_key": key}).mappings().first()
         if row is None:
             conn.execute(
-                effect.insert().values(
-                    idempotency_key=key,
-                    run_id=run_id,
-                    call_id=call_id,
-                    tool=tool,
-                    args=args,
-                    status="started",
-                    attempts=1,
-                    started_at=_now(),
-                )
+                _INSERT_EFFECT,
+                {
+                    "idempotency_key": key,
+                    "run_id": run_id,
+                    "call_id": call_id,
+                    "tool": tool,
+                    "args": args,
+                    "status": "started",
+                    "attempts": 1,
+                    "started_at": _now(),
+                },
             )
             return None
         if row["status"] == "done":
             return _effect_record(row)
         conn.execute(
-            effect.update()
-            .where(effect.c.idempotency_key == key)
-            .values(attempts=row["attempts"] + 1, status="started")
+            _UPDATE_EFFECT, {"w_key": key, "attempts": row["attempts"] + 1, "status": "started"}
         )
         return None
 
@@ -303,16 +298,18 @@ class RunStore:
         conn: Connection | None = None,
     ) -> None:
         """An execution finished; in ``conn``'s transaction when given."""
-        query = (
-            effect.update()
-            .where(effect.c.idempotency_key == key)
-            .values(status=status, result=result, model_text=model_text, finished_at=_now())
-        )
+        params = {
+            "w_key": key,
+            "status": status,
+            "result": result,
+            "model_text": model_text,
+            "finished_at": _now(),
+        }
         if conn is not None:
-            conn.execute(query)
+            conn.execute(_UPDATE_EFFECT, params)
             return
         with self.engine.begin() as own:
-            own.execute(query)
+            own.execute(_UPDATE_EFFECT, params)
 
     def effect_read(
         self,
@@ -348,11 +345,7 @@ class RunStore:
 
     def effect(self, key: str) -> EffectRecord | None:
         with reading(self.engine) as conn:
-            row = (
-                conn.execute(sa.select(effect).where(effect.c.idempotency_key == key))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_EFFECT, {"w_key": key}).mappings().first()
         return None if row is None else _effect_record(row)
 
     def effects(self, run_id: str) -> list[EffectRecord]:
@@ -404,6 +397,9 @@ _BEGIN_SEGMENT = (
     .returning(*run.c)
 )
 
+_EFFECT = sa.select(effect).where(effect.c.idempotency_key == sa.bindparam("w_key"))
+_INSERT_EFFECT = effect.insert()
+_UPDATE_EFFECT = effect.update().where(effect.c.idempotency_key == sa.bindparam("w_key"))
 _PARKED = sa.select(run.c.segment, run.c.pending).where(
     run.c.id == sa.bindparam("w_id"), run.c.status == "waiting_approval"
 )

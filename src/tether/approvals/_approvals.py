@@ -177,6 +177,15 @@ class Approvals:
         with reading(self.engine) as conn:
             return self._find(conn, query, {})
 
+    def _pending_where(self, *conditions: Any) -> list[ApprovalRequest]:
+        """Pending requests that meet ``conditions``, chosen by the database (a sweep
+        reads the few that are due, not every request waiting)."""
+        query = sa.select(approval_request).where(
+            approval_request.c.status == "pending", *conditions
+        )
+        with reading(self.engine) as conn:
+            return self._find(conn, query.order_by(approval_request.c.created_at), {})
+
     def for_approver(self, user: str) -> list[ApprovalRequest]:
         """Pending requests this user may decide."""
         now = self.clock()
@@ -435,8 +444,7 @@ class Approvals:
 
     def expire_due(self) -> list[ApprovalRequest]:
         """Expire every pending request past its expiry; returns them."""
-        now = self.clock()
-        due = [request for request in self.find() if now >= request.expires_at]
+        due = self._pending_where(approval_request.c.expires_at <= self.clock())
         return [expired for request in due if (expired := self._expire(request.id))]
 
     def _expire(self, request_id: str) -> ApprovalRequest | None:
@@ -456,11 +464,11 @@ class Approvals:
 
     def escalate_due(self) -> list[ApprovalRequest]:
         """Notify escalation roles of requests whose escalation time has come."""
-        now = self.clock()
         escalated = []
-        for request in self.find():
-            if request.escalate_at is None or request.escalated or now < request.escalate_at:
-                continue
+        for request in self._pending_where(
+            approval_request.c.escalate_at <= self.clock(),
+            approval_request.c.escalated.is_(False),
+        ):
             with self.engine.begin() as conn:
                 result = conn.execute(
                     approval_request.update()

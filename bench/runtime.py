@@ -18,8 +18,11 @@
 (c) Approvals resumed per second on PostgreSQL with two worker processes (when
     TETHER_TEST_DATABASE_URL is set; a database of its own, dropped afterwards): N runs
     parked, then all approved from this process (8 threads); approvals/s from the first
-    approval to the last run completed, and the CPU each approved run costs. Once
-    tuned (--poll, 16 segments at once), once as shipped. Target >= 200/s.
+    approval to the last run completed, and the CPU each approved run costs. Then the
+    same resumption in plain Pydantic AI + DBOS (a run parked on a tool that
+    requires_approval, resumed with its approval: the tool and the model as steps),
+    on two workers of its own, for the ratio. Once tuned (--poll, 16 segments at
+    once), once as shipped. Target >= 200/s.
 
 A worker dequeues at most "concurrency" segments per poll of the DBOS queue; (a), (b)
 and the tuned (c) set the polling interval to --poll (default 0.05 s), "as shipped"

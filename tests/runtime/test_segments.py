@@ -4,9 +4,11 @@ crash, or enqueued twice) neither moves a run that has gone on nor records its e
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 from tests.runtime.conftest import MakeRuntime
+from tether.approvals._tables import approval_request
 
 
 def _ends(rt: object, run_id: str) -> list[str]:
@@ -93,3 +95,33 @@ def test_decided_calls_waits_for_every_call(
     decided = approvals.decided_calls(run.id, [request.call_id])
     assert decided is not None and decided[request.call_id].status in ("approved", "executed")
     assert [vote.approver for vote in decided[request.call_id].votes] == ["frank", "grace"]
+
+
+def test_the_sweep_finds_the_waiting_runs_with_nothing_pending(
+    database_url: str, make_runtime: MakeRuntime, desk: Path
+) -> None:
+    rt = make_runtime(database_url, launch=False)
+    now = dt.datetime.now(dt.UTC)
+    statuses = {
+        "r-decided": ["approved"],
+        "r-pending": ["pending"],
+        "r-both": ["approved", "pending"],
+    }
+    for run_id in statuses:
+        rt.store.create(
+            run_id=run_id, agent="billing", agent_version="1", principal="fiona", task="t"
+        )
+        rt.store.update(run_id, status="waiting_approval")
+    with rt.engine.begin() as conn:
+        for run_id, requests in statuses.items():
+            for n, status in enumerate(requests):
+                conn.execute(
+                    approval_request.insert().values(
+                        id=f"apr-{run_id}-{n}", run_id=run_id, call_id=f"c{n}", agent="billing",
+                        requested_by="fiona", tool="erp.create_credit_note", args={}, args_hash="h",
+                        shown_args={}, preview="p", why="w", rule="r", reason="r", approvers=[],
+                        quorum=1, policy_version="v", status=status, created_at=now,
+                        expires_at=now + dt.timedelta(days=1), escalate_to=[], escalated=False,
+                    )
+                )  # fmt: skip
+    assert rt._decided_waiting_runs() == ["r-decided"]

@@ -736,16 +736,13 @@ class Runtime:
 
     def _decided_waiting_runs(self) -> list[str]:
         """Runs waiting for approval none of whose requests is still pending."""
-        waiting = (
-            run_table.select()
-            .with_only_columns(run_table.c.id)
-            .where(
-                run_table.c.status == "waiting_approval",
-                ~sa.exists().where(
-                    approval_request.c.run_id == run_table.c.id,
-                    approval_request.c.status == "pending",
-                ),
-            )
+        # NOT IN, not a correlated NOT EXISTS: SQLite would answer that with the
+        # requests' status index once per run (10,000 parked runs: 11 s a sweep).
+        still_pending = sa.select(approval_request.c.run_id).where(
+            approval_request.c.status == "pending"
+        )
+        waiting = sa.select(run_table.c.id).where(
+            run_table.c.status == "waiting_approval", run_table.c.id.not_in(still_pending)
         )
         with reading(self.engine) as conn:
             return list(conn.execute(waiting).scalars())

@@ -962,15 +962,14 @@ def main() -> int:
     options = parser.parse_args()
     if options.worker:
         return worker_main(options)
-    poll = options.poll
     parts = set(options.only or ["a", "b", "c"])
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         folder = Path(tmp)
         if "a" in parts:
             repeats = 5 if options.quick else 25
-            bench_overhead(folder / "a", repeats, poll, options.profile)
+            bench_overhead(folder / "a", repeats, options.poll, options.profile)
         if "b" in parts:
-            bench_parked(folder / "b", 1_000 if options.quick else 10_000, poll, 4)
+            bench_parked(folder / "b", 1_000 if options.quick else 10_000, options.poll, 4)
         if "c" in parts:
             base = os.environ.get(POSTGRES_ENV)
             if not base:
@@ -978,7 +977,7 @@ def main() -> int:
             else:
                 count = 300 if options.quick else 1_000
                 print("(c) approvals resumed per second, PostgreSQL, two workers")
-                bench_approvals(base, folder / "c", count, poll, 16, label="tuned")
+                bench_approvals(base, folder / "c", count, options.poll, 16, label="tuned")
                 bench_approvals(
                     base, folder / "c-default", count // 3, AS_SHIPPED, 4, label="as shipped"
                 )

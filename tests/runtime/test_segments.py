@@ -9,10 +9,11 @@ from pathlib import Path
 
 from tests.runtime.conftest import MakeRuntime
 from tether.approvals._tables import approval_request
+from tether.runtime import Runtime
 
 
-def _ends(rt: object, run_id: str) -> list[str]:
-    events = rt.audit.events(run=run_id)  # type: ignore[attr-defined]
+def _ends(rt: Runtime, run_id: str) -> list[str]:
+    events = rt.audit.events(run=run_id)
     return [s.event.type for s in events if s.event.type in ("run.finished", "run.stopped")]
 
 

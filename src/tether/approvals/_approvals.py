@@ -107,7 +107,7 @@ class Approvals:
         Idempotent per call: asking again for the same run and call (a step that ran
         again after a crash) returns the request already made, without notifying twice.
         """
-        existing = self._for_call(call.run.id, call.call_id)
+        existing = self.for_call(call.run.id, call.call_id)
         if existing is not None:
             return existing
         now = self.clock()
@@ -152,13 +152,10 @@ class Approvals:
         with reading(self.engine) as conn:
             return self._load(conn, request_id)
 
-    def _for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
-        with reading(self.engine) as conn:
-            return self._find_one(conn, _OF_CALLS, _of_calls(run_id, call_id))
-
     def for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
         """The request made for this call of this run, if any."""
-        return self._for_call(run_id, call_id)
+        with reading(self.engine) as conn:
+            return self._find_one(conn, _OF_CALLS, _of_calls(run_id, call_id))
 
     def find(
         self,

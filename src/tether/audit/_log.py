@@ -194,7 +194,8 @@ class AuditLog:
             if not rows:
                 return stored
             conn.execute(_INSERT_EVENTS, rows)
-            self._checkpoint_if_due(conn, seq, prev)
+            written = self._checkpoint_if_due(conn, seq, prev)
+        self._known(written)
         return stored
 
     def _prepare(self, event: AuditEvent) -> _Prepared:
@@ -215,7 +216,9 @@ class AuditLog:
             seq, digest = _tail(conn)
             if seq == 0:
                 return None
-            return self._write_checkpoint(conn, seq, digest, kind)
+            written = self._write_checkpoint(conn, seq, digest, kind)
+        self._known(written)
+        return written
 
     def export_checkpoint(self, path: str | Path) -> Checkpoint:
         """Sign a checkpoint for the last event and write it to ``path``, outside the database.
@@ -253,19 +256,24 @@ class AuditLog:
         self.checkpoint()
         return self._key.key_id
 
-    def _checkpoint_if_due(self, conn: Connection, seq: int, digest: str) -> None:
+    def _checkpoint_if_due(self, conn: Connection, seq: int, digest: str) -> Checkpoint | None:
         now = _dt.datetime.now(_dt.UTC)
         # Checkpoints are only ever added: if the last one this log knows of makes
         # none due, the last one in the database (as recent or more) makes none due
         # either, and the query is saved.
         if self._known_checkpoint is not None and not self._due(self._known_checkpoint, seq, now):
-            return
+            return None
         last = conn.execute(_LAST_CHECKPOINT).first()
         if last is not None:
             self._known_checkpoint = (last.seq, _dt.datetime.fromisoformat(last.at))
             if not self._due(self._known_checkpoint, seq, now):
-                return
-        self._write_checkpoint(conn, seq, digest, "periodic", now=now)
+                return None
+        return self._write_checkpoint(conn, seq, digest, "periodic", now=now)
+
+    def _known(self, written: Checkpoint | None) -> None:
+        """Remember a checkpoint once its transaction has committed."""
+        if written is not None:
+            self._known_checkpoint = (written.seq, _dt.datetime.fromisoformat(written.at))
 
     def _due(self, last: tuple[int, _dt.datetime], seq: int, now: _dt.datetime) -> bool:
         last_seq, last_at = last
@@ -302,8 +310,6 @@ class AuditLog:
                 "signature": checkpoint.signature,
             },
         )
-        # Known once the transaction commits; if it does not, this only delays the next.
-        self._known_checkpoint = (seq, _dt.datetime.fromisoformat(checkpoint.at))
         return checkpoint
 
     def _signing_key(self) -> SigningKey:

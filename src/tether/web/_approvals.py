@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tether.approvals import ApprovalError, ApprovalNotFound, ApprovalRequest, Status
-from tether.runtime import RunNotFound
+from tether.runtime import RunNotFound, Runtime
 from tether.web._auth import User
 from tether.web._deps import ApiDecider, ApiReader, DecideForm, Reader
 from tether.web._errors import Refused, from_approval_error
@@ -83,14 +83,19 @@ def inbox(request: Request, user: Reader, show: str = "all") -> Response:
     return render(request, "inbox.html", {"items": items, "show": show})
 
 
+def _found(runtime: Runtime, request_id: str) -> ApprovalRequest:
+    """The request, or a 404 that says there is no such request."""
+    try:
+        return runtime.approvals.get(request_id)
+    except ApprovalNotFound as exc:
+        raise Refused(404, "not_found", exc.message) from None
+
+
 def _detail(
     request: Request, user: User, request_id: str, *, error: str | None = None, status: int = 200
 ) -> Response:
     where = site(request)
-    try:
-        found = where.runtime.approvals.get(request_id)
-    except ApprovalNotFound as exc:
-        raise Refused(404, "not_found", exc.message) from None
+    found = _found(where.runtime, request_id)
     tool = tool_of(where.runtime, found.tool)
     fields = fields_for(tool, found.args, found.shown_args) if tool else []
     item = describe(where.runtime, found, now=where.clock(), user=user.name)
@@ -186,10 +191,7 @@ def list_approvals(
 @api.get("/{request_id}")
 def get_approval(request: Request, request_id: str, user: ApiReader) -> dict[str, Any]:
     where = site(request)
-    try:
-        found = where.runtime.approvals.get(request_id)
-    except ApprovalNotFound as exc:
-        raise Refused(404, "not_found", exc.message) from None
+    found = _found(where.runtime, request_id)
     tool = tool_of(where.runtime, found.tool)
     return {
         **describe(where.runtime, found, now=where.clock(), user=user.name),

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from tests.connectors.email_servers import Certificate, ImapServer, Silent, self_signed
 from tether import AwaitingApproval, Executed, Failed, Gate, load_policy_text
+from tether.audit import audited_gate
 from tether.calls import Principal, ProposedCall, RunState
 from tether.cli._outbox import app as outbox_app
 from tether.connectors import build_toolset
@@ -539,7 +540,7 @@ async def test_password_reaches_neither_model_nor_audit(
             password_env=PASSWORD_ENV,
         )
         policy = load_policy_text(SEND_ONLY, tools=built)
-        with Gate(policy, database=f"sqlite:///{database}") as gate:
+        with audited_gate(policy, database=f"sqlite:///{database}") as gate:
             sent = await gate.call(proposed("email.send", MESSAGE, untrusted=False, call_id="1"))
             assert isinstance(sent, Executed)
             monkeypatch.setenv(PASSWORD_ENV, "pa55-Wrong-Secret")

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import yaml
 
 from tests.connectors.openapi_app import DOCUMENT, CrmServer, running_crm
+from tether.audit import audited_gate
 from tether.calls import Principal, ProposedCall, RunState
 from tether.connectors import build_toolset
 from tether.connectors.openapi import OpenAPIDocumentError, toolset
@@ -547,7 +548,7 @@ async def test_credentials_stay_out_of_the_stored_audit_trail(
     tools: Toolset, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TETHER_AUDIT_KEYS", str(tmp_path / "keys"))
-    with Gate(load_policy_text(POLICY, tools=tools), database=sqlite_url) as gate:
+    with audited_gate(load_policy_text(POLICY, tools=tools), database=sqlite_url) as gate:
         assert isinstance(await gate.call(proposed("crm.echo")), Executed)
         assert isinstance(await gate.call(proposed("crm.boom")), Failed)
         with gate.engine.connect() as conn:

@@ -116,13 +116,15 @@ def proposed(tool_name: str, **args: Any) -> ProposedCall:
     )
 
 
-async def test_the_audit_trail_is_the_default_record(
+async def test_an_audited_gate_records_into_the_audit_trail(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tether.audit import AuditLog
+    from tether.audit import AuditLog, audited_gate
 
     monkeypatch.setenv("TETHER_AUDIT_KEYS", str(tmp_path / "keys"))
-    with Gate(load_policy_text(POLICY, tools=TOOLS), database=sqlite_url) as gate:
+    with Gate(load_policy_text(POLICY, tools=TOOLS), database=sqlite_url) as bare:
+        assert bare.recorder is None  # the gate knows no audit log of its own
+    with audited_gate(load_policy_text(POLICY, tools=TOOLS), database=sqlite_url) as gate:
         outcome = await gate.call(proposed("crm.rename", party_id=1, name="Acme"))
         assert isinstance(outcome, Executed)
         with AuditLog(gate.engine, keys=tmp_path / "keys") as audit:

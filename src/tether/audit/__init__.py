@@ -5,6 +5,7 @@ from tether.audit import AuditLog
 
 audit = AuditLog("sqlite:///.tether/tether.db")   # keys in .tether/keys
 gate = Gate(policy, recorder=audit)               # every gate step becomes an event
+gate = audited_gate(policy, database=url)         # the same, assembled
 report = audit.verify()                           # report.intact, report.problems
 ```
 
@@ -12,6 +13,7 @@ See ``docs/audit.md`` for the event model, the hash chain, checkpoints, keys and
 retention.
 """
 
+from tether.audit._audited import audited_gate
 from tether.audit._canonical import GENESIS, canonical_json
 from tether.audit._checkpoint import Checkpoint, CheckpointKind
 from tether.audit._damage import Damage, Problem
@@ -55,6 +57,7 @@ __all__ = [
     "StoredEvent",
     "UnknownSchemaVersion",
     "VerifyReport",
+    "audited_gate",
     "canonical_json",
     "export_jsonl",
     "export_spans",

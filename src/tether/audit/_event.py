@@ -92,6 +92,10 @@ class AuditEvent:
     """The OpenTelemetry span id (16 hex digits) of the step."""
     details: Mapping[str, Any] | None = None
     """Anything else worth keeping (run status, model, counts), as JSON data."""
+    actor: Mapping[str, Any] | None = None
+    """On a person's decision (approval, stop switch, cancellation, undo): who made it
+    and how they were authenticated: ``account``, ``surface`` (web, api, cli, python,
+    gateway), ``method`` (password, api_token, oidc, local), ``assurance``."""
 
     def body(self) -> dict[str, Any]:
         """The event as stored, ``None`` and empty values left out.
@@ -121,6 +125,7 @@ class AuditEvent:
             ("approval", self.approval),
             ("effect", self.effect),
             ("details", self.details),
+            ("actor", self.actor),
         ):
             if data:
                 body[key] = data
@@ -151,6 +156,7 @@ class AuditEvent:
             trace_id=body.get("trace_id"),
             span_id=body.get("span_id"),
             details=body.get("details"),
+            actor=body.get("actor"),
         )
 
 

@@ -26,8 +26,15 @@ from tether.audit._group import GroupCommit
 from tether.audit._keys import KeyStore, SigningKey
 from tether.audit._query import EventFilter, read_events
 from tether.audit._verify import VerifyReport, verify
-from tether.db import connect, is_postgres, write_transaction
-from tether.db._tables import audit_checkpoint, audit_event, audit_meta, audit_prune_guard
+from tether.db import (
+    audit_checkpoint,
+    audit_event,
+    audit_meta,
+    audit_prune_guard,
+    connect,
+    is_postgres,
+    write_transaction,
+)
 from tether.gate import GateEvent
 from tether.redaction import Redactor
 

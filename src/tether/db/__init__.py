@@ -14,15 +14,27 @@ from tether.db._engine import (
     reading,
     write_transaction,
 )
-from tether.db._tables import metadata
+from tether.db._tables import (
+    audit_checkpoint,
+    audit_event,
+    audit_meta,
+    audit_prune_guard,
+    limit_usage,
+    metadata,
+)
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "DatabaseError",
     "as_utc",
+    "audit_checkpoint",
+    "audit_event",
+    "audit_meta",
+    "audit_prune_guard",
     "connect",
     "database_url",
     "is_postgres",
+    "limit_usage",
     "metadata",
     "reading",
     "write_transaction",

@@ -10,7 +10,7 @@ from tether.gate._decision import (
 )
 from tether.gate._evaluate import Evaluation, LimitClaim, evaluate
 from tether.gate._events import BatchRecorder, GateEvent, GateEventType, Recorder, record_all
-from tether.gate._gate import Assessment, Gate
+from tether.gate._gate import Assessment, Gate, Recheck
 from tether.gate._limits import LimitBreach, LimitLedger
 from tether.gate._outcome import (
     AwaitingApproval,
@@ -42,6 +42,7 @@ __all__ = [
     "LimitClaim",
     "LimitLedger",
     "NeedsApproval",
+    "Recheck",
     "Recorder",
     "Refused",
     "check_output",

@@ -14,8 +14,16 @@ from typing import Any
 from tether.calls import ProposedCall
 from tether.errors import ToolArgumentsError
 from tether.gate._decision import Allow, ApprovalRequirement, Decision, Deny, Finding, NeedsApproval
-from tether.policy._cel import Activation, Condition, ConditionError
-from tether.policy._policy import AgentPolicy, Approval, Grant, Limit, Policy
+from tether.policy import (
+    Activation,
+    AgentPolicy,
+    Approval,
+    Condition,
+    ConditionError,
+    Grant,
+    Limit,
+    Policy,
+)
 from tether.tools import Effect, Tool
 
 

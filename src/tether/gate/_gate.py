@@ -7,8 +7,8 @@ import dataclasses
 import datetime as _dt
 import inspect
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -21,7 +21,7 @@ from tether.gate._events import GateEvent, GateEventType, Recorder, record_all
 from tether.gate._limits import LimitLedger
 from tether.gate._outcome import AwaitingApproval, CallOutcome, Executed, Failed, Refused
 from tether.gate._output import CheckedOutput, check_output
-from tether.policy._policy import Policy
+from tether.policy import Policy
 from tether.redaction import Redactor
 from tether.tools import Tool, ToolContext
 
@@ -44,6 +44,20 @@ class Assessment:
     events: tuple[GateEvent, ...]
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Recheck:
+    """A call decided again after a person changed it (an approver's edit)."""
+
+    decision: Decision
+    """The policy's decision for the changed call."""
+    over_limits: tuple[str, ...] = ()
+    """Enforced limits the changed call would breach (then nothing was claimed anew)."""
+
+    @property
+    def passes(self) -> bool:
+        return not isinstance(self.decision, Deny) and not self.over_limits
+
+
 class Gate:
     """identify → permit → check inputs → approve? → execute → check output → record.
 
@@ -57,20 +71,19 @@ class Gate:
         policy: Policy,
         *,
         database: Engine | str | None = None,
-        recorder: Recorder | Literal["audit"] | None = "audit",
+        recorder: Recorder | None = None,
         timeout_seconds: float = 60.0,
         stop_switch: Callable[[str], str | None] | None = None,
     ) -> None:
         self.policy = policy
-        self._recorder = recorder
-        """``"audit"`` (the default): the audit trail in the gate's database, opened when
-        first needed. ``None`` records nothing: only for tests and dry runs."""
+        self.recorder = recorder
+        """Where the gate's events go (the audit trail: ``tether.audit.AuditLog``, or
+        ``tether.audit.audited_gate``); None records nothing: only for tests and dry runs."""
         self.stop_switch = stop_switch
         """Given an agent's name, why it is stopped (None when it may act)."""
         self.timeout_seconds = timeout_seconds
         self._database = database
         self._owned_engine: Engine | None = None
-        self._made_recorder = False
         self._ledger: LimitLedger | None = None
         self.redactor = Redactor(
             secret_fields=policy.secret_fields, pii_fields=policy.redacted_fields
@@ -141,24 +154,12 @@ class Gate:
             self._ledger = LimitLedger(self.engine)
         return self._ledger
 
-    @property
-    def recorder(self) -> Recorder | None:
-        """Where the gate's events go: by default the audit trail."""
-        if self._recorder == "audit":
-            from tether.audit import AuditLog  # the audit package builds on the gate's types
-
-            self._recorder = AuditLog(self.engine)
-            self._made_recorder = True
-        return self._recorder
-
     def close(self) -> None:
         """Close the database connections the gate opened itself (not an engine it was given)."""
         if self._owned_engine is not None:
             self._owned_engine.dispose()
             self._owned_engine = None
             self._ledger = None
-            if self._made_recorder:
-                self._recorder = "audit"  # its engine is gone: open anew if used again
 
     def __enter__(self) -> Gate:
         return self
@@ -257,6 +258,37 @@ class Gate:
             "call.executed", call, decision=decision, output=output, duration=elapsed
         )
         return Executed(decision=decision, output=output, duration_seconds=elapsed), event
+
+    def recheck(self, call: ProposedCall) -> Recheck:
+        """Decide ``call`` again after a person changed its arguments: located, evaluated
+        and, unless refused, its limits settled anew in place of what the call claimed
+        before (in one locked transaction). Nothing is recorded."""
+        call = self.locate(call)
+        evaluation = evaluate(self.policy, call)
+        if isinstance(evaluation.decision, Deny):
+            return Recheck(decision=evaluation.decision)
+        breaches = self.ledger.resettle(evaluation.claims, call_id=call.idempotency_key)
+        enforced = tuple(b.message for b in breaches if not b.claim.limit.shadow)
+        return Recheck(decision=evaluation.decision, over_limits=enforced)
+
+    def reclaim_limits(self, call: ProposedCall) -> None:
+        """Claim the limits of ``call`` again (a change to it did not go through)."""
+        claims = evaluate(self.policy, self.locate(call)).claims
+        self.ledger.resettle(claims, call_id=call.idempotency_key)
+
+    def release_limits(self, idempotency_key: str) -> None:
+        """A call that will not run gives back what it claimed of its limits."""
+        self.ledger.release(idempotency_key)
+
+    def shown_args(self, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The arguments as people and records see them: the tool's secret arguments
+        and the policy's redacted fields replaced."""
+        if tool not in self.policy.tools:
+            shown: dict[str, Any] = self.redactor.redact(dict(args)).value
+            return shown
+        redactor = self.redactor_for(self.policy.tools.get(tool), dict(args))
+        redacted: dict[str, Any] = redactor.redact(dict(args)).value
+        return redacted
 
     def redactor_for(self, tool: Tool, args: Any = None) -> Redactor:
         """The redactor for this tool: the policy's, plus the tool's secret arguments' values."""

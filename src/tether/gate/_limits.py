@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tether.db import write_transaction
-from tether.db._tables import limit_usage
+from tether.db import limit_usage, write_transaction
 from tether.gate._evaluate import LimitClaim
 
 
@@ -91,6 +90,11 @@ class LimitLedger:
         except _Breached as breached:
             return breached.breaches
         return breaches
+
+    def clear(self) -> None:
+        """Forget every limit's usage: a fresh start (for tests and evaluation trials)."""
+        with self._engine.begin() as conn:
+            conn.execute(limit_usage.delete())
 
     def release(self, call_id: str) -> None:
         """Give back what a call claimed (it was rejected or never ran)."""

@@ -14,6 +14,8 @@ from tether.approvals._errors import (
 )
 from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
 from tether.approvals._notify import EmailNotifier, WebhookNotifier, describe
+from tether.approvals._rules import check_approver, check_open, may_decide, render_args
+from tether.approvals._store import ApprovalStore, pending_runs_query
 
 __all__ = [
     "ApprovalClosed",
@@ -22,6 +24,7 @@ __all__ = [
     "ApprovalInvalid",
     "ApprovalNotFound",
     "ApprovalRequest",
+    "ApprovalStore",
     "Approvals",
     "DuplicateVote",
     "EditRefused",
@@ -35,5 +38,10 @@ __all__ = [
     "Vote",
     "WebhookNotifier",
     "args_hash",
+    "check_approver",
+    "check_open",
     "describe",
+    "may_decide",
+    "pending_runs_query",
+    "render_args",
 ]

@@ -1,13 +1,14 @@
 """Approval requests: created when the gate says needs_approval, decided by people.
 
-Rules enforced here, whatever the surface (CLI, web, API):
-- the approver must be a known user holding an approver role of the rule (or an
-  escalation role, once escalation is due);
-- nobody approves their own request; each approver counts once;
+Rules enforced here, whatever the surface (CLI, web, API, gateway):
+- who may decide and when: :mod:`tether.approvals._rules`;
 - an edit is checked again by the gate (schema, permit, conditions, limits) and
   resets the count: votes bind to the hash of the exact arguments;
-- a request past its expiry is expired, not decided;
 - an approval is single use and is checked again just before execution.
+
+The requests live in :class:`~tether.approvals._store.ApprovalStore`; what this needs
+of the gate (check a changed call again, give back or claim its limits, show its
+arguments) it asks the gate for.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tether.approvals import _rules as rules
 from tether.approvals._errors import (
     ApprovalClosed,
     ApprovalError,
@@ -29,19 +30,16 @@ from tether.approvals._errors import (
     ApprovalNotFound,
     DuplicateVote,
     EditRefused,
-    NotAnApprover,
-    SelfApproval,
 )
 from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
-from tether.approvals._tables import approval_request, approval_vote
+from tether.approvals._store import ApprovalStore
 from tether.audit import AuditEvent, EventType
-from tether.audit._canonical import canonical_json
 from tether.calls import ProposedCall, RunState
-from tether.db import as_utc, reading, write_transaction
+from tether.db import write_transaction
 from tether.errors import ToolArgumentsError
-from tether.gate import Deny, Gate, NeedsApproval, evaluate
+from tether.gate import Deny, Gate, NeedsApproval
+from tether.identity import Actor, as_actor
 from tether.policy import Policy
-from tether.tools import Tool
 
 
 class EventSink(Protocol):
@@ -64,10 +62,6 @@ class _Edit:
     before: ApprovalRequest
 
 
-def _utc_or_none(value: _dt.datetime | None) -> _dt.datetime | None:
-    return None if value is None else as_utc(value)
-
-
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
@@ -87,6 +81,7 @@ class Approvals:
     ) -> None:
         self.gate = gate
         self.engine = engine
+        self.store = ApprovalStore(engine)
         self.audit = audit
         self.notifiers = list(notifiers)
         self.clock = clock
@@ -107,13 +102,13 @@ class Approvals:
         Idempotent per call: asking again for the same run and call (a step that ran
         again after a crash) returns the request already made, without notifying twice.
         """
-        existing = self.for_call(call.run.id, call.call_id)
+        existing = self.store.for_call(call.run.id, call.call_id)
         if existing is not None:
             return existing
         now = self.clock()
-        tool = self.gate.policy.tools.get(call.tool)
+        tool = self.policy.tools.get(call.tool)
         args = tool.args_model.model_validate(dict(call.args)).model_dump(mode="json")
-        shown = self.gate.redactor_for(tool, args).redact(args).value
+        shown = self.gate.shown_args(call.tool, args)
         requirement = decision.approval
         row = {
             "id": f"apr_{uuid.uuid4().hex[:20]}",
@@ -125,7 +120,8 @@ class Approvals:
             "args": args,
             "args_hash": args_hash(args),
             "shown_args": shown,
-            "preview": preview or _preview(tool, args, fallback=_render_args(call.tool, shown)),
+            "preview": preview
+            or rules.preview(tool, args, fallback=rules.render_args(call.tool, shown)),
             "why": call.why,
             "rule": requirement.rule,
             "reason": requirement.reason,
@@ -139,9 +135,8 @@ class Approvals:
             "escalate_to": list(requirement.escalate_to),
             "escalated": False,
         }
-        with self.engine.begin() as conn:
-            conn.execute(approval_request.insert().values(**row))
-        request = self.get(row["id"])
+        self.store.insert(row)
+        request = self.store.get(str(row["id"]))
         self._record("approval.requested", request, call=call)
         self._notify(request, request.approvers)
         return request
@@ -149,13 +144,11 @@ class Approvals:
     # --- reading ----------------------------------------------------------------
 
     def get(self, request_id: str) -> ApprovalRequest:
-        with reading(self.engine) as conn:
-            return self._load(conn, request_id)
+        return self.store.get(request_id)
 
     def for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
         """The request made for this call of this run, if any."""
-        with reading(self.engine) as conn:
-            return self._find_one(conn, _OF_CALLS, _of_calls(run_id, call_id))
+        return self.store.for_call(run_id, call_id)
 
     def find(
         self,
@@ -164,34 +157,12 @@ class Approvals:
         agent: str | None = None,
         run_id: str | None = None,
     ) -> list[ApprovalRequest]:
-        query = sa.select(approval_request).order_by(approval_request.c.created_at)
-        if status is not None:
-            query = query.where(approval_request.c.status == status)
-        if agent is not None:
-            query = query.where(approval_request.c.agent == agent)
-        if run_id is not None:
-            query = query.where(approval_request.c.run_id == run_id)
-        with reading(self.engine) as conn:
-            return self._find(conn, query, {})
-
-    def _pending_where(self, *conditions: Any) -> list[ApprovalRequest]:
-        """Pending requests that meet ``conditions``, chosen by the database (a sweep
-        reads the few that are due, not every request waiting)."""
-        query = sa.select(approval_request).where(
-            approval_request.c.status == "pending", *conditions
-        )
-        with reading(self.engine) as conn:
-            return self._find(conn, query.order_by(approval_request.c.created_at), {})
+        return self.store.find(status=status, agent=agent, run_id=run_id)
 
     def for_approver(self, user: str) -> list[ApprovalRequest]:
         """Pending requests this user may decide."""
         now = self.clock()
-        return [
-            request
-            for request in self.find()
-            if user != request.requested_by
-            and user in self.policy.users_holding(request.eligible_refs(now))
-        ]
+        return [r for r in self.find() if rules.may_decide(self.policy, r, user, now)]
 
     # --- deciding ---------------------------------------------------------------
 
@@ -199,24 +170,26 @@ class Approvals:
         self,
         request_id: str,
         *,
-        by: str,
+        by: str | Actor,
         edit: dict[str, Any] | None = None,
         comment: str | None = None,
     ) -> ApprovalRequest:
         """Approve, optionally with edited arguments (checked by the gate again)."""
-        return self._vote(request_id, by=by, verdict="approve", edit=edit, comment=comment)
+        return self._vote(
+            request_id, by=as_actor(by), verdict="approve", edit=edit, comment=comment
+        )
 
-    def reject(self, request_id: str, *, by: str, comment: str) -> ApprovalRequest:
+    def reject(self, request_id: str, *, by: str | Actor, comment: str) -> ApprovalRequest:
         """Reject with a comment; the agent is told, and may re-plan."""
         if not comment or not comment.strip():
             raise EditRefused(request_id, "a rejection needs a comment saying why")
-        return self._vote(request_id, by=by, verdict="reject", edit=None, comment=comment)
+        return self._vote(request_id, by=as_actor(by), verdict="reject", edit=None, comment=comment)
 
     def _vote(
         self,
         request_id: str,
         *,
-        by: str,
+        by: Actor,
         verdict: Verdict,
         edit: dict[str, Any] | None,
         comment: str | None,
@@ -226,27 +199,26 @@ class Approvals:
         edited: _Edit | None = None
         try:
             if edit is not None:
-                before = self.get(request_id)
-                self._open_request(before)
-                self._check_approver(before, by)
+                before = rules.check_open(self.store.get(request_id), self.clock())
+                rules.check_approver(self.policy, before, by.account, self.clock())
                 edited = self._checked_edit(before, edit)
             updated = self._cast(request_id, by=by, verdict=verdict, edited=edited, comment=comment)
         except ApprovalError as refusal:
             if edited is not None:  # the edit's limits were settled: give the old ones back
-                self._resettle(edited.before)
+                self._reclaim(edited.before)
             if isinstance(refusal, ApprovalExpired):
                 self._expire(request_id)
-            self._record_refusal(request_id, by, refusal)
+            self.record_refusal(request_id, by=by, reason=refusal.reason, message=refusal.message)
             raise
         if updated.status == "rejected":
-            self._release_limits(updated)
+            self.gate.release_limits(_key(updated))
         self._record(
             "approval.decided",
             updated,
             by=by,
             verdict=verdict,
             comment=comment,
-            edited_args=self._shown(updated.tool, edited.args) if edited else None,
+            edited_args=self.gate.shown_args(updated.tool, edited.args) if edited else None,
         )
         return updated
 
@@ -254,77 +226,48 @@ class Approvals:
         self,
         request_id: str,
         *,
-        by: str,
+        by: Actor,
         verdict: Verdict,
         edited: _Edit | None,
         comment: str | None,
     ) -> ApprovalRequest:
         """Store the vote and, when it settles the request, its status (one transaction)."""
         with write_transaction(self.engine, f"approval:{request_id}") as conn:
-            request = self._open(conn, request_id)
-            self._check_approver(request, by)
+            request = rules.check_open(self.store.get(request_id, conn=conn), self.clock())
+            rules.check_approver(self.policy, request, by.account, self.clock())
             if edited is not None and request.args_hash != edited.before.args_hash:
                 raise ApprovalClosed(request_id, "another approver changed the arguments meanwhile")
             new_args = edited.args if edited is not None else None
             current_hash = args_hash(new_args) if new_args is not None else request.args_hash
-            if verdict == "approve" and by in request.approvals and new_args is None:
-                raise DuplicateVote(request_id, f"{by} has already approved this request")
+            if verdict == "approve" and by.account in request.approvals and new_args is None:
+                raise DuplicateVote(request_id, f"{by.account} has already approved this request")
             vote = Vote(
-                approver=by,
+                approver=by.account,
                 verdict=verdict,
                 args_hash=current_hash,
                 edited_args=new_args,
                 comment=comment,
                 at=self.clock(),
             )
-            conn.execute(_INSERT_VOTE, {"request_id": request_id, **vars(vote)})
+            self.store.add_vote(conn, request_id, vote)
             # What the request now is, without reading it back: the vote added to it, and
             # the new arguments, the status and the time it was settled, as written.
             changes: dict[str, Any] = {}
             if new_args is not None:
-                shown = self._shown(request.tool, new_args)
+                shown = self.gate.shown_args(request.tool, new_args)
                 changes.update(
                     args=new_args,
                     args_hash=current_hash,
                     shown_args=shown,
-                    preview=_render_args(request.tool, shown),
+                    preview=rules.render_args(request.tool, shown),
                 )
             updated = dataclasses.replace(request, votes=(*request.votes, vote), **changes)
-            status = self._settled_status(updated, verdict)
+            status = rules.settled_status(updated, verdict)
             if status != "pending":
                 changes.update(status=status, decided_at=self.clock(), comment=comment)
             if changes:
-                conn.execute(_UPDATE_REQUEST, {"w_id": request_id, **changes})
+                self.store.update(conn, request_id, changes)
             return dataclasses.replace(updated, **changes)
-
-    def _settled_status(self, request: ApprovalRequest, verdict: Verdict) -> Status:
-        if verdict == "reject":
-            return "rejected"
-        return "approved" if len(set(request.approvals)) >= request.quorum else "pending"
-
-    def _open(self, conn: Connection, request_id: str) -> ApprovalRequest:
-        return self._open_request(self._load(conn, request_id))
-
-    def _open_request(self, request: ApprovalRequest) -> ApprovalRequest:
-        if request.status != "pending":
-            raise ApprovalClosed(request.id, f"the request is already {request.status}")
-        if self.clock() >= request.expires_at:
-            raise ApprovalExpired(
-                request.id, f"the request expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
-            )
-        return request
-
-    def _check_approver(self, request: ApprovalRequest, user: str) -> None:
-        if self.policy.principal(user) is None:
-            raise NotAnApprover(request.id, f"{user!r} is not a user of the policy")
-        if user == request.requested_by:
-            raise SelfApproval(request.id, f"{user} asked for this action and cannot approve it")
-        refs = request.eligible_refs(self.clock())
-        if user not in self.policy.users_holding(refs):
-            raise NotAnApprover(
-                request.id,
-                f"{user} is not an approver for {request.rule} (needs {', '.join(refs)})",
-            )
 
     def _checked_edit(self, request: ApprovalRequest, edit: dict[str, Any]) -> _Edit:
         """The edited arguments, if the gate would let the edited call through: valid,
@@ -336,20 +279,15 @@ class Approvals:
             args = tool.validate_args(merged)
         except ToolArgumentsError as exc:
             raise EditRefused(request.id, exc.message) from None
-        call = self._call(request, args)
-        evaluation = evaluate(self.policy, self.gate.locate(call))
-        if isinstance(evaluation.decision, Deny):
+        recheck = self.gate.recheck(self._call(request, args))
+        if isinstance(recheck.decision, Deny):
             raise EditRefused(
                 request.id,
-                "the edited call is refused by the policy: "
-                + "; ".join(evaluation.decision.reasons),
+                "the edited call is refused by the policy: " + "; ".join(recheck.decision.reasons),
             )
-        breaches = self.gate.ledger.resettle(evaluation.claims, call_id=call.idempotency_key)
-        enforced = [b for b in breaches if not b.claim.limit.shadow]
-        if enforced:
+        if recheck.over_limits:
             raise EditRefused(
-                request.id,
-                "the edited call is over a limit: " + "; ".join(b.message for b in enforced),
+                request.id, "the edited call is over a limit: " + "; ".join(recheck.over_limits)
             )
         return _Edit(
             args=tool.args_model.model_validate(args).model_dump(mode="json"), before=request
@@ -370,18 +308,13 @@ class Approvals:
             call_id=request.call_id,
         )
 
-    def _resettle(self, request: ApprovalRequest) -> None:
+    def _reclaim(self, request: ApprovalRequest) -> None:
         """Claim the limits of the request's arguments again (an edit did not go through)."""
         try:
             call = self._call(request, request.args)
         except EditRefused:
             return
-        claims = evaluate(self.policy, self.gate.locate(call)).claims
-        self.gate.ledger.resettle(claims, call_id=call.idempotency_key)
-
-    def _release_limits(self, request: ApprovalRequest) -> None:
-        """A call that will not run gives back what it claimed of its limits."""
-        self.gate.ledger.release(f"{request.run_id}:{request.call_id}")
+        self.gate.reclaim_limits(call)
 
     # --- execution, expiry, escalation, cancellation -------------------------------
 
@@ -392,7 +325,7 @@ class Approvals:
         what was approved, and the policy is the version that required approval.
         """
         with self.engine.begin() as conn:
-            return self._claim(conn, self._load(conn, request_id))
+            return self._claim(conn, self.store.get(request_id, conn=conn))
 
     def claim_call(
         self, run_id: str, call_id: str, *, conn: Connection | None = None
@@ -403,7 +336,7 @@ class Approvals:
         if conn is None:
             with self.engine.begin() as own:
                 return self.claim_call(run_id, call_id, conn=own)
-        request = self._find_one(conn, _OF_CALLS, _of_calls(run_id, call_id))
+        request = self.store.for_call(run_id, call_id, conn=conn)
         if request is None or request.status == "executed":
             return request
         return self._claim(conn, request)
@@ -420,8 +353,7 @@ class Approvals:
                 f"{self.policy.version}); ask again",
             )
         # Only while still approved: of two claims at once, one wins (no lock needed).
-        claimed = conn.execute(_CLAIM, {"w_id": request.id})
-        if not claimed.rowcount:
+        if not self.store.claim(conn, request.id):
             raise ApprovalClosed(request.id, "the request was claimed or closed meanwhile")
         return dataclasses.replace(request, status="executed")
 
@@ -432,8 +364,7 @@ class Approvals:
         while one is still pending, or has no request)."""
         if not call_ids:
             return {}
-        with reading(self.engine) as conn:
-            found = self._find(conn, _OF_CALLS, _of_calls(run_id, *call_ids))
+        found = self.store.of_calls(run_id, call_ids)
         by_call = {request.call_id: request for request in found}
         if set(by_call) != set(call_ids) or any(r.status == "pending" for r in found):
             return None
@@ -441,99 +372,50 @@ class Approvals:
 
     def expire_due(self) -> list[ApprovalRequest]:
         """Expire every pending request past its expiry; returns them."""
-        due = self._pending_where(approval_request.c.expires_at <= self.clock())
+        due = self.store.due_to_expire(self.clock())
         return [expired for request in due if (expired := self._expire(request.id))]
 
     def _expire(self, request_id: str) -> ApprovalRequest | None:
         """Mark a pending request expired (rejected by default) and record it."""
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                approval_request.update()
-                .where(approval_request.c.id == request_id, approval_request.c.status == "pending")
-                .values(status="expired", decided_at=self.clock())
-            )
-        if not result.rowcount:
+        if not self.store.close_pending(request_id, status="expired", decided_at=self.clock()):
             return None
-        expired = self.get(request_id)
-        self._release_limits(expired)
+        expired = self.store.get(request_id)
+        self.gate.release_limits(_key(expired))
         self._record("approval.decided", expired, verdict="expired")
         return expired
 
     def escalate_due(self) -> list[ApprovalRequest]:
         """Notify escalation roles of requests whose escalation time has come."""
         escalated = []
-        for request in self._pending_where(
-            approval_request.c.escalate_at <= self.clock(),
-            approval_request.c.escalated.is_(False),
-        ):
-            with self.engine.begin() as conn:
-                result = conn.execute(
-                    approval_request.update()
-                    .where(
-                        approval_request.c.id == request.id, approval_request.c.escalated.is_(False)
-                    )
-                    .values(escalated=True)
-                )
-            if result.rowcount:
+        for request in self.store.due_to_escalate(self.clock()):
+            if self.store.mark_escalated(request.id):
                 escalated.append(dataclasses.replace(request, escalated=True))
                 self._notify(request, request.escalate_to)
         return escalated
 
     def cancel(
-        self, *, run_id: str | None = None, agent: str | None = None, reason: str = "cancelled"
+        self,
+        *,
+        run_id: str | None = None,
+        agent: str | None = None,
+        reason: str = "cancelled",
+        by: Actor | None = None,
     ) -> list[ApprovalRequest]:
         """Cancel pending requests of a run, of an agent, or (neither given) all of them."""
         cancelled = []
         for request in self.find(run_id=run_id, agent=agent):
-            with self.engine.begin() as conn:
-                result = conn.execute(
-                    approval_request.update()
-                    .where(
-                        approval_request.c.id == request.id, approval_request.c.status == "pending"
-                    )
-                    .values(status="cancelled", decided_at=self.clock(), comment=reason)
-                )
-            if result.rowcount:
+            closed = self.store.close_pending(
+                request.id, status="cancelled", decided_at=self.clock(), comment=reason
+            )
+            if closed:
                 cancelled.append(dataclasses.replace(request, status="cancelled", comment=reason))
-                self._release_limits(request)
-                self._record("approval.decided", cancelled[-1], verdict="cancelled", comment=reason)
+                self.gate.release_limits(_key(request))
+                self._record(
+                    "approval.decided", cancelled[-1], verdict="cancelled", comment=reason, by=by
+                )
         return cancelled
 
     # --- helpers --------------------------------------------------------------------
-
-    def _shown(self, tool_name: str, args: dict[str, Any] | None) -> dict[str, Any]:
-        if args is None:
-            return {}
-        tool = self.policy.tools.get(tool_name)
-        shown: dict[str, Any] = self.gate.redactor_for(tool, args).redact(args).value
-        return shown
-
-    def _load(self, conn: Connection, request_id: str) -> ApprovalRequest:
-        request = self._find_one(conn, _BY_ID, {"id": request_id})
-        if request is None:
-            raise ApprovalNotFound(request_id, "no such approval request")
-        return request
-
-    def _find_one(
-        self, conn: Connection, query: sa.Select[Any], params: dict[str, Any]
-    ) -> ApprovalRequest | None:
-        found = self._find(conn, query, params)
-        return found[0] if found else None
-
-    def _find(
-        self, conn: Connection, query: sa.Select[Any], params: dict[str, Any]
-    ) -> list[ApprovalRequest]:
-        """The requests ``query`` selects, with their votes: two queries however many."""
-        rows = conn.execute(query, params).mappings().all()
-        if not rows:
-            return []
-        votes: dict[str, list[Any]] = {row["id"]: [] for row in rows}
-        ids = list(votes)
-        for start in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[start : start + _IDS_PER_QUERY]
-            for vote in conn.execute(_VOTES, {"ids": chunk}).mappings():
-                votes[vote["request_id"]].append(vote)
-        return [_request(row, votes[row["id"]]) for row in rows]
 
     def _notify(self, request: ApprovalRequest, refs: Sequence[str]) -> None:
         recipients = sorted(self.policy.users_holding(tuple(refs)) - {request.requested_by})
@@ -546,7 +428,7 @@ class Approvals:
         request: ApprovalRequest,
         *,
         call: ProposedCall | None = None,
-        by: str | None = None,
+        by: Actor | None = None,
         verdict: str | None = None,
         comment: str | None = None,
         edited_args: dict[str, Any] | None = None,
@@ -564,7 +446,7 @@ class Approvals:
         }
         for key, value in (
             ("verdict", verdict),
-            ("by", by),
+            ("by", by.account if by else None),
             ("comment", comment),
             ("edited_args", edited_args),
         ):
@@ -581,17 +463,15 @@ class Approvals:
                 args=request.shown_args,
                 why=request.why,
                 approval=approval,
+                actor=by.record() if by else None,
             )
         )
-
-    def _record_refusal(self, request_id: str, by: str, refusal: ApprovalError) -> None:
-        self.record_refusal(request_id, by=by, reason=refusal.reason, message=refusal.message)
 
     def record_refusal(
         self,
         request_id: str,
         *,
-        by: str,
+        by: str | Actor,
         reason: str,
         message: str,
         details: Mapping[str, Any] | None = None,
@@ -600,8 +480,9 @@ class Approvals:
         by these rules, or by a front end (the console: a bad CSRF token, a stale form)."""
         if self.audit is None:
             return
+        account = by.account if isinstance(by, Actor) else by
         try:
-            request: ApprovalRequest | None = self.get(request_id)
+            request: ApprovalRequest | None = self.store.get(request_id)
         except ApprovalNotFound:
             request = None
         self.audit.append(
@@ -614,94 +495,16 @@ class Approvals:
                 tool=request.tool if request else None,
                 approval={
                     "request_id": request_id,
-                    "by": by,
+                    "by": account,
                     "refusal": reason,
                     "message": message,
                 },
                 details=details,
+                actor=by.record() if isinstance(by, Actor) else None,
             )
         )
 
 
-def _preview(tool: Tool, args: dict[str, Any], *, fallback: str) -> str:
-    """The tool's own dry run as text, else the arguments rendered readably."""
-    if tool.preview is None:
-        return fallback
-    try:
-        result = tool.preview(**tool.validate_args(args))
-    except Exception as exc:  # the approver still sees exactly what would run
-        return f"(the tool's preview failed: {type(exc).__name__}: {exc})\n{fallback}"
-    return result if isinstance(result, str) else canonical_json(result)
-
-
-def _render_args(tool: str, args: dict[str, Any]) -> str:
-    lines = [f"{tool}("]
-    lines += [f"  {key} = {value!r}" for key, value in args.items()]
-    lines.append(")")
-    return "\n".join(lines)
-
-
-def _request(row: Any, votes: Sequence[Any]) -> ApprovalRequest:
-    return ApprovalRequest(
-        id=row["id"],
-        run_id=row["run_id"],
-        call_id=row["call_id"],
-        agent=row["agent"],
-        requested_by=row["requested_by"],
-        tool=row["tool"],
-        args=row["args"],
-        args_hash=row["args_hash"],
-        shown_args=row["shown_args"],
-        preview=row["preview"],
-        why=row["why"],
-        rule=row["rule"],
-        reason=row["reason"],
-        approvers=tuple(row["approvers"]),
-        quorum=row["quorum"],
-        policy_version=row["policy_version"],
-        status=row["status"],
-        created_at=as_utc(row["created_at"]),
-        expires_at=as_utc(row["expires_at"]),
-        escalate_at=_utc_or_none(row["escalate_at"]),
-        escalate_to=tuple(row["escalate_to"]),
-        escalated=bool(row["escalated"]),
-        decided_at=_utc_or_none(row["decided_at"]),
-        comment=row["comment"],
-        votes=tuple(
-            Vote(
-                approver=v["approver"],
-                verdict=v["verdict"],
-                args_hash=v["args_hash"],
-                edited_args=v["edited_args"],
-                comment=v["comment"],
-                at=as_utc(v["at"]),
-            )
-            for v in votes
-        ),
-    )
-
-
-# Built once: a statement built per call costs more Python than the database's work.
-_BY_ID = sa.select(approval_request).where(approval_request.c.id == sa.bindparam("id"))
-_OF_CALLS = sa.select(approval_request).where(
-    approval_request.c.run_id == sa.bindparam("run_id"),
-    approval_request.c.call_id.in_(sa.bindparam("call_ids", expanding=True)),
-)
-"""The requests made for some calls of a run."""
-_INSERT_VOTE = approval_vote.insert()
-_UPDATE_REQUEST = approval_request.update().where(approval_request.c.id == sa.bindparam("w_id"))
-"""A request's update; the values are the parameters other than ``w_id``."""
-_CLAIM = _UPDATE_REQUEST.where(approval_request.c.status == "approved").values(status="executed")
-_VOTES = (
-    sa.select(approval_vote)
-    .where(approval_vote.c.request_id.in_(sa.bindparam("ids", expanding=True)))
-    .order_by(approval_vote.c.id)
-)
-
-
-_IDS_PER_QUERY = 5000
-"""Request ids per query for their votes (SQLite caps a statement's parameters)."""
-
-
-def _of_calls(run_id: str, *call_ids: str) -> dict[str, Any]:
-    return {"run_id": run_id, "call_ids": list(call_ids)}
+def _key(request: ApprovalRequest) -> str:
+    """The idempotency key of the request's call (what its limits are claimed under)."""
+    return f"{request.run_id}:{request.call_id}"

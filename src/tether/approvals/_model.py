@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tether.audit._canonical import canonical_json
+from tether.audit import canonical_json
 
 Status = Literal["pending", "approved", "rejected", "expired", "cancelled", "executed"]
 Verdict = Literal["approve", "reject"]

@@ -1,0 +1,75 @@
+"""The rules of deciding a request, as pure functions of the request, the policy and
+the time: who may decide, whether it is still open, when it is settled.
+
+- the approver must be a known user holding an approver role of the rule (or an
+  escalation role, once escalation is due);
+- nobody approves their own request; each approver counts once;
+- a request past its expiry is expired, not decided.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from tether.approvals._errors import ApprovalClosed, ApprovalExpired, NotAnApprover, SelfApproval
+from tether.approvals._model import ApprovalRequest, Status, Verdict
+from tether.audit import canonical_json
+from tether.policy import Policy
+from tether.tools import Tool
+
+
+def check_open(request: ApprovalRequest, now: _dt.datetime) -> ApprovalRequest:
+    """The request, if it can still be decided; else why not."""
+    if request.status != "pending":
+        raise ApprovalClosed(request.id, f"the request is already {request.status}")
+    if now >= request.expires_at:
+        raise ApprovalExpired(
+            request.id, f"the request expired at {request.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+    return request
+
+
+def check_approver(policy: Policy, request: ApprovalRequest, user: str, now: _dt.datetime) -> None:
+    """Refuse ``user`` unless they may decide ``request`` now."""
+    if policy.principal(user) is None:
+        raise NotAnApprover(request.id, f"{user!r} is not a user of the policy")
+    if user == request.requested_by:
+        raise SelfApproval(request.id, f"{user} asked for this action and cannot approve it")
+    refs = request.eligible_refs(now)
+    if user not in policy.users_holding(refs):
+        raise NotAnApprover(
+            request.id,
+            f"{user} is not an approver for {request.rule} (needs {', '.join(refs)})",
+        )
+
+
+def may_decide(policy: Policy, request: ApprovalRequest, user: str, now: _dt.datetime) -> bool:
+    """Whether ``user`` may decide ``request`` now (the inbox's "mine")."""
+    return user != request.requested_by and user in policy.users_holding(request.eligible_refs(now))
+
+
+def settled_status(request: ApprovalRequest, verdict: Verdict) -> Status:
+    """The request's status once ``verdict`` is counted (its votes include it)."""
+    if verdict == "reject":
+        return "rejected"
+    return "approved" if len(set(request.approvals)) >= request.quorum else "pending"
+
+
+def preview(tool: Tool, args: dict[str, Any], *, fallback: str) -> str:
+    """The tool's own dry run as text, else the arguments rendered readably."""
+    if tool.preview is None:
+        return fallback
+    try:
+        result = tool.preview(**tool.validate_args(args))
+    except Exception as exc:  # the approver still sees exactly what would run
+        return f"(the tool's preview failed: {type(exc).__name__}: {exc})\n{fallback}"
+    return result if isinstance(result, str) else canonical_json(result)
+
+
+def render_args(tool: str, args: dict[str, Any]) -> str:
+    """A call's (shown) arguments, one per line."""
+    lines = [f"{tool}("]
+    lines += [f"  {key} = {value!r}" for key, value in args.items()]
+    lines.append(")")
+    return "\n".join(lines)

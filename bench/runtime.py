@@ -74,7 +74,6 @@ from tether import __version__
 from tether.agents import Agent, load_script, model_tool_name, scripted_model
 from tether.policy import Policy, load_policy_text
 from tether.runtime import QUEUE, Runtime
-from tether.runtime._runtime import dbos_url
 from tether.runtime._tables import run as run_table
 from tether.tools import Effect, ToolContext, Toolset, tool
 
@@ -338,7 +337,7 @@ def baseline_worker(options: argparse.Namespace, stopping: threading.Event) -> i
     baseline's queue like tether's (no tether runtime, no sweeps)."""
     config: DBOSConfig = {
         "name": "tether",
-        "system_database_url": dbos_url(options.database),
+        "system_database_url": options.database.replace("postgresql+psycopg://", "postgresql://"),
         "application_version": f"tether-{__version__}",
         "executor_id": options.executor_id,
         "log_level": "WARNING",
@@ -682,12 +681,12 @@ class _Timed:
 def _timed_functions(rt: Runtime) -> _Timed:
     """Wrap the runtime's steps of a call to add up their wall time."""
     wanted = (
-        (rt, "gate_call", "a call's step (gate_call)"),
-        (rt, "decide_call", "  deciding (decide_call)"),
+        (rt.calls, "propose", "a call's step (CallPath.propose)"),
+        (rt.calls, "decide", "  deciding (CallPath.decide)"),
         (rt.store, "call_context", "    the run and the stop switch, one read (call_context)"),
         (rt.gate, "assess", "    the gate's decision (Gate.assess)"),
         (rt.gate, "run", "  the tool and its output check (Gate.run)"),
-        (rt, "_settle_effect", "  audit and effect ledger, one write (_settle_effect)"),
+        (rt.calls, "_settle", "  audit and effect ledger, one write (CallPath._settle)"),
     )
     timed = _Timed(totals={label: [0, 0.0] for _, _, label in wanted}, undo=[])
     for owner, name, label in wanted:

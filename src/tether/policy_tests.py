@@ -1,5 +1,7 @@
 """Policy unit tests: calls and their expected decisions, in YAML beside the policy.
 
+They run the gate's decision on a policy, so they sit above both.
+
 ```yaml
 policy: policy.yaml            # relative to this file
 tests:
@@ -25,11 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tether.calls import Principal, ProposedCall, RunState
 from tether.errors import PolicyError, PolicyIssue
-from tether.gate._decision import Decision
-from tether.gate._evaluate import evaluate
-from tether.policy._load import load_policy
-from tether.policy._policy import Policy
-from tether.policy._yaml import YamlProblem, line_of, load_with_lines
+from tether.gate import Decision, evaluate
+from tether.policy import Policy, YamlProblem, line_of, load_policy, load_with_lines
 
 TEST_FILE_GLOB = "*_test.yaml"
 

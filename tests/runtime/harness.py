@@ -227,7 +227,8 @@ class Harness:
         return record
 
     def segment_status(self, run_id: str, segment: int) -> str | None:
-        found = self.runtime.client.list_workflows(workflow_ids=[f"{run_id}/seg-{segment}"])
+        client = self.runtime.durability.client
+        found = client.list_workflows(workflow_ids=[f"{run_id}/seg-{segment}"])
         return found[0].status if found else None
 
     def desk(self, query: str, *args: Any) -> list[tuple[Any, ...]]:

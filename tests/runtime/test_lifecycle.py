@@ -124,7 +124,7 @@ def test_expired_request_is_rejected_and_the_run_goes_on(
 
     time.sleep(1.2)
     counts = rt.sweep()
-    assert counts["expired"] == 1
+    assert counts.expired == 1
     done = rt.wait(run.id)
     assert done.status == "completed"
     assert credit_notes(desk) == []

@@ -121,7 +121,7 @@ def test_undo_reverses_through_the_gate_and_links_both(
         asyncio.run(rt.undo(run.id, mail.call_id, by="bob"))
 
     result = asyncio.run(rt.undo(run.id, refund.call_id, by="bob"))
-    assert result["kind"] == "executed"
+    assert result.kind == "executed"
     assert credit_notes(desk) == [(1, 180.0, 1)]
     assert rt.store.effect(refund.idempotency_key).reversed_by == f"{run.id}:undo-{refund.call_id}"  # type: ignore[union-attr]
     with pytest.raises(ConfigurationError, match="already undone"):
@@ -143,7 +143,7 @@ def test_undo_is_refused_when_the_operator_may_not(
     rt.wait(run.id)
     refund = next(e for e in rt.store.effects(run.id) if e.tool == "erp.create_credit_note")
     result = asyncio.run(rt.undo(run.id, refund.call_id, by="sam"))  # sales: not for support-desk
-    assert result["kind"] == "refused"
+    assert result.kind == "refused"
     assert credit_notes(desk) == [(1, 180.0, 0)]
 
 
@@ -169,9 +169,9 @@ def test_a_calls_context_is_the_runs_state_and_the_agents_stop_switch(
 def test_built_agents_are_bounded(
     sqlite_url: str, make_runtime: MakeRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tether.runtime import _runtime
+    from tether.runtime import _segments
 
-    monkeypatch.setattr(_runtime, "MAX_BUILT_AGENTS", 2)
+    monkeypatch.setattr(_segments, "MAX_BUILT_AGENTS", 2)
     rt = make_runtime(sqlite_url, launch=False)
     agent = rt.agents["support-desk"]
     models = []
@@ -179,7 +179,7 @@ def test_built_agents_are_bounded(
         script = tmp_path / f"s{n}.yaml"
         script.write_text("turns: [{text: hi}]\n")
         models.append(f"scripted:{script}")
-        rt._agent(agent, models[-1])
-    kept = list(rt._pydantic_agents)
+        rt.segments.built(agent, models[-1])
+    kept = list(rt.segments._built)
     assert kept == [f"support-desk|{models[1]}", f"support-desk|{models[2]}"]
-    assert rt._agent(agent, models[2]) is rt._pydantic_agents[kept[1]]  # reused, not rebuilt
+    assert rt.segments.built(agent, models[2]) is rt.segments._built[kept[1]]  # reused

@@ -55,10 +55,10 @@ def test_ending_a_run_twice_records_one_end(
     rt = make_runtime(database_url, launch=False)
     run = rt.start("support-desk", "Acme was charged twice", principal="alice")
     record = rt.store.get(run.id)
-    assert rt._finish(run.id, "cancelled", error="by olga", record=record) == "cancelled"
+    assert rt.endings.finish(run.id, "cancelled", error="by olga", record=record) == "cancelled"
     # A second end (a replayed segment with the record it began with) changes nothing.
-    assert rt._finish(run.id, "completed", output="late", record=record) == "cancelled"
-    assert rt._finish(run.id, "stopped", error="again") == "cancelled"
+    assert rt.endings.finish(run.id, "completed", output="late", record=record) == "cancelled"
+    assert rt.endings.finish(run.id, "stopped", error="again") == "cancelled"
     after = rt.store.get(run.id)
     assert (after.status, after.output, after.error) == ("cancelled", None, "by olga")
     assert _ends(rt, run.id) == ["run.stopped"]
@@ -125,4 +125,4 @@ def test_the_sweep_finds_the_waiting_runs_with_nothing_pending(
                         expires_at=now + dt.timedelta(days=1), escalate_to=[], escalated=False,
                     )
                 )  # fmt: skip
-    assert rt._decided_waiting_runs() == ["r-decided"]
+    assert rt.resumer.decided_waiting_runs() == ["r-decided"]

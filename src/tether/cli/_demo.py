@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from tether.demo._story import run_demo
+from tether.demo import run_demo
 
 DEFAULT_STATE = Path(".tether/demo")
 

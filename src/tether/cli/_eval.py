@@ -26,8 +26,8 @@ from tether.evals import (
     result_json,
     run_suite,
     store_result,
+    write_json,
 )
-from tether.evals._report import write_json
 
 DEFAULT_STORE = Path(".tether/evals")
 

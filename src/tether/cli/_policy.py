@@ -15,7 +15,7 @@ from tether.config import load_connector_tools
 from tether.errors import ConfigurationError, PolicyError
 from tether.gate import NeedsApproval, evaluate
 from tether.policy import load_policy, policy_json_schema
-from tether.policy._testing import build_call, find_test_files, run_test_file
+from tether.policy_tests import build_call, find_test_files, run_test_file
 from tether.tools import Toolset
 
 app = typer.Typer(help="Check, explain and test policies.", no_args_is_help=True)

@@ -9,11 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tether.connectors.tryton import LocalTryton
-from tether.connectors.tryton._build import DEFAULT_ADMIN_PASSWORD
-from tether.connectors.tryton._server import TEMPLATES_ENV
+from tether.connectors.tryton import DEFAULT_ADMIN_PASSWORD, TEMPLATES_ENV, LocalTryton
+from tether.demo import build_with_progress
 from tether.errors import ConfigurationError
 
 DEFAULT_STATE = Path(".tether/tryton")
@@ -40,27 +38,6 @@ DatabaseUrlOption = Annotated[
         envvar="TETHER_TRYTON_DATABASE_URL",
     ),
 ]
-
-
-def build_with_progress(local: LocalTryton, console: Console, *, force: bool = False) -> str:
-    """The template's name; built first (progress shown) when missing, or when ``force``."""
-    if not force and local.template_exists():
-        return local.template
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("building the demo company", total=None)
-
-        def on_step(done: int, total: int, text: str) -> None:
-            progress.update(task, completed=done - 1, total=total, description=text)
-
-        local.build_template(on_step=on_step)
-        progress.update(task, completed=progress.tasks[0].total, description="built")
-    return local.template
 
 
 _STOPPING = (signal.SIGINT, signal.SIGTERM)

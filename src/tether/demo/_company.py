@@ -9,10 +9,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tether.connectors._net import free_port
+from tether.connectors.email import free_port
+
+if TYPE_CHECKING:
+    from tether.connectors.tryton import LocalTryton
 
 DATABASE = "demo"
 """The demo company's Tryton database, in ``STATE/tryton``."""
@@ -33,9 +38,7 @@ class Company:
 
 def set_up(state: Path, console: Console) -> Company:
     """Copy the demo company into ``state``; build its template first if needed."""
-    from tether.cli._tryton import build_with_progress
-    from tether.connectors.tryton import LocalTryton
-    from tether.connectors.tryton._server import default_template_dir
+    from tether.connectors.tryton import LocalTryton, default_template_dir
 
     tryton = LocalTryton(state / "tryton", template_dir=default_template_dir())
     if not tryton.template_exists():
@@ -54,6 +57,27 @@ def set_up(state: Path, console: Console) -> Company:
         outbox=state / "outbox",
         smtp_port=free_port(),
     )
+
+
+def build_with_progress(local: LocalTryton, console: Console, *, force: bool = False) -> str:
+    """The template's name; built first (progress shown) when missing, or when ``force``."""
+    if not force and local.template_exists():
+        return local.template
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("building the demo company", total=None)
+
+        def on_step(done: int, total: int, text: str) -> None:
+            progress.update(task, completed=done - 1, total=total, description=text)
+
+        local.build_template(on_step=on_step)
+        progress.update(task, completed=progress.tasks[0].total, description="built")
+    return local.template
 
 
 def _deliver_injected_email(inbox: Path) -> None:
@@ -80,8 +104,8 @@ def _deliver_injected_email(inbox: Path) -> None:
 def stop_services(company: Company) -> None:
     """Stop the Tryton and outbox this process started for the demo (any later tether
     command starts them again when it needs them)."""
-    from tether.connectors.email._local import on_demand as outbox_on_demand
-    from tether.connectors.tryton._local import on_demand as tryton_on_demand
+    from tether.connectors.email import on_demand as outbox_on_demand
+    from tether.connectors.tryton import on_demand as tryton_on_demand
 
     tryton_on_demand(company.tryton_state, company.tryton_port).stop()
     outbox_on_demand(company.outbox, company.smtp_port).stop()

@@ -24,6 +24,7 @@ from tether.evals._report import (
     print_summary,
     result_json,
     store_result,
+    write_json,
 )
 from tether.evals._results import Action, Measures, ScenarioResult, TrialResult
 from tether.evals._runner import SuiteResult, TrialRunner, run_suite
@@ -61,4 +62,5 @@ __all__ = [
     "scenario_files",
     "scenario_json_schema",
     "store_result",
+    "write_json",
 ]

@@ -19,7 +19,7 @@ from tether.evals._errors import ScenarioError, ScenarioIssue
 from tether.evals._matchers import tool_matches
 from tether.evals._rest import connector_services
 from tether.evals._scenario import ScenarioSpec
-from tether.policy._yaml import Path_, YamlProblem, line_of, load_with_lines
+from tether.policy import Path_, YamlProblem, line_of, load_with_lines
 
 CONFIG_NAME = "tether.yaml"
 SKIPPED_FOLDERS = frozenset({"scripts"})

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -26,7 +25,7 @@ MAX_BODY_BYTES = 1_000_000
 def connector_services(connectors: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
     """The service name of each connector (its prefix; the document's name by default),
     ``""`` for a connector that is not ``openapi``."""
-    from tether.connectors.openapi._toolset import _slug
+    from tether.connectors.openapi import tool_prefix
 
     names = []
     for kind, settings in connectors:
@@ -35,7 +34,7 @@ def connector_services(connectors: Iterable[tuple[str, Mapping[str, Any]]]) -> l
             continue
         prefix = settings.get("prefix")
         document = str(settings.get("document", "api"))
-        names.append(str(prefix) if prefix else _slug(Path(document).stem))
+        names.append(tool_prefix(str(prefix) if prefix else None, document))
     return names
 
 

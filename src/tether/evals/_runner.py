@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import atexit
 import datetime as _dt
-import logging
 import multiprocessing
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import yaml
-from dbos import DBOS
 from pydantic_ai import ModelMessagesTypeAdapter
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from sqlalchemy.engine import Engine
@@ -35,8 +32,7 @@ from sqlalchemy.engine import Engine
 from tether.agents import tool_name_from_model
 from tether.approvals import ApprovalError, ApprovalRequest
 from tether.config import load_config
-from tether.db._tables import limit_usage
-from tether.demo._desk import DESK_ENV
+from tether.demo import DESK_ENV
 from tether.evals._check import Outcome, judge
 from tether.evals._load import Scenario, Suite
 from tether.evals._matchers import describe
@@ -45,9 +41,8 @@ from tether.evals._scenario import ExpectedApproval
 from tether.evals._services import LocalServices
 from tether.evals._systems import DeskFactory, check_end_state
 from tether.evals._tryton import PASSWORD_ENV, TrytonTrial
-from tether.runtime import QUEUE, RunRecord, Runtime
-from tether.runtime._tables import run as run_table
-from tether.runtime._tables import stop as stop_table
+from tether.runtime import RunRecord, RunStore, Runtime
+from tether.testing import quiet_keys, reset_trial_state
 
 TrialDone = Callable[[Scenario, TrialResult], None]
 POLL_SECONDS = 0.01
@@ -89,7 +84,7 @@ class TrialRunner:
         self.scripts: dict[str, str] = {}
         self._count = 0
         self._saved_env = {name: os.environ.get(name) for name in (DESK_ENV, PASSWORD_ENV)}
-        self._quiet = _quiet("tether.audit")  # "made a new audit signing key": ours, temporary
+        self._quiet = quiet_keys()  # the trials' keys are temporary
         self._quiet.__enter__()
 
     # --- the runtime, one per configuration -----------------------------------------
@@ -106,11 +101,10 @@ class TrialRunner:
             database=f"sqlite:///{database}",
             keys=str(self.folder / "keys"),
             executor_id=f"eval-{os.getpid()}",
+            poll_seconds=POLL_SECONDS,  # trials run one at a time: a run starts at once
         )
         runtime.launch(concurrency=2)
         self._reader = sa.create_engine(f"sqlite:///{database}")
-        # Trials run one at a time: poll the queue often, so a run starts at once.
-        DBOS.register_queue(QUEUE, worker_concurrency=2, polling_interval_sec=POLL_SECONDS)
         self.runtime, self.config = runtime, config_path
         self._warm_up(runtime, scenario)
         return runtime
@@ -164,7 +158,7 @@ class TrialRunner:
             desk = self.desks.fresh(str(self._count), scenario.spec.state.desk)
             os.environ[DESK_ENV] = str(desk)
             self.services.reset(scenario)
-            _reset(runtime)
+            reset_trial_state(runtime)
             return self._play(
                 runtime, scenario, trial=trial, desk=desk, started=started, tryton=tryton
             )
@@ -277,33 +271,12 @@ class TrialRunner:
         """The run once it stops moving. Polled with plain reads: the runtime's own
         transactions take SQLite's write lock, and the run's steps would wait for them."""
         deadline = time.monotonic() + self.timeout_seconds
-        query = sa.select(run_table.c.status).where(run_table.c.id == run_id)
-        reader = self._reader or runtime.engine
+        reader = RunStore(self._reader or runtime.engine)
         while time.monotonic() < deadline:
-            with reader.connect() as conn:
-                status = conn.execute(query).scalar_one()
-            if status not in ("queued", "running"):
+            if reader.status(run_id) not in ("queued", "running"):
                 break
             time.sleep(0.01)
         return runtime.store.get(run_id)
-
-
-def _reset(runtime: Runtime) -> None:
-    """Empty what carries over from run to run: limit and budget usage, stop switches."""
-    with runtime.engine.begin() as conn:
-        conn.execute(limit_usage.delete())
-        conn.execute(stop_table.delete())
-
-
-@contextmanager
-def _quiet(logger: str) -> Iterator[None]:
-    log = logging.getLogger(logger)
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 def _rule_for(rules: list[ExpectedApproval], request: ApprovalRequest) -> ExpectedApproval | None:

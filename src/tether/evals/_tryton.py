@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tether.connectors.tryton._server import default_template_dir
+from tether.connectors.tryton import default_template_dir
 from tether.evals._scenario import TrytonQuery, TrytonState
 
 PASSWORD_ENV = "TETHER_EVAL_TRYTON_PASSWORD"

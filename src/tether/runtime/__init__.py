@@ -1,6 +1,16 @@
 """Durable runs: agents run as DBOS workflows, every tool call through the gate."""
 
-from tether.runtime._runtime import QUEUE, Runtime, current_runtime
+from tether.runtime._answers import (
+    ANSWER_VERSION,
+    Answer,
+    AwaitingApproval,
+    Executed,
+    Failed,
+    RefusalKind,
+    Refused,
+)
+from tether.runtime._dbos import DURABLE_VERSION, QUEUE, WORKFLOW
+from tether.runtime._runtime import Runtime
 from tether.runtime._store import (
     FINISHED,
     RUN_STATUSES,
@@ -10,14 +20,25 @@ from tether.runtime._store import (
     RunStatus,
     RunStore,
 )
+from tether.runtime._sweep import SweepReport
 from tether.runtime._toolset import GateToolset, RunDeps, StepModel
+from tether.runtime._workers import Worker, dead_workers, heartbeat, other_live_worker
 
 __all__ = [
+    "ANSWER_VERSION",
+    "DURABLE_VERSION",
     "FINISHED",
     "QUEUE",
     "RUN_STATUSES",
+    "WORKFLOW",
+    "Answer",
+    "AwaitingApproval",
     "EffectRecord",
+    "Executed",
+    "Failed",
     "GateToolset",
+    "RefusalKind",
+    "Refused",
     "RunDeps",
     "RunNotFound",
     "RunRecord",
@@ -25,5 +46,9 @@ __all__ = [
     "RunStore",
     "Runtime",
     "StepModel",
-    "current_runtime",
+    "SweepReport",
+    "Worker",
+    "dead_workers",
+    "heartbeat",
+    "other_live_worker",
 ]

@@ -376,6 +376,20 @@ class RunStore:
             )
             return int(result.rowcount)
 
+    def clear_stops(self) -> None:
+        """Forget every stop switch, lifted or not: a fresh start (for tests and trials)."""
+        with self.engine.begin() as conn:
+            conn.execute(stop.delete())
+
+    def status(self, run_id: str) -> RunStatus:
+        """The run's status alone (one column)."""
+        with reading(self.engine) as conn:
+            found = conn.execute(sa.select(run.c.status).where(run.c.id == run_id)).scalar()
+        if found is None:
+            raise RunNotFound(run_id)
+        status: RunStatus = found
+        return status
+
     def stopped(self, agent: str) -> str | None:
         """Why ``agent`` is stopped (its own switch or the one for all), or None."""
         with reading(self.engine) as conn:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbos import DBOS
 from pydantic_ai import (
@@ -30,9 +30,8 @@ from pydantic_ai.models.wrapper import WrapperModel
 
 from tether.agents import Agent, model_tool_name, tool_name_from_model
 from tether.calls import Principal, ProposedCall, RunState
-
-if TYPE_CHECKING:
-    from tether.runtime._runtime import Runtime
+from tether.runtime import _answers as answer
+from tether.runtime._calls import CallPath
 
 
 async def step(name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -58,7 +57,7 @@ class StepModel(WrapperModel):
 class RunDeps:
     """What the tools' wrapper needs to know about the run it serves."""
 
-    runtime: Runtime
+    calls: CallPath
     run_id: str
     agent: Agent
     principal: Principal
@@ -100,7 +99,6 @@ class GateToolset(WrapperToolset[RunDeps]):
         self, name: str, tool_args: dict[str, Any], ctx: RunContext[RunDeps], tool: Any
     ) -> Any:
         deps = ctx.deps
-        runtime = deps.runtime
         call = ProposedCall(
             tool=tool_name_from_model(name),
             args=tool_args,
@@ -111,15 +109,16 @@ class GateToolset(WrapperToolset[RunDeps]):
             call_id=ctx.tool_call_id or f"call-{ctx.run_step}",
             why=why_of(ctx),
         )
-        answer: dict[str, str]
         if ctx.tool_call_approved:
-            answer = await step("tether.execute_approved", runtime.execute_approved, call)
+            recorded = await step("tether.execute_approved", deps.calls.execute_approved, call)
         else:
-            answer = await step("tether.gate_call", runtime.gate_call, call)
-            if answer["kind"] == "needs_approval":
-                raise ApprovalRequired(metadata={"request_id": answer["request_id"]})
-        if answer["kind"] == "executed":
-            return answer["text"]
-        if answer["kind"] == "refused":
-            return ToolDenied(answer["text"])
-        raise ToolFailed(answer["text"])
+            recorded = await step("tether.gate_call", deps.calls.propose, call)
+        match answer.parse(recorded):
+            case answer.Executed(text=text):
+                return text
+            case answer.Refused(text=text):
+                return ToolDenied(text)
+            case answer.AwaitingApproval(request_id=request_id):
+                raise ApprovalRequired(metadata={"request_id": request_id})
+            case answer.Failed(text=text):
+                raise ToolFailed(text)

@@ -22,17 +22,27 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
-from dbos import DBOS
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from tether.db import as_utc, is_postgres, reading
 from tether.runtime._tables import worker
 
-if TYPE_CHECKING:
-    from tether.runtime._runtime import Runtime
+
+class Worker(Protocol):
+    """A process that executes segments (a launched runtime)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def executor_id(self) -> str: ...
+
+    def recover_segments(self, executor_ids: list[str]) -> int:
+        """Put the segments these (dead) executors left in flight back on the queue."""
+        ...
 
 
 def _now(conn: Connection) -> _dt.datetime:
@@ -43,7 +53,7 @@ def _now(conn: Connection) -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
-def heartbeat(runtime: Runtime) -> None:
+def heartbeat(runtime: Worker) -> None:
     """Tell the other workers that this one (``runtime.executor_id``) is alive."""
     me = {"host": socket.gethostname(), "pid": os.getpid()}
     with runtime.engine.begin() as conn:
@@ -61,7 +71,7 @@ def heartbeat(runtime: Runtime) -> None:
             )
 
 
-def other_live_worker(runtime: Runtime, stale_after_seconds: float) -> str | None:
+def other_live_worker(runtime: Worker, stale_after_seconds: float) -> str | None:
     """Who else runs as ``runtime.executor_id`` right now, if anyone: a process whose
     heartbeat under that id is fresh and that is not this one (nor a dead process of
     this host, as after a crash and restart)."""
@@ -92,7 +102,7 @@ def _alive(pid: int) -> bool:
 
 
 def _stale(
-    conn: Connection, runtime: Runtime, stale_after_seconds: float
+    conn: Connection, runtime: Worker, stale_after_seconds: float
 ) -> tuple[list[str], _dt.datetime]:
     cutoff = _now(conn) - _dt.timedelta(seconds=stale_after_seconds)
     rows = conn.execute(
@@ -103,13 +113,13 @@ def _stale(
     return sorted(row.executor_id for row in rows), cutoff
 
 
-def dead_workers(runtime: Runtime, stale_after_seconds: float) -> list[str]:
+def dead_workers(runtime: Worker, stale_after_seconds: float) -> list[str]:
     """The other workers whose last heartbeat is older than ``stale_after_seconds``."""
     with reading(runtime.engine) as conn:
         return _stale(conn, runtime, stale_after_seconds)[0]
 
 
-def recover_dead_workers(runtime: Runtime, stale_after_seconds: float) -> list[str]:
+def recover_dead_workers(runtime: Worker, stale_after_seconds: float) -> list[str]:
     """Take over the segments of workers whose heartbeat is stale; their executor ids.
 
     Call it from a launched worker (after ``runtime.launch()``), periodically, after
@@ -125,7 +135,7 @@ def recover_dead_workers(runtime: Runtime, stale_after_seconds: float) -> list[s
     if not stale:
         return []
     # Their PENDING segments go back on the queue; any worker picks them up.
-    DBOS._recover_pending_workflows(stale)
+    runtime.recover_segments(stale)
     claimed = []
     for executor_id in stale:  # forget them, unless they beat again meanwhile
         with runtime.engine.begin() as conn:

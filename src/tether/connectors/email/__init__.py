@@ -62,6 +62,7 @@ __all__ = [
     "SentMessage",
     "free_port",
     "list_outbox",
+    "on_demand",
     "outbox_service",
     "toolset",
 ]

@@ -24,7 +24,7 @@ from tether.connectors.openapi._settings import (
     OpenAPISettings,
     QueryAuth,
 )
-from tether.connectors.openapi._toolset import toolset
+from tether.connectors.openapi._toolset import tool_prefix, toolset
 
 __all__ = [
     "BasicAuth",
@@ -33,5 +33,6 @@ __all__ = [
     "OpenAPIDocumentError",
     "OpenAPISettings",
     "QueryAuth",
+    "tool_prefix",
     "toolset",
 ]

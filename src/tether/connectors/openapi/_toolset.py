@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -34,7 +35,7 @@ def toolset(settings: Mapping[str, Any]) -> Toolset:
         headers=dict(config.headers),
     )
     options = ToolOptions(
-        prefix=config.prefix or _slug(path.stem),
+        prefix=tool_prefix(config.prefix, str(config.document)),
         endpoint=endpoint,
         idempotency_header=config.idempotency_header,
         reserved_headers=credentials.header_names(),
@@ -155,6 +156,11 @@ def _chosen(document: Document, found: list[Operation], config: OpenAPISettings)
         if (config.operations is None or keys(op) & set(config.operations))
         and not keys(op) & set(config.exclude)
     ]
+
+
+def tool_prefix(prefix: str | None, document: str) -> str:
+    """The prefix of the connector's tool names: ``prefix``, else the document's name."""
+    return prefix or _slug(Path(document).stem)
 
 
 def _slug(text: str) -> str:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tether.connectors.tryton._build import DEFAULT_ADMIN_PASSWORD
 from tether.connectors.tryton._client import (
     TrytonClient,
     TrytonError,
@@ -42,7 +43,13 @@ from tether.connectors.tryton._client import (
     TrytonUnreachable,
 )
 from tether.connectors.tryton._local import OnDemandTryton, on_demand
-from tether.connectors.tryton._server import LocalTryton, TrytonServer, TrytonServerError
+from tether.connectors.tryton._server import (
+    TEMPLATES_ENV,
+    LocalTryton,
+    TrytonServer,
+    TrytonServerError,
+    default_template_dir,
+)
 from tether.connectors.tryton._tools import SaleLine, TrytonTools, marker
 from tether.errors import ConfigurationError
 from tether.tools import Tool, Toolset
@@ -191,6 +198,8 @@ def _emails(result: Any) -> list[str]:
 
 
 __all__ = [
+    "DEFAULT_ADMIN_PASSWORD",
+    "TEMPLATES_ENV",
     "LocalTryton",
     "LocalTrytonSettings",
     "OnDemandTryton",
@@ -207,7 +216,9 @@ __all__ = [
     "TrytonTools",
     "TrytonUnreachable",
     "client_from_settings",
+    "default_template_dir",
     "local_service",
     "marker",
+    "on_demand",
     "toolset",
 ]

@@ -1,0 +1,238 @@
+"""One call's path inside a run: decided by the gate, held for people, or executed once.
+
+    proposed ──► CallPath.decide ──► refused | awaiting_approval (a request) | allowed
+                                                                               │
+    approved ──► CallPath.execute_approved: claimed, checked again ─────────────┤
+                                                                               ▼
+                                   CallPath.execute: effect ledger ─► Gate.run ─► settle
+                                   (the execution's events and its ledger row: one write)
+
+Each entry point answers with an :mod:`~tether.runtime._answers` value, the one thing
+that crosses DBOS's step boundary. Database work runs off the event loop, which the
+worker's other runs share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from tether.approvals import ApprovalError, Approvals
+from tether.audit import AuditLog
+from tether.calls import ProposedCall
+from tether.gate import Allow, Deny, Executed, Failed, Gate, GateEvent, NeedsApproval, evaluate
+from tether.policy import Policy
+from tether.runtime import _answers as answer
+from tether.runtime._store import EffectRecord, RunStore
+from tether.tools import Effect
+
+
+@dataclass(frozen=True, kw_only=True)
+class Allowed:
+    """The gate allowed the call: what to execute, and events still to record."""
+
+    call: ProposedCall
+    """The call as decided: located, with the run's state."""
+    decision: Allow
+    events: tuple[GateEvent, ...] = ()
+    """The decision's events when they are to be recorded with the execution."""
+
+
+class CallPath:
+    """Decide, hold and execute the calls of runs under one policy."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        engine: Engine,
+        gate: Gate,
+        store: RunStore,
+        audit: AuditLog,
+        approvals: Approvals,
+    ) -> None:
+        self.policy = policy
+        self.engine = engine
+        self.gate = gate
+        self.store = store
+        self.audit = audit
+        self.approvals = approvals
+
+    # --- deciding -------------------------------------------------------------------
+
+    def decide(
+        self, call: ProposedCall, *, defer_reads: bool = False
+    ) -> Allowed | answer.Refused | answer.AwaitingApproval:
+        """The gate's decision (recorded); a request for approval when one is needed.
+
+        With ``defer_reads``, an allowed read's events are not recorded here but
+        returned, to be recorded with its execution: one write instead of two.
+        """
+        state, stopped = self.store.call_context(call.run.id, call.agent)
+        assessed = self.gate.assess(dataclasses.replace(call, run=state), stopped=stopped)
+        call, decision = assessed.call, assessed.decision
+        if defer_reads and isinstance(decision, Allow) and self.reads(call, decision):
+            return Allowed(call=call, decision=decision, events=assessed.events)
+        self.gate.record(assessed.events)
+        if isinstance(decision, Deny):
+            refusal: answer.RefusalKind = "stopped" if "stop-switch" in decision.rules else "policy"
+            return answer.Refused(text=decision.model_message, refusal=refusal)
+        if isinstance(decision, NeedsApproval):
+            request = self.approvals.request(call, decision)
+            return answer.AwaitingApproval(request_id=request.id)
+        return Allowed(call=call, decision=decision)
+
+    def reads(self, call: ProposedCall, decision: Allow | NeedsApproval) -> bool:
+        return self.policy.tools.get(call.tool).effect_under(decision.effect) is Effect.READ
+
+    # --- the steps of a run -----------------------------------------------------------
+
+    async def propose(self, call: ProposedCall) -> answer.Answer:
+        """A proposed call, decided and, when allowed, executed: one step of a run.
+
+        Deciding and executing share a step because a step replayed after a crash
+        repeats neither: the limits a call claimed are claimed once per call, and the
+        effect ledger answers for an execution that already happened.
+        """
+        verdict = await asyncio.to_thread(self.decide, call, defer_reads=True)
+        if not isinstance(verdict, Allowed):
+            return verdict
+        return await self.execute(verdict.call, verdict.decision, None, decided=verdict.events)
+
+    async def execute_approved(self, call: ProposedCall) -> answer.Answer:
+        """Run an approved call: checked again, exactly as approved, once."""
+        checked = await asyncio.to_thread(self._claim_approved, call)
+        if isinstance(checked, answer.Refused):
+            return checked
+        if isinstance(checked, EffectRecord):  # it ran before a crash: its answer again
+            return answer.Executed(text=checked.model_text or "")
+        call, decision = checked
+        return await self.execute(call, decision, dict(call.args), begun=True)
+
+    def _claim_approved(
+        self, call: ProposedCall
+    ) -> tuple[ProposedCall, Allow | NeedsApproval] | EffectRecord | answer.Refused:
+        """The approved call, claimed, checked again and noted in the effect ledger as
+        starting, in one transaction; the ledger's record if it already ran; or why
+        it may not run (the approval stays used: it was for this one call)."""
+        with self.engine.begin() as conn:
+            try:  # a request already "executed": this step ran before a crash
+                request = self.approvals.claim_call(call.run.id, call.call_id, conn=conn)
+            except ApprovalError as exc:  # closed, invalid
+                return _refused_approval(f"The approval cannot be used: {exc}")
+            if request is None:
+                return _refused_approval("No approval was found for this action.")
+            state, stopped = self.store.call_context(call.run.id, call.agent, conn=conn)
+            call = dataclasses.replace(call, args=request.args, run=state)
+            if stopped is not None:
+                return answer.Refused(
+                    text=f"The agent has been stopped: {stopped}", refusal="stopped"
+                )
+            decision = evaluate(self.policy, self.gate.locate(call)).decision
+            if isinstance(decision, Deny):
+                return answer.Refused(text=decision.model_message)
+            # NeedsApproval: this is the approval it needed.
+            if not self.reads(call, decision):
+                done = self.store.effect_begin(
+                    key=call.idempotency_key,
+                    run_id=call.run.id,
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    args=self.shown(call, None),
+                    conn=conn,
+                )
+                if done is not None:
+                    return done
+            return call, decision
+
+    # --- executing --------------------------------------------------------------------
+
+    def shown(self, call: ProposedCall, args: dict[str, Any] | None) -> dict[str, Any]:
+        """The arguments as the effect ledger keeps them: secrets redacted."""
+        return self.gate.shown_args(call.tool, dict(args or call.args))
+
+    async def execute(
+        self,
+        call: ProposedCall,
+        decision: Allow | NeedsApproval,
+        args: dict[str, Any] | None,
+        *,
+        decided: Sequence[GateEvent] = (),
+        begun: bool = False,
+    ) -> answer.Executed | answer.Failed:
+        """Execute through the gate with the effect ledger; ``decided``: the decision's
+        events, when they are to be recorded with the execution (an allowed read);
+        ``begun``: the ledger already notes that it starts."""
+        shown = self.shown(call, args)
+        read = self.reads(call, decision)
+        if not read and not begun:  # a read changes nothing: it needs no record before it runs
+            done = await asyncio.to_thread(
+                self.store.effect_begin,
+                key=call.idempotency_key,
+                run_id=call.run.id,
+                call_id=call.call_id,
+                tool=call.tool,
+                args=shown,
+            )
+            if done is not None:
+                return answer.Executed(text=done.model_text or "")
+        outcome, event = await self.gate.run(call, decision, args=args)
+        await asyncio.to_thread(
+            self._settle, call, outcome, [*decided, event], shown=shown, read=read
+        )
+        if isinstance(outcome, Executed):
+            return answer.Executed(text=outcome.model_text)
+        return answer.Failed(text=outcome.model_text)
+
+    def _settle(
+        self,
+        call: ProposedCall,
+        outcome: Executed | Failed,
+        events: list[GateEvent],
+        *,
+        shown: dict[str, Any],
+        read: bool,
+    ) -> None:
+        """Record the execution and settle the effect ledger in one transaction; then
+        note what the output taught the run (taint, contacts)."""
+        key = call.idempotency_key
+
+        def ledger(conn: Connection) -> None:
+            if isinstance(outcome, Executed) and read:
+                self.store.effect_read(
+                    conn,
+                    key=key,
+                    run_id=call.run.id,
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    args=shown,
+                    result=outcome.output.value,
+                    model_text=outcome.model_text,
+                )
+            elif isinstance(outcome, Executed):
+                self.store.effect_end(
+                    key,
+                    status="done",
+                    result=outcome.output.value,
+                    model_text=outcome.model_text,
+                    conn=conn,
+                )
+            elif not read:
+                self.store.effect_end(
+                    key, status="failed", result=None, model_text=outcome.model_text, conn=conn
+                )
+
+        self.audit.record_many(events, alongside=ledger)
+        if isinstance(outcome, Executed) and (outcome.output.untrusted or outcome.output.contacts):
+            self.store.note_output(
+                call.run.id, untrusted=outcome.output.untrusted, contacts=outcome.output.contacts
+            )
+
+
+def _refused_approval(text: str) -> answer.Refused:
+    return answer.Refused(text=text, refusal="approval")

@@ -1,0 +1,208 @@
+"""DBOS, the durable-execution engine under tether's runs: its plumbing in one place.
+
+DBOS is one per process. A :class:`Durability` either only queues segments (a client:
+the CLI, the console) or is *launched* to execute them too (a worker, or an embedded
+setup). Closing one that was not launched leaves the process's DBOS alone, so several
+runtimes can live in one process; only one of them can be launched at a time.
+
+Versions. DBOS recovers a workflow only in a process of the application version that
+started it, and gives work queued without a version only to the latest version
+registered. tether's version for DBOS is therefore not its release but the version
+of the durable protocol (:data:`DURABLE_VERSION`: the steps a segment takes and the
+run state it reads), and every segment is queued with it explicitly. Upgrading or
+rolling back between releases that share it strands nothing; a release that changes
+it leaves segments already in flight to workers of the old protocol (see
+docs/operations.md, "Upgrades and rollbacks").
+
+Only DBOS's public API is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Protocol
+
+from dbos import DBOS, DBOSClient, DBOSConfig
+from dbos import error as dbos_error
+
+QUEUE = "tether-runs"
+"""The queue segments wait on until a worker takes them."""
+WORKFLOW = "tether.run_segment"
+"""The workflow that runs one segment of a run."""
+DURABLE_VERSION = 1
+"""The version of the durable protocol: the steps of a segment and the run state they
+read and write. Change it only with a change that older workers cannot replay."""
+DEFAULT_APPLICATION_VERSION = f"tether-durable-{DURABLE_VERSION}"
+DEFAULT_APPLICATION_NAME = "tether"
+DEFAULT_POLL_SECONDS = 0.1
+"""How often a worker asks the queue for segments: a run waits up to this before it
+starts or resumes (unless it is started at once, see :meth:`Durability.start_here`)."""
+
+DBOSError = dbos_error.DBOSException
+"""DBOS's own errors: they are DBOS's to handle (a cancelled workflow), not a run's."""
+
+
+class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is logged.
+
+    DBOS binds its console handler to the ``sys.stderr`` of the moment it starts; when
+    that stream is later replaced and closed (a test runner, a redirected CLI), logging
+    would fail. Installed first, this handler is the one DBOS keeps.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return
+
+
+def _install_dbos_log_handler() -> None:
+    dbos_logger = logging.getLogger("dbos")
+    if not dbos_logger.handlers:
+        handler = _StderrNow()
+        handler.name = "__dbos_console_log_handler__"
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)8s] (dbos) %(message)s"))
+        dbos_logger.addHandler(handler)
+
+
+_install_dbos_log_handler()
+
+
+class SegmentRunner(Protocol):
+    """What executes a segment in this process (the runtime's segments)."""
+
+    async def run_segment(self, run_id: str, segment: int) -> str: ...
+
+
+class _Process:
+    """The one runner that executes segments in this process, once launched."""
+
+    runner: SegmentRunner | None = None
+    owner: Durability | None = None
+
+
+@DBOS.workflow(name=WORKFLOW)
+async def run_segment(run_id: str, segment: int) -> str:
+    runner = _Process.runner
+    if runner is None:
+        raise RuntimeError("no tether runtime is launched in this process")
+    return await runner.run_segment(run_id, segment)
+
+
+def dbos_url(url: str) -> str:
+    """DBOS takes plain ``postgresql://`` URLs; SQLite URLs as they are."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def segment_id(run_id: str, segment: int) -> str:
+    """The workflow id of a run's segment: queuing it twice runs it once."""
+    return f"{run_id}/seg-{segment}"
+
+
+class Durability:
+    """DBOS for one runtime: a client that queues segments, launched to run them too."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        application_version: str = DEFAULT_APPLICATION_VERSION,
+        application_name: str = DEFAULT_APPLICATION_NAME,
+        executor_id: str = "local",
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
+        self.url = dbos_url(database_url)
+        self.application_version = application_version
+        self.application_name = application_name
+        self.executor_id = executor_id
+        self.poll_seconds = poll_seconds
+        self._client: DBOSClient | None = None
+        self._launched = False
+
+    @property
+    def launched(self) -> bool:
+        return self._launched
+
+    def launch(self, runner: SegmentRunner, *, concurrency: int) -> None:
+        """Execute segments in this process (a worker), ``concurrency`` at once."""
+        if _Process.owner is not None and _Process.owner is not self:
+            raise RuntimeError(
+                "another tether runtime is already launched in this process; close it first"
+            )
+        _Process.owner, _Process.runner = self, runner
+        config: DBOSConfig = {
+            "name": self.application_name,
+            "system_database_url": self.url,
+            "application_version": self.application_version,
+            "executor_id": self.executor_id,
+            "log_level": "WARNING",
+            "notification_listener_polling_interval_sec": 0.2,
+        }
+        DBOS(config=config)
+        DBOS.launch()
+        DBOS.register_queue(
+            QUEUE, worker_concurrency=concurrency, polling_interval_sec=self.poll_seconds
+        )
+        self._launched = True
+
+    def close(self) -> None:
+        if self._launched:
+            DBOS.destroy(workflow_completion_timeout_sec=5)
+            self._launched = False
+            _Process.owner = _Process.runner = None
+        if self._client is not None:
+            self._client.destroy()
+            self._client = None
+
+    @property
+    def client(self) -> DBOSClient:
+        if self._client is None:
+            # A client does not create DBOS's tables: a fresh database needs them
+            # before the first segment can be queued.
+            DBOS.migrate(self.url)
+            self._client = DBOSClient(
+                system_database_url=self.url, application_name=self.application_name
+            )
+        return self._client
+
+    def enqueue(self, run_id: str, segment: int) -> None:
+        """Queue a segment for the workers of this durable version."""
+        self.client.enqueue(
+            {
+                "queue_name": QUEUE,
+                "workflow_name": WORKFLOW,
+                "workflow_id": segment_id(run_id, segment),
+                "app_version": self.application_version,
+            },
+            run_id,
+            segment,
+        )
+
+    def cancel(self, run_id: str, segment: int) -> None:
+        """Cancel a segment's workflow, if it has one (a parked run has none)."""
+        try:
+            self.client.cancel_workflow(segment_id(run_id, segment))
+        except Exception:  # no such workflow
+            return
+
+    def recover(self, executor_ids: list[str]) -> int:
+        """Put the segments that dead workers left in flight back on the queue; how many.
+
+        Steps they finished are not run again; the step in flight is (the effect ledger
+        makes that a no-op for effects). Only from a launched process.
+        """
+        stranded = DBOS.list_workflows(
+            status="PENDING",
+            executor_id=executor_ids,
+            app_version=self.application_version,
+            name=WORKFLOW,
+            load_input=False,
+            load_output=False,
+        )
+        for workflow in stranded:
+            DBOS.resume_workflow(workflow.workflow_id, queue_name=QUEUE)
+        return len(stranded)

@@ -1,0 +1,212 @@
+"""A segment: one DBOS workflow that runs the agent from where its run stands.
+
+    begin (conditional) ──► agent loop (model requests and calls are steps) ──► park | end
+
+Beginning and ending are not steps: both are conditional writes (only a run queued or
+running in this segment begins; only one not yet ended ends), so a segment run again
+after a crash begins only if it had not ended, and then replays its steps from DBOS's
+checkpoints to the same point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic_ai import Agent as PydanticAgent
+from pydantic_ai import DeferredToolRequests, ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models import Model
+
+from tether.agents import Agent, model_tool_name, resolve_model, tool_name_from_model
+from tether.calls import ProposedCall
+from tether.gate import Gate
+from tether.policy import Policy
+from tether.runtime._calls import CallPath
+from tether.runtime._dbos import DBOSError
+from tether.runtime._ending import Endings
+from tether.runtime._resume import DEFERRED_RESULTS, Resumer
+from tether.runtime._store import RunRecord, RunStore
+from tether.runtime._toolset import GateToolset, RunDeps, StepModel, offered_tools, step
+
+DEFERRED_REQUESTS = TypeAdapter(DeferredToolRequests)
+MAX_BUILT_AGENTS = 64
+"""Pydantic AI agents kept built, one per agent and model (the oldest goes first)."""
+
+BuiltAgent = PydanticAgent[RunDeps, str | DeferredToolRequests]
+ModelChoice = str | Model
+"""A model by name (``openai-chat:gpt-4o``, a script file) or a Pydantic AI model object."""
+
+
+class Segments:
+    """Runs the segments of runs in this process."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        agents: Mapping[str, Agent],
+        store: RunStore,
+        gate: Gate,
+        calls: CallPath,
+        endings: Endings,
+        resumer: Resumer,
+        models: Callable[[str], Model | None],
+    ) -> None:
+        self.policy = policy
+        self.agents = agents
+        self.store = store
+        self.gate = gate
+        self.calls = calls
+        self.endings = endings
+        self.resumer = resumer
+        self.models = models
+        """Model objects handed to ``Runtime.start`` (by the run's model key), else None."""
+        self._built: dict[str, BuiltAgent] = {}
+
+    async def run_segment(self, run_id: str, segment: int) -> str:
+        record: RunRecord | None = None
+        try:
+            record, stopped = await asyncio.to_thread(self.store.begin_segment, run_id, segment)
+            if record is None:
+                return "skipped"
+            if stopped is not None:
+                return await self._end(record, "stopped", error=stopped)
+            return await self._segment(record)
+        except DBOSError:
+            raise
+        except Exception as exc:  # a bug or a broken tool set: the run fails, recorded
+            error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
+            if record is None:
+                record = await asyncio.to_thread(self.store.get, run_id)
+            return await self._end(record, "failed", error=error)
+
+    async def _segment(self, record: RunRecord) -> str:
+        """Run the agent from where the run stands; park it or end it."""
+        agent = self.agents[record.agent]
+        principal = self.policy.principal(record.principal)
+        if principal is None:
+            error = f"principal {record.principal} is no longer a user of the policy"
+            return await self._end(record, "failed", error=error)
+        history = ModelMessagesTypeAdapter.validate_json(record.history) if record.history else None
+        results = DEFERRED_RESULTS.validate_python(record.results) if record.results else None
+        deps = RunDeps(calls=self.calls, run_id=record.id, agent=agent, principal=principal)
+        try:
+            with PydanticAgent.parallel_tool_call_execution_mode("sequential"):
+                result = await self.built(agent, record.model).run(
+                    None if history else record.task,
+                    message_history=history,
+                    deferred_tool_results=results,
+                    deps=deps,
+                )
+        except Exception as exc:  # the model or the loop failed: the run fails, recorded
+            error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
+            return await self._end(record, "failed", error=error)
+        unoffered = unoffered_calls(result.new_messages(), agent)
+        if unoffered:
+            await step("tether.record_unoffered", self._record_unoffered, record.id, unoffered)
+        history_json = result.all_messages_json().decode()
+        usage = dataclasses.asdict(result.usage)
+        if isinstance(result.output, DeferredToolRequests):
+            pending = DEFERRED_REQUESTS.dump_python(result.output, mode="json")
+            return await asyncio.to_thread(
+                self._park, record.id, record.segment, history_json, pending, usage
+            )
+        return await self._end(
+            record, "completed", output=result.output, history=history_json, usage=usage
+        )
+
+    async def _end(self, record: RunRecord, status: Any, **values: Any) -> str:
+        """End the run from its segment (off the event loop)."""
+        return await asyncio.to_thread(
+            self.endings.finish, record.id, status, segment=record.segment, record=record, **values
+        )
+
+    def built(self, agent: Agent, model: str | None) -> BuiltAgent:
+        """The Pydantic AI agent for ``agent`` with ``model`` (the agent's own when None)."""
+        key = f"{agent.name}|{model or ''}"
+        found = self._built.get(key)
+        if found is None:
+            chosen = self.models(model) if model else None
+            if chosen is None:
+                chosen = resolve_model(model, base_dir=Path.cwd()) if model else None
+            found = PydanticAgent(
+                StepModel(chosen or agent.resolve_model()),
+                instructions=agent.instructions or None,
+                deps_type=RunDeps,
+                toolsets=[GateToolset(offered_tools(agent))],
+                output_type=[str, DeferredToolRequests],
+            )
+            if len(self._built) >= MAX_BUILT_AGENTS:  # runs may name many models
+                self._built.pop(next(iter(self._built)))
+            self._built[key] = found
+        return found
+
+    def _record_unoffered(self, run_id: str, calls: list[dict[str, Any]]) -> None:
+        """Calls of tools the agent was never offered: refused by the model framework before
+        they reached the gate, and recorded here as the gate's default denial."""
+        record = self.store.get(run_id)
+        principal = self.policy.principal(record.principal)
+        if principal is None:
+            return
+        for item in calls:
+            self.gate.propose(
+                ProposedCall(
+                    tool=item["tool"],
+                    args=item["args"],
+                    agent=record.agent,
+                    agent_version=record.agent_version,
+                    principal=principal,
+                    run=self.store.run_state(run_id),
+                    call_id=item["call_id"],
+                    why=item["why"],
+                )
+            )
+
+    def _park(
+        self,
+        run_id: str,
+        segment: int,
+        history: str,
+        pending: dict[str, Any],
+        usage: dict[str, Any],
+    ) -> str:
+        parked = self.store.update(
+            run_id,
+            only_if=("running",),
+            in_segment=segment,
+            status="waiting_approval",
+            history=history,
+            pending=pending,
+            results=None,
+            usage=usage,
+        )
+        if not parked:  # a replay of a segment the run has left behind
+            return self.store.get(run_id).status
+        self.resumer.resume_if_ready(run_id)  # all of them may have been decided already
+        return "waiting_approval"
+
+
+def unoffered_calls(messages: Sequence[ModelMessage], agent: Agent) -> list[dict[str, Any]]:
+    """The calls in ``messages`` of tools ``agent`` was not offered."""
+    offered = {model_tool_name(item.name) for item in agent.tools}
+    calls = []
+    for message in messages:
+        if not isinstance(message, ModelResponse):
+            continue
+        why = " ".join(part.content for part in message.parts if isinstance(part, TextPart))
+        for part in message.parts:
+            if isinstance(part, ToolCallPart) and part.tool_name not in offered:
+                calls.append(
+                    {
+                        "tool": tool_name_from_model(part.tool_name),
+                        "args": part.args_as_dict(),
+                        "call_id": part.tool_call_id,
+                        "why": why,
+                    }
+                )
+    return calls

@@ -1,0 +1,66 @@
+"""A worker's periodic duties: what no single request moves on by itself.
+
+Every ``sweep_seconds`` a worker beats its heartbeat, takes over dead workers'
+segments, expires and escalates approvals that are due, resumes runs whose requests
+were all decided (by a process that could not queue them) and queues again runs that
+wait queued (a segment lost before it reached the queue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tether.approvals import Approvals
+from tether.runtime._dbos import Durability
+from tether.runtime._resume import Resumer
+from tether.runtime._store import RunStore
+from tether.runtime._workers import Worker, heartbeat, recover_dead_workers
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepReport:
+    """What one sweep did."""
+
+    recovered_workers: int
+    expired: int
+    escalated: int
+    resumed: int
+    queued: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "recovered_workers": self.recovered_workers,
+            "expired": self.expired,
+            "escalated": self.escalated,
+            "resumed": self.resumed,
+            "queued": self.queued,
+        }
+
+
+def sweep(
+    *,
+    worker: Worker,
+    durability: Durability,
+    store: RunStore,
+    approvals: Approvals,
+    resumer: Resumer,
+    stale_after_seconds: float,
+) -> SweepReport:
+    """One sweep (see the module's docstring)."""
+    recovered: list[str] = []
+    if durability.launched:
+        heartbeat(worker)
+        recovered = recover_dead_workers(worker, stale_after_seconds)
+    expired = approvals.expire_due()
+    escalated = approvals.escalate_due()
+    resumed = sum(resumer.resume_if_ready(run_id) for run_id in resumer.decided_waiting_runs())
+    queued = store.queued()
+    for run_id, segment in queued:
+        durability.enqueue(run_id, segment)
+    return SweepReport(
+        recovered_workers=len(recovered),
+        expired=len(expired),
+        escalated=len(escalated),
+        resumed=resumed,
+        queued=len(queued),
+    )

@@ -10,7 +10,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tether.approvals import ApprovalRequest
-from tether.cli._common import ConfigOption, echo_json, json_object, out, runtime
+from tether.cli._common import ConfigOption, cli_actor, echo_json, json_object, out, service
+from tether.service import Service
 
 app = typer.Typer(help="List, show, approve and reject approval requests.", no_args_is_help=True)
 
@@ -29,11 +30,11 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Pending approval requests."""
-    with runtime(config) as rt:
+    with service(config) as ops:
         if for_user:
-            requests = rt.approvals.for_approver(for_user)
+            requests = ops.approvals_for(for_user)
         else:
-            requests = rt.approvals.find(status=None if every else "pending")
+            requests = ops.approvals(status=None if every else "pending")
     if as_json:
         echo_json([describe(request) for request in requests])
         return
@@ -59,8 +60,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One request: what will happen, why, and who may decide."""
-    with runtime(config) as rt:
-        request = rt.approvals.get(request_id)
+    with service(config) as ops:
+        request = ops.approval(request_id)
     if as_json:
         echo_json(describe(request))
         return
@@ -77,9 +78,9 @@ def show(
     )
 
 
-def _settle(rt: Any, request: ApprovalRequest, wait: float) -> None:
+def _settle(ops: Service, request: ApprovalRequest, wait: float) -> None:
     record = (
-        rt.wait(request.run_id, timeout_seconds=wait) if wait > 0 else rt.store.get(request.run_id)
+        ops.wait(request.run_id, timeout_seconds=wait) if wait > 0 else ops.run(request.run_id)
     )
     out.print(f"run {record.id} {record.status}", highlight=False)
     if record.output:
@@ -97,15 +98,15 @@ def approve(
 ) -> None:
     """Approve (optionally with edited arguments, checked again by the gate)."""
     changes = json_object(edit, "--edit")
-    with runtime(config, execute=True) as rt:
-        request = rt.approve(request_id, by=as_user, edit=changes, comment=comment)
+    with service(config, execute=True) as ops:
+        request = ops.approve(request_id, by=cli_actor(as_user), edit=changes, comment=comment)
         out.print(
             f"{request.id} {request.status} by {as_user} "
             f"({len(request.approvals)} of {request.quorum})",
             highlight=False,
         )
         if request.status == "approved":
-            _settle(rt, request, wait)
+            _settle(ops, request, wait)
 
 
 @app.command()
@@ -117,7 +118,7 @@ def reject(
     wait: Annotated[float, typer.Option(help="Seconds to wait for the run to go on.")] = 120.0,
 ) -> None:
     """Reject with a comment; the agent gets a safe message and may re-plan."""
-    with runtime(config, execute=True) as rt:
-        request = rt.reject(request_id, by=as_user, comment=comment)
+    with service(config, execute=True) as ops:
+        request = ops.reject(request_id, by=cli_actor(as_user), comment=comment)
         out.print(f"{request.id} rejected by {as_user}", highlight=False)
-        _settle(rt, request, wait)
+        _settle(ops, request, wait)

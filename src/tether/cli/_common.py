@@ -14,7 +14,9 @@ from rich.text import Text
 
 from tether.config import load_config
 from tether.errors import TetherError
+from tether.identity import Actor
 from tether.runtime import Runtime
+from tether.service import Service
 
 # Printed text comes from policies, models and users: no markup, no emoji codes in it.
 out = Console(emoji=False, highlight=False, markup=False)
@@ -53,6 +55,18 @@ def runtime(config: Path | None, *, execute: bool = False) -> Iterator[Runtime]:
         raise typer.Exit(1) from None
     finally:
         rt.close()
+
+
+@contextmanager
+def service(config: Path | None, *, execute: bool = False) -> Iterator[Service]:
+    """The operator service of the configuration's runtime (see :func:`runtime`)."""
+    with runtime(config, execute=execute) as rt:
+        yield Service(rt)
+
+
+def cli_actor(name: str) -> Actor:
+    """A decision made from the command line, acting on the database directly."""
+    return Actor(account=name, surface="cli", method="local")
 
 
 def json_object(value: str | None, option: str) -> dict[str, Any] | None:

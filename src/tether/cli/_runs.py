@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from tether.cli._common import ConfigOption, echo_json, err, out, runtime, styled
+from tether.cli._common import ConfigOption, cli_actor, echo_json, err, out, service, styled
 
 app = typer.Typer(help="List, show, cancel and undo runs.", no_args_is_help=True)
 
@@ -26,11 +25,11 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Start a run; print its id and status (completed, waiting_approval, failed, stopped)."""
-    with runtime(config, execute=True) as rt:
-        record = rt.start(agent, task, principal=principal)
+    with service(config, execute=True) as ops:
+        record = ops.start(agent, task, principal=principal)
         if wait > 0:
-            record = rt.wait(record.id, timeout_seconds=wait)
-        pending = rt.approvals.find(run_id=record.id)
+            record = ops.wait(record.id, timeout_seconds=wait)
+        pending = ops.approvals(run_id=record.id)
     if as_json:
         echo_json({**record.summary(), "approvals": [request.id for request in pending]})
         return
@@ -56,8 +55,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The latest runs."""
-    with runtime(config) as rt:
-        records = rt.store.find(status=status, agent=agent)
+    with service(config) as ops:
+        records = ops.runs(status=status, agent=agent)
     if as_json:
         echo_json([record.summary() for record in records])
         return
@@ -81,10 +80,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A run: its status, the calls it made and the approvals it waited for."""
-    with runtime(config) as rt:
-        record = rt.store.get(run_id)
-        effects = rt.store.effects(run_id)
-        approvals = rt.approvals.find(run_id=run_id, status=None)
+    with service(config) as ops:
+        record = ops.run(run_id)
+        effects = ops.calls(run_id)
+        approvals = ops.approvals(run_id=run_id, status=None)
     data = {
         **record.summary(),
         "calls": [
@@ -142,8 +141,8 @@ def cancel(
     config: ConfigOption = None,
 ) -> None:
     """Cancel a run: its pending approvals are cancelled, it takes no further step."""
-    with runtime(config) as rt:
-        record = rt.cancel(run_id, by=as_user)
+    with service(config) as ops:
+        record = ops.cancel(run_id, by=cli_actor(as_user))
     out.print(f"run {record.id} {record.status}", highlight=False)
 
 
@@ -155,8 +154,9 @@ def undo(
     config: ConfigOption = None,
 ) -> None:
     """Undo an executed call with its reversing tool, itself a call through the gate."""
-    with runtime(config) as rt:
-        result = asyncio.run(rt.undo(run_id, call_id, by=as_user))
-    out.print(f"undo of {call_id}: {result['kind']}: {result['text']}", highlight=False)
-    if result["kind"] not in ("executed", "awaiting_approval"):
+    with service(config) as ops:
+        result = ops.undo(run_id, call_id, by=cli_actor(as_user))
+    text = f"approval {result.request_id}" if result.kind == "awaiting_approval" else result.text
+    out.print(f"undo of {call_id}: {result.kind}: {text}", highlight=False)
+    if result.kind not in ("executed", "awaiting_approval"):
         raise typer.Exit(1)

@@ -64,7 +64,7 @@ def serve(
     https = ssl_certfile is not None
     with runtime(config, execute=True) as rt:
         app = web.app_from_config(loaded, rt, https=https)
-        rt.client  # noqa: B018  made now, not by two requests racing to make it
+        rt.durability.client  # noqa: B018  made now, not by two requests racing to make it
         if not loaded.spec.web.users:
             err.print(
                 styled("yellow", "note", "no users in web: of tether.yaml; nobody can log in")

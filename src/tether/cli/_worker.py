@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from tether.cli._common import ConfigOption, err, out, runtime
+from tether.cli._common import ConfigOption, cli_actor, err, out, runtime, service
 from tether.config import load_config
-from tether.runtime import Runtime
-from tether.runtime._workers import heartbeat, other_live_worker
+from tether.runtime import Runtime, heartbeat, other_live_worker
 
 
 def worker(
@@ -66,10 +65,10 @@ def stop(
     """Halt an agent or all of them at once: pending approvals are cancelled, new calls refused."""
     if (agent is None) == (not every):
         raise typer.BadParameter("give --agent NAME or --all", param_hint="--agent/--all")
-    with runtime(config) as rt:
+    with service(config) as ops:
         if lift:
-            count = rt.lift(agent=agent, by=as_user)
+            count = ops.lift(agent=agent, by=cli_actor(as_user))
             out.print(f"lifted {count} stop(s) for {agent or 'all agents'}", highlight=False)
             return
-        stopped = rt.stop(agent=agent, by=as_user, reason=reason)
+        stopped = ops.stop(agent=agent, by=cli_actor(as_user), reason=reason)
     out.print(f"stopped {agent or 'all agents'}; {len(stopped)} run(s) halted", highlight=False)

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from tether.config import Config, WebSettings
 from tether.runtime import Runtime
+from tether.service import Service
 from tether.web import _approvals, _audit, _evals, _login, _runs, _stop
 from tether.web._auth import Users
 from tether.web._deps import ApiReader
@@ -70,7 +71,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.site = Site(
-        runtime=runtime,
+        service=Service(runtime, clock=clock),
         users=Users(web, env=env),
         templates=templates(),
         evals_dir=Path(evals_dir if evals_dir is not None else web.evals),

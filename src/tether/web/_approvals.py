@@ -10,12 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tether.approvals import ApprovalError, ApprovalNotFound, ApprovalRequest, Status
-from tether.runtime import RunNotFound, Runtime
+from tether.identity import Surface
+from tether.runtime import RunNotFound
+from tether.service import Service
 from tether.web._auth import User
 from tether.web._deps import ApiDecider, ApiReader, DecideForm, Reader
 from tether.web._errors import Refused, from_approval_error
 from tether.web._forms import FormError, edited_args, fields_for
-from tether.web._present import describe, tool_of
+from tether.web._present import describe
 from tether.web._render import render, see_other
 from tether.web._session import flash
 from tether.web._state import Site, site
@@ -29,6 +31,7 @@ def decide(
     user: User,
     request_id: str,
     *,
+    surface: Surface,
     verdict: Literal["approve", "reject"],
     edit: dict[str, Any] | None,
     comment: str | None,
@@ -40,9 +43,9 @@ def decide(
     edited the request since, the decision is refused (409) rather than applied to
     arguments this approver never saw.
     """
-    rt = where.runtime
+    service = where.service
     try:
-        current = rt.approvals.get(request_id)
+        current = service.approval(request_id)
     except ApprovalNotFound:
         current = None
     if (
@@ -59,11 +62,13 @@ def decide(
         )
     try:
         if verdict == "approve":
-            return rt.approve(request_id, by=user.name, edit=edit or None, comment=comment or None)
-        return rt.reject(request_id, by=user.name, comment=comment or "")
+            return service.approve(
+                request_id, by=user.actor(surface), edit=edit or None, comment=comment or None
+            )
+        return service.reject(request_id, by=user.actor(surface), comment=comment or "")
     except ApprovalError as exc:
         try:
-            status: str | None = rt.approvals.get(request_id).status
+            status: str | None = service.approval(request_id).status
         except ApprovalNotFound:
             status = None
         raise from_approval_error(exc, current_status=status) from None
@@ -76,17 +81,17 @@ def decide(
 def inbox(request: Request, user: Reader, show: str = "all") -> Response:
     where = site(request)
     now = where.clock()
-    requests = where.runtime.approvals.find(status="pending")
-    items = [describe(where.runtime, item, now=now, user=user.name) for item in requests]
+    requests = where.service.approvals(status="pending")
+    items = [describe(where.service, item, now=now, user=user.name) for item in requests]
     if show == "mine":
         items = [item for item in items if item["may_decide"]]
     return render(request, "inbox.html", {"items": items, "show": show})
 
 
-def _found(runtime: Runtime, request_id: str) -> ApprovalRequest:
+def _found(service: Service, request_id: str) -> ApprovalRequest:
     """The request, or a 404 that says there is no such request."""
     try:
-        return runtime.approvals.get(request_id)
+        return service.approval(request_id)
     except ApprovalNotFound as exc:
         raise Refused(404, "not_found", exc.message) from None
 
@@ -95,10 +100,10 @@ def _detail(
     request: Request, user: User, request_id: str, *, error: str | None = None, status: int = 200
 ) -> Response:
     where = site(request)
-    found = _found(where.runtime, request_id)
-    tool = tool_of(where.runtime, found.tool)
+    found = _found(where.service, request_id)
+    tool = where.service.tool(found.tool)
     fields = fields_for(tool, found.args, found.shown_args) if tool else []
-    item = describe(where.runtime, found, now=where.clock(), user=user.name)
+    item = describe(where.service, found, now=where.clock(), user=user.name)
     context = {"item": item, "fields": fields, "error": error}
     return render(request, "approval.html", context, status_code=status)
 
@@ -112,11 +117,11 @@ def approval_page(request: Request, request_id: str, user: Reader) -> Response:
 def approve_form(request: Request, request_id: str, posted: DecideForm) -> Response:
     where = site(request)
     try:
-        found = where.runtime.approvals.get(request_id)
+        found = where.service.approval(request_id)
     except ApprovalNotFound:
         found = None
     edit: dict[str, Any] = {}
-    tool = tool_of(where.runtime, found.tool) if found else None
+    tool = where.service.tool(found.tool) if found else None
     if found is not None and tool is not None and posted.text("edit") == "yes":
         try:
             edit = edited_args(tool, found.args, found.shown_args, posted.form)
@@ -126,6 +131,7 @@ def approve_form(request: Request, request_id: str, posted: DecideForm) -> Respo
         where,
         posted.user,
         request_id,
+        surface="web",
         verdict="approve",
         edit=edit,
         comment=posted.text("comment").strip(),
@@ -146,6 +152,7 @@ def reject_form(request: Request, request_id: str, posted: DecideForm) -> Respon
         site(request),
         posted.user,
         request_id,
+        surface="web",
         verdict="reject",
         edit=None,
         comment=posted.text("comment").strip(),
@@ -183,29 +190,29 @@ def list_approvals(
     """Approval requests (``status=all`` for every one); ``mine`` for what you may decide."""
     where = site(request)
     now = where.clock()
-    found = where.runtime.approvals.find(status=None if status == "all" else status)
-    items = [describe(where.runtime, item, now=now, user=user.name) for item in found]
+    found = where.service.approvals(status=None if status == "all" else status)
+    items = [describe(where.service, item, now=now, user=user.name) for item in found]
     return [item for item in items if item["may_decide"]] if mine else items
 
 
 @api.get("/{request_id}")
 def get_approval(request: Request, request_id: str, user: ApiReader) -> dict[str, Any]:
     where = site(request)
-    found = _found(where.runtime, request_id)
-    tool = tool_of(where.runtime, found.tool)
+    found = _found(where.service, request_id)
+    tool = where.service.tool(found.tool)
     return {
-        **describe(where.runtime, found, now=where.clock(), user=user.name),
+        **describe(where.service, found, now=where.clock(), user=user.name),
         "schema": tool.json_schema() if tool else None,
     }
 
 
 def _answer(where: Site, decided: ApprovalRequest, user: User) -> dict[str, Any]:
     try:
-        run_status: str | None = where.runtime.store.get(decided.run_id).status
+        run_status: str | None = where.service.run(decided.run_id).status
     except RunNotFound:  # a request made outside a run of this runtime
         run_status = None
     return {
-        **describe(where.runtime, decided, now=where.clock(), user=user.name),
+        **describe(where.service, decided, now=where.clock(), user=user.name),
         "run_status": run_status,
     }
 
@@ -220,6 +227,7 @@ def approve(
         where,
         user,
         request_id,
+        surface="api",
         verdict="approve",
         edit=body.edit,
         comment=body.comment,
@@ -236,6 +244,7 @@ def reject(request: Request, request_id: str, body: RejectBody, user: ApiDecider
         where,
         user,
         request_id,
+        surface="api",
         verdict="reject",
         edit=None,
         comment=body.comment,

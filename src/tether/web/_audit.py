@@ -103,7 +103,7 @@ def _events(where: Site, chosen: Filters, limit: int | None) -> Iterator[StoredE
     query = chosen.query()
     # The decision filter narrows call.decided events further, so read more than shown.
     read = None if limit is None else (limit * 20 if chosen.decision else limit)
-    found = where.runtime.audit.events(**query, limit=read, newest=read is not None)
+    found = where.service.events(**query, limit=read, newest=read is not None)
     matching = [stored for stored in found if chosen.matches(stored)]
     return iter(matching[-limit:] if limit is not None else matching)
 
@@ -114,7 +114,7 @@ def event_row(stored: StoredEvent) -> dict[str, Any]:
 
 
 def verification(where: Site) -> dict[str, Any]:
-    report = where.runtime.audit.verify()
+    report = where.service.verify()
     first = report.first_problem
     return {
         **report.to_dict(),

@@ -22,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tether.config import WebSettings
 from tether.errors import ConfigurationError
+from tether.identity import Actor, Surface
 
 READ = frozenset({"viewer", "approver", "operator", "auditor"})
 """Roles that may read the console's pages."""
@@ -55,6 +56,17 @@ class User:
 
     def holds(self, roles: frozenset[str]) -> bool:
         return not self.roles.isdisjoint(roles)
+
+    def actor(self, surface: Surface) -> Actor:
+        """The user as the maker of a decision, through ``surface`` (web pages, the API)."""
+        if self.via.startswith("token:"):
+            return Actor(
+                account=self.name,
+                surface=surface,
+                method="api_token",
+                credential=self.via.removeprefix("token:"),
+            )
+        return Actor(account=self.name, surface=surface, method="password")
 
 
 def hash_password(password: str, *, hasher: PasswordHasher | None = None) -> str:

@@ -19,7 +19,7 @@ api = APIRouter(prefix="/api/evals", tags=["evals"])
 
 
 def _one(where: Site, name: str) -> StoredReport:
-    found = read_report(where.evals_dir, name, where.runtime.gate.redactor)
+    found = read_report(where.evals_dir, name, where.service.redactor)
     if found is None:
         raise Refused(404, "not_found", f"no evaluation results named {name!r}")
     return found
@@ -47,7 +47,7 @@ def _summary(item: StoredReport) -> dict[str, Any]:
 @pages.get("/evals")
 def evals_page(request: Request, user: Reader) -> Response:
     where = site(request)
-    items = [_summary(item) for item in list_reports(where.evals_dir, where.runtime.gate.redactor)]
+    items = [_summary(item) for item in list_reports(where.evals_dir, where.service.redactor)]
     return render(request, "evals.html", {"items": items, "folder": str(where.evals_dir)})
 
 
@@ -63,7 +63,7 @@ def eval_page(request: Request, name: str, user: Reader) -> Response:
 def list_evals(request: Request, user: ApiReader) -> list[dict[str, Any]]:
     """Stored evaluation results, newest first."""
     where = site(request)
-    return [_summary(item) for item in list_reports(where.evals_dir, where.runtime.gate.redactor)]
+    return [_summary(item) for item in list_reports(where.evals_dir, where.service.redactor)]
 
 
 @api.get("/{name}")

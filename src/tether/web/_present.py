@@ -7,33 +7,12 @@ import json
 from typing import Any
 
 from tether.approvals import ApprovalRequest
-from tether.errors import UnknownToolError
-from tether.runtime import Runtime
-from tether.tools import Tool
+from tether.service import Service
 
 
-def tool_of(runtime: Runtime, name: str) -> Tool | None:
-    try:
-        return runtime.policy.tools.get(name)
-    except UnknownToolError:
-        return None
-
-
-def effect_class(runtime: Runtime, request: ApprovalRequest) -> str:
-    """The call's effect class: the tool's, raised by the agent's grant if it says more."""
-    tool = tool_of(runtime, request.tool)
-    if tool is None:
-        return "unknown"
-    agent = runtime.policy.agents.get(request.agent)
-    grant = agent.grant_for(request.tool) if agent else None
-    return tool.effect_under(grant.effect if grant else None).value
-
-
-def scrubbed(runtime: Runtime, request: ApprovalRequest, text: str) -> str:
+def scrubbed(service: Service, request: ApprovalRequest, text: str) -> str:
     """``text`` with the request's secret values (and anything that looks like one) hidden."""
-    tool = tool_of(runtime, request.tool)
-    redactor = runtime.gate.redactor_for(tool, request.args) if tool else runtime.gate.redactor
-    return redactor.redact_text(text)
+    return service.scrub(request.tool, request.args, text)
 
 
 def readable(preview: str) -> str:
@@ -62,17 +41,17 @@ def time_left(seconds: float) -> str:
 
 
 def describe(
-    runtime: Runtime, request: ApprovalRequest, *, now: _dt.datetime, user: str | None = None
+    service: Service, request: ApprovalRequest, *, now: _dt.datetime, user: str | None = None
 ) -> dict[str, Any]:
     """The request as the console and its API show it (arguments redacted)."""
     seconds = request.seconds_left(now) if request.status == "pending" else 0.0
-    eligible = runtime.policy.users_holding(request.eligible_refs(now))
+    eligible = service.eligible(request)
     return {
         **request.summary(now),
-        "effect": effect_class(runtime, request),
+        "effect": service.effect_class(request),
         "args_hash": request.args_hash,
-        "preview": readable(scrubbed(runtime, request, request.preview)),
-        "why": scrubbed(runtime, request, request.why),
+        "preview": readable(scrubbed(service, request, request.preview)),
+        "why": scrubbed(service, request, request.why),
         "votes": [
             {
                 "approver": vote.approver,

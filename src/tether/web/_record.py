@@ -6,7 +6,6 @@ from typing import Any
 
 from starlette.requests import Request
 
-from tether.audit import AuditEvent
 from tether.web._errors import Refused
 from tether.web._state import Site
 
@@ -20,25 +19,21 @@ def record_refusal(site: Site, request: Request, refused: Refused, user: str | N
     if isinstance(request_id, str):
         _record_approval_refusal(site, request_id, refused, user, where)
         return
-    site.runtime.audit.append(
-        AuditEvent(
-            type="access.refused",
-            run_id="-",
-            details={
-                "by": user or "-",
-                "refusal": refused.reason,
-                "status": refused.status_code,
-                "message": refused.message,
-                **where,
-            },
-        )
+    site.service.record_access_refusal(
+        {
+            "by": user or "-",
+            "refusal": refused.reason,
+            "status": refused.status_code,
+            "message": refused.message,
+            **where,
+        }
     )
 
 
 def _record_approval_refusal(
     site: Site, request_id: str, refused: Refused, user: str | None, where: dict[str, Any]
 ) -> None:
-    site.runtime.approvals.record_refusal(
+    site.service.record_refusal(
         request_id,
         by=user or "-",
         reason=refused.reason,

@@ -23,7 +23,7 @@ api = APIRouter(prefix="/api/runs", tags=["runs"])
 
 def _record(where: Site, run_id: str) -> RunRecord:
     try:
-        return where.runtime.store.get(run_id)
+        return where.service.run(run_id)
     except RunNotFound as exc:
         raise Refused(404, "not_found", str(exc)) from None
 
@@ -39,12 +39,12 @@ def _status(value: str | None) -> str | None:
 def detail(where: Site, run_id: str, user: str) -> dict[str, Any]:
     """A run with its timeline, its calls and its approvals."""
     record = _record(where, run_id)
-    rt = where.runtime
+    service = where.service
     now = where.clock()
     return {
         **record.summary(),
         "finished": record.status in FINISHED,
-        "timeline": [entry.to_dict() for entry in timeline(rt, record)],
+        "timeline": [entry.to_dict() for entry in timeline(service, record)],
         "calls": [
             {
                 "call": effect.call_id,
@@ -53,11 +53,11 @@ def detail(where: Site, run_id: str, user: str) -> dict[str, Any]:
                 "args": effect.args,
                 "reversed_by": effect.reversed_by,
             }
-            for effect in rt.store.effects(run_id)
+            for effect in service.calls(run_id)
         ],
         "approvals": [
-            describe(rt, item, now=now, user=user)
-            for item in rt.approvals.find(run_id=run_id, status=None)
+            describe(service, item, now=now, user=user)
+            for item in service.approvals(run_id=run_id, status=None)
         ],
     }
 
@@ -67,13 +67,13 @@ def runs_page(
     request: Request, user: Reader, status: str | None = None, agent: str | None = None
 ) -> Response:
     where = site(request)
-    records = where.runtime.store.find(status=_status(status), agent=agent or None)
+    records = where.service.runs(status=_status(status), agent=agent or None)
     context = {
         "runs": [record.summary() for record in records],
         "status": status or "",
         "agent": agent or "",
         "statuses": RUN_STATUSES,
-        "agents": sorted(where.runtime.policy.agents),
+        "agents": where.service.agents(),
     }
     return render(request, "runs.html", context)
 
@@ -89,7 +89,7 @@ def cancel_form(request: Request, run_id: str, posted: OperateForm) -> Response:
     record = _record(where, run_id)
     if posted.text("confirm") != "yes":
         return render(request, "confirm_cancel.html", {"run": record.summary()})
-    cancelled = where.runtime.cancel(run_id, by=posted.user.name)
+    cancelled = where.service.cancel(run_id, by=posted.user.actor("web"))
     flash(request, f"Run {run_id} is {cancelled.status}.")
     return see_other(f"/runs/{run_id}")
 
@@ -99,7 +99,7 @@ def list_runs(
     request: Request, user: ApiReader, status: str | None = None, agent: str | None = None
 ) -> list[dict[str, Any]]:
     """The latest runs, as ``tether runs list --json``."""
-    records = site(request).runtime.store.find(status=_status(status), agent=agent)
+    records = site(request).service.runs(status=_status(status), agent=agent)
     return [record.summary() for record in records]
 
 
@@ -114,4 +114,4 @@ def cancel(request: Request, run_id: str, user: ApiOperator) -> dict[str, Any]:
     """Cancel a run: its pending approvals are cancelled, it takes no further step."""
     where = site(request)
     _record(where, run_id)
-    return where.runtime.cancel(run_id, by=user.name).summary()
+    return where.service.cancel(run_id, by=user.actor("api")).summary()

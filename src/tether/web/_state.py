@@ -10,7 +10,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from tether.runtime import Runtime
+from tether.service import Service
 from tether.web._auth import Users
 
 
@@ -20,9 +20,9 @@ def _now() -> _dt.datetime:
 
 @dataclass(kw_only=True)
 class Site:
-    """The console's state: a thin client of one runtime."""
+    """The console's state: a thin client of the operator service."""
 
-    runtime: Runtime
+    service: Service
     users: Users
     templates: Jinja2Templates
     evals_dir: Path

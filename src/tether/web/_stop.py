@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tether.runtime import FINISHED, RUN_STATUSES
+from tether.service import ALL_AGENTS
 from tether.web._deps import ApiOperator, ApiReader, OperateForm, Reader
 from tether.web._errors import Refused
 from tether.web._render import render, see_other
@@ -19,38 +19,19 @@ from tether.web._state import Site, site
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/stop", tags=["stop"])
 
-ALL = "*"
+ALL = ALL_AGENTS
 
 
 def switches(where: Site) -> list[dict[str, Any]]:
     """Every agent (and "all agents"): whether it is stopped, and its unfinished runs."""
-    store = where.runtime.store
-    active = [
-        record
-        for status in RUN_STATUSES
-        if status not in FINISHED
-        for record in store.find(status=status, limit=100_000)
-    ]
-    rows = [
-        {"agent": ALL, "label": "all agents", "stopped": store.stopped(ALL), "active": len(active)}
-    ]
-    for name in sorted(where.runtime.policy.agents):
-        rows.append(
-            {
-                "agent": name,
-                "label": name,
-                "stopped": store.stopped(name),
-                "active": sum(1 for record in active if record.agent == name),
-            }
-        )
-    return rows
+    return [switch.to_dict() for switch in where.service.stop_switches()]
 
 
 def _target(where: Site, agent: str) -> str | None:
     """The agent to stop (None: all of them); an unknown name is refused."""
     if agent == ALL:
         return None
-    if agent not in where.runtime.policy.agents:
+    if agent not in where.service.agents():
         raise Refused(404, "unknown_agent", f"no agent {agent!r} in the policy")
     return agent
 
@@ -71,7 +52,7 @@ def stop_form(request: Request, posted: OperateForm) -> Response:
     if posted.text("confirm") != "yes":
         row = next(item for item in switches(where) if item["agent"] == agent)
         return render(request, "confirm_stop.html", {"row": row, "reason": reason})
-    halted = where.runtime.stop(agent=target, by=posted.user.name, reason=reason)
+    halted = where.service.stop(agent=target, by=posted.user.actor("web"), reason=reason)
     flash(request, f"Stopped {target or 'all agents'}: {len(halted)} run(s) halted.")
     return see_other("/stop")
 
@@ -80,7 +61,7 @@ def stop_form(request: Request, posted: OperateForm) -> Response:
 def lift_form(request: Request, posted: OperateForm) -> Response:
     where = site(request)
     target = _target(where, posted.text("agent") or ALL)
-    count = where.runtime.lift(agent=target, by=posted.user.name)
+    count = where.service.lift(agent=target, by=posted.user.actor("web"))
     flash(request, f"Lifted {count} stop(s) for {target or 'all agents'}.")
     return see_other("/stop")
 
@@ -112,7 +93,7 @@ def stop(request: Request, body: StopBody, user: ApiOperator) -> dict[str, Any]:
     target = _target(where, body.agent)
     if not body.confirm:
         raise Refused(400, "unconfirmed", "set confirm: true to stop; nothing was stopped")
-    halted = where.runtime.stop(agent=target, by=user.name, reason=body.reason)
+    halted = where.service.stop(agent=target, by=user.actor("api"), reason=body.reason)
     return {"agent": body.agent, "halted_runs": halted, "by": user.name}
 
 
@@ -120,5 +101,5 @@ def stop(request: Request, body: StopBody, user: ApiOperator) -> dict[str, Any]:
 def lift(request: Request, body: LiftBody, user: ApiOperator) -> dict[str, Any]:
     """Lift the stop of an agent (or ``*``)."""
     where = site(request)
-    count = where.runtime.lift(agent=_target(where, body.agent), by=user.name)
+    count = where.service.lift(agent=_target(where, body.agent), by=user.actor("api"))
     return {"agent": body.agent, "lifted": count}

@@ -17,8 +17,8 @@ from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 
 from tether.agents import tool_name_from_model
 from tether.audit import StoredEvent
-from tether.runtime import RunRecord, Runtime
-from tether.web._present import tool_of
+from tether.runtime import RunRecord
+from tether.service import Service
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,10 +58,10 @@ class Entry:
         }
 
 
-def timeline(runtime: Runtime, record: RunRecord) -> list[Entry]:
+def timeline(service: Service, record: RunRecord) -> list[Entry]:
     """Everything that happened in the run, oldest first."""
-    entries = _model_steps(runtime, record) + [
-        _from_event(stored) for stored in runtime.audit.events(run=record.id)
+    entries = _model_steps(service, record) + [
+        _from_event(stored) for stored in service.events(run=record.id)
     ]
     ordered = sorted(enumerate(entries), key=lambda pair: (pair[1].at, pair[0]))
     start = record.created_at
@@ -78,7 +78,7 @@ def timeline(runtime: Runtime, record: RunRecord) -> list[Entry]:
     return result
 
 
-def _model_steps(runtime: Runtime, record: RunRecord) -> list[Entry]:
+def _model_steps(service: Service, record: RunRecord) -> list[Entry]:
     if not record.history:
         return []
     steps = []
@@ -95,9 +95,9 @@ def _model_steps(runtime: Runtime, record: RunRecord) -> list[Entry]:
                 kind="model.step",
                 title=f"model step {number}" + (f": proposes {proposed}" if proposed else ""),
                 status="calls" if calls else "answer",
-                text=runtime.gate.redactor.redact_text(text),
+                text=service.redactor.redact_text(text),
                 details={
-                    "calls": [_call(runtime, call) for call in calls],
+                    "calls": [_call(service, call) for call in calls],
                     "tokens": tokens,
                     "model": response.model_name,
                 },
@@ -106,12 +106,10 @@ def _model_steps(runtime: Runtime, record: RunRecord) -> list[Entry]:
     return steps
 
 
-def _call(runtime: Runtime, part: ToolCallPart) -> dict[str, Any]:
+def _call(service: Service, part: ToolCallPart) -> dict[str, Any]:
     name = tool_name_from_model(part.tool_name)
     args = part.args_as_dict()
-    tool = tool_of(runtime, name)
-    redactor = runtime.gate.redactor_for(tool, args) if tool else runtime.gate.redactor
-    return {"tool": name, "call_id": part.tool_call_id, "args": redactor.redact(args).value}
+    return {"tool": name, "call_id": part.tool_call_id, "args": service.shown_args(name, args)}
 
 
 def _from_event(stored: StoredEvent) -> Entry:

@@ -10,7 +10,8 @@ from typing import Any, Literal
 from tether.audit import canonical_json
 
 Status = Literal["pending", "approved", "rejected", "expired", "cancelled", "executed"]
-Verdict = Literal["approve", "reject"]
+Verdict = Literal["approve", "reject", "edit"]
+"""``edit``: arguments changed into a call that needs other approvers; it counts for none."""
 
 
 def args_hash(args: dict[str, Any]) -> str:
@@ -65,11 +66,13 @@ class ApprovalRequest:
 
     @property
     def approvals(self) -> tuple[str, ...]:
-        """Who approved the arguments as they now stand."""
+        """Who approved the arguments as they now stand, each person once."""
         return tuple(
-            vote.approver
-            for vote in self.votes
-            if vote.verdict == "approve" and vote.args_hash == self.args_hash
+            dict.fromkeys(
+                vote.approver
+                for vote in self.votes
+                if vote.verdict == "approve" and vote.args_hash == self.args_hash
+            )
         )
 
     @property

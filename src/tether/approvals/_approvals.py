@@ -37,7 +37,7 @@ from tether.audit import AuditEvent, EventType
 from tether.calls import ProposedCall, RunState
 from tether.db import write_transaction
 from tether.errors import ToolArgumentsError
-from tether.gate import Deny, Gate, NeedsApproval
+from tether.gate import ApprovalRequirement, Deny, Gate, NeedsApproval
 from tether.identity import Actor, as_actor
 from tether.policy import Policy
 
@@ -60,6 +60,9 @@ class _Edit:
 
     args: dict[str, Any]
     before: ApprovalRequest
+    requirement: ApprovalRequirement | None = None
+    """Set when the edited call needs other approvers (another rule, quorum or
+    approvers): the request is then re-opened under it, every vote reset."""
 
 
 def _now() -> _dt.datetime:
@@ -109,6 +112,7 @@ class Approvals:
         tool = self.policy.tools.get(call.tool)
         args = tool.args_model.model_validate(dict(call.args)).model_dump(mode="json")
         shown = self.gate.shown_args(call.tool, args)
+        scrub = self.gate.scrubber(call).redact_text  # the model may repeat a secret
         requirement = decision.approval
         row = {
             "id": f"apr_{uuid.uuid4().hex[:20]}",
@@ -120,9 +124,10 @@ class Approvals:
             "args": args,
             "args_hash": args_hash(args),
             "shown_args": shown,
-            "preview": preview
-            or rules.preview(tool, args, fallback=rules.render_args(call.tool, shown)),
-            "why": call.why,
+            "preview": scrub(
+                preview or rules.preview(tool, args, fallback=rules.render_args(call.tool, shown))
+            ),
+            "why": scrub(call.why),
             "rule": requirement.rule,
             "reason": requirement.reason,
             "approvers": list(requirement.approvers),
@@ -140,6 +145,18 @@ class Approvals:
         self._record("approval.requested", request, call=call)
         self._notify(request, request.approvers)
         return request
+
+    def duplicate_of(self, call: ProposedCall) -> ApprovalRequest | None:
+        """A request of the same run for exactly this action (same tool, same arguments)
+        that is pending, approved or done: asking again would only ask twice."""
+        tool = self.policy.tools.get(call.tool)
+        try:
+            args = tool.args_model.model_validate(dict(call.args)).model_dump(mode="json")
+        except ValueError:
+            return None
+        return self.store.same_call(
+            call.run.id, call.tool, args_hash(args), other_than=call.call_id
+        )
 
     # --- reading ----------------------------------------------------------------
 
@@ -212,14 +229,22 @@ class Approvals:
             raise
         if updated.status == "rejected":
             self.gate.release_limits(_key(updated))
+        reopened = edited is not None and edited.requirement is not None
         self._record(
             "approval.decided",
             updated,
             by=by,
-            verdict=verdict,
+            verdict="edited" if reopened else verdict,
             comment=comment,
             edited_args=self.gate.shown_args(updated.tool, edited.args) if edited else None,
+            reopened=(
+                {"was": {"rule": edited.before.rule, "quorum": edited.before.quorum}}
+                if edited is not None and reopened
+                else None
+            ),
         )
+        if reopened:  # other people must now decide: they are told
+            self._notify(updated, updated.approvers)
         return updated
 
     def _cast(
@@ -241,9 +266,10 @@ class Approvals:
             current_hash = args_hash(new_args) if new_args is not None else request.args_hash
             if verdict == "approve" and by.account in request.approvals and new_args is None:
                 raise DuplicateVote(request_id, f"{by.account} has already approved this request")
+            requirement = edited.requirement if edited is not None else None
             vote = Vote(
                 approver=by.account,
-                verdict=verdict,
+                verdict="edit" if requirement is not None else verdict,
                 args_hash=current_hash,
                 edited_args=new_args,
                 comment=comment,
@@ -261,13 +287,15 @@ class Approvals:
                     shown_args=shown,
                     preview=rules.render_args(request.tool, shown),
                 )
-            updated = dataclasses.replace(request, votes=(*request.votes, vote), **changes)
-            status = rules.settled_status(updated, verdict)
+            if requirement is not None:  # re-opened under the stricter rule
+                changes.update(_requirement_columns(requirement, self.clock()))
+            updated = dataclasses.replace(request, votes=(*request.votes, vote), **_fields(changes))
+            status = rules.settled_status(updated, vote.verdict)
             if status != "pending":
                 changes.update(status=status, decided_at=self.clock(), comment=comment)
             if changes:
                 self.store.update(conn, request_id, changes)
-            return dataclasses.replace(updated, **changes)
+            return dataclasses.replace(updated, **_fields(changes))
 
     def _checked_edit(self, request: ApprovalRequest, edit: dict[str, Any]) -> _Edit:
         """The edited arguments, if the gate would let the edited call through: valid,
@@ -290,7 +318,9 @@ class Approvals:
                 request.id, "the edited call is over a limit: " + "; ".join(recheck.over_limits)
             )
         return _Edit(
-            args=tool.args_model.model_validate(args).model_dump(mode="json"), before=request
+            args=tool.args_model.model_validate(args).model_dump(mode="json"),
+            before=request,
+            requirement=_changed_requirement(request, recheck.decision),
         )
 
     def _call(self, request: ApprovalRequest, args: Mapping[str, Any]) -> ProposedCall:
@@ -432,6 +462,7 @@ class Approvals:
         verdict: str | None = None,
         comment: str | None = None,
         edited_args: dict[str, Any] | None = None,
+        reopened: dict[str, Any] | None = None,
     ) -> None:
         if self.audit is None:
             return
@@ -449,6 +480,7 @@ class Approvals:
             ("by", by.account if by else None),
             ("comment", comment),
             ("edited_args", edited_args),
+            ("reopened", reopened),
         ):
             if value is not None:
                 approval[key] = value
@@ -503,6 +535,43 @@ class Approvals:
                 actor=by.record() if isinstance(by, Actor) else None,
             )
         )
+
+
+def _changed_requirement(
+    request: ApprovalRequest, decision: Any
+) -> ApprovalRequirement | None:
+    """The requirement an edited call needs, when it is not the request's own."""
+    if not isinstance(decision, NeedsApproval):
+        return None  # it needs approval no longer; the request's requirement stays
+    wanted = decision.approval
+    same = (
+        wanted.rule == request.rule
+        and set(wanted.approvers) == set(request.approvers)
+        and wanted.quorum == request.quorum
+    )
+    return None if same else wanted
+
+
+def _requirement_columns(requirement: ApprovalRequirement, now: _dt.datetime) -> dict[str, Any]:
+    """A request's columns under ``requirement``, from ``now``."""
+    return {
+        "rule": requirement.rule,
+        "reason": requirement.reason,
+        "approvers": list(requirement.approvers),
+        "quorum": requirement.quorum,
+        "expires_at": now + requirement.expires_after,
+        "escalate_at": now + requirement.escalate_after if requirement.escalate_after else None,
+        "escalate_to": list(requirement.escalate_to),
+        "escalated": False,
+    }
+
+
+def _fields(columns: dict[str, Any]) -> dict[str, Any]:
+    """A request's columns as the record's fields (lists of references as tuples)."""
+    return {
+        name: tuple(value) if name in ("approvers", "escalate_to") else value
+        for name, value in columns.items()
+    }
 
 
 def _key(request: ApprovalRequest) -> str:

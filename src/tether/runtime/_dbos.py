@@ -33,7 +33,12 @@ WORKFLOW = "tether.run_segment"
 DURABLE_VERSION = 1
 """The version of the durable protocol: the steps of a segment and the run state they
 read and write. Change it only with a change that older workers cannot replay."""
-DEFAULT_APPLICATION_VERSION = f"tether-durable-{DURABLE_VERSION}"
+def durable_application_version(version: int) -> str:
+    """DBOS's application version for workers of durable protocol ``version``."""
+    return f"tether-durable-{version}"
+
+
+DEFAULT_APPLICATION_VERSION = durable_application_version(DURABLE_VERSION)
 DEFAULT_APPLICATION_NAME = "tether"
 DEFAULT_POLL_SECONDS = 0.1
 """How often a worker asks the queue for segments: a run waits up to this before it
@@ -122,6 +127,8 @@ class Durability:
         self.poll_seconds = poll_seconds
         self._client: DBOSClient | None = None
         self._launched = False
+        self.reported_elsewhere: dict[str, int] = {}
+        """Segments waiting for other workers, as last reported (reported on change)."""
 
     @property
     def launched(self) -> bool:
@@ -169,18 +176,36 @@ class Durability:
             )
         return self._client
 
-    def enqueue(self, run_id: str, segment: int) -> None:
-        """Queue a segment for the workers of this durable version."""
+    def enqueue(self, run_id: str, segment: int, *, state_version: int = DURABLE_VERSION) -> None:
+        """Queue a segment for the workers that can read its run's state: this
+        runtime's, unless the state was written by a newer protocol (then for its)."""
+        version = self.application_version
+        if state_version > DURABLE_VERSION:
+            version = durable_application_version(state_version)
         self.client.enqueue(
             {
                 "queue_name": QUEUE,
                 "workflow_name": WORKFLOW,
                 "workflow_id": segment_id(run_id, segment),
-                "app_version": self.application_version,
+                "app_version": version,
             },
             run_id,
             segment,
         )
+
+    def foreign_segments(self, workflow_ids: list[str]) -> dict[str, str]:
+        """Of these segments' workflows, those queued for another application version
+        (workers of another durable protocol must run them), with that version."""
+        if not workflow_ids:
+            return {}
+        found = self.client.list_workflows(
+            workflow_ids=workflow_ids, load_input=False, load_output=False
+        )
+        return {
+            status.workflow_id: str(status.app_version)
+            for status in found
+            if status.status == "ENQUEUED" and status.app_version != self.application_version
+        }
 
     def cancel(self, run_id: str, segment: int) -> None:
         """Cancel a segment's workflow, if it has one (a parked run has none)."""

@@ -41,7 +41,7 @@ class Resumer:
         parked = self.store.parked(run_id)
         if parked is None:
             return False
-        segment, pending = parked
+        segment, pending, state_version = parked
         waiting = [part["tool_call_id"] for part in pending.get("approvals", [])]
         decided: dict[str, ApprovalRequest] | None
         if just_decided is not None and waiting == [just_decided.call_id]:
@@ -65,7 +65,7 @@ class Resumer:
             pending=None,
         ):
             return False
-        self.durability.enqueue(run_id, segment + 1)
+        self.durability.enqueue(run_id, segment + 1, state_version=state_version)
         return True
 
     def decided_waiting_runs(self) -> list[str]:

@@ -40,6 +40,7 @@ from tether.runtime._dbos import (
     DEFAULT_APPLICATION_NAME,
     DEFAULT_APPLICATION_VERSION,
     DEFAULT_POLL_SECONDS,
+    DURABLE_VERSION,
     Durability,
 )
 from tether.runtime._ending import Endings
@@ -207,6 +208,7 @@ class Runtime:
             principal=principal,
             task=task,
             model=self._model_key(model),
+            state_version=DURABLE_VERSION,
         )
         self.audit.append(
             AuditEvent(

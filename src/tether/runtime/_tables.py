@@ -27,6 +27,8 @@ run = sa.Table(
     sa.Column("untrusted", sa.Boolean, nullable=False),
     sa.Column("known_contacts", sa.JSON, nullable=False),
     sa.Column("usage", sa.JSON, nullable=True),
+    # The durable protocol that wrote the run's state (migration 0014).
+    sa.Column("state_version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -74,6 +74,10 @@ class ProposedCall:
     """Attributes of the record the call targets, for data scopes (``resource.team``)."""
     agent_version: str | None = None
     """The agent's version, for the record."""
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    """Secret values this run has handled so far (its earlier calls' secret arguments):
+    the model may repeat them in its reasons, so they are scrubbed wherever the call's
+    text is stored, shown or sent."""
 
     @property
     def idempotency_key(self) -> str:

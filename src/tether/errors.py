@@ -7,9 +7,10 @@
     │   │   └── ScenarioError    … an evaluation scenario (tether.evals)
     │   ├── DatabaseError        the database URL or schema is unusable
     │   └── UnknownToolError     a name that no toolset provides
-    └── ToolCallError            a tool call could not be completed (crosses durable steps)
-        ├── ToolArgumentsError   the arguments do not match the tool's schema
-        └── ToolOutputError      the tool's result failed the output checks
+    ├── ToolCallError            a tool call could not be completed (crosses durable steps)
+    │   ├── ToolArgumentsError   the arguments do not match the tool's schema
+    │   └── ToolOutputError      the tool's result failed the output checks
+    └── RunHalted                tether ended a run for its own safety (a loop of refusals)
 
 Errors that may cross a durable step boundary keep their constructor arguments in
 ``args`` so they pickle.
@@ -27,6 +28,22 @@ class TetherError(Exception):
 
 class ConfigurationError(TetherError):
     """tether was configured wrongly; the message says what to change."""
+
+
+class RunHalted(TetherError):
+    """tether ended a run: the agent kept proposing a call that was refused."""
+
+    def __init__(self, tool: str, times: int, refusal: str) -> None:
+        super().__init__(tool, times, refusal)
+        self.tool = tool
+        self.times = times
+        self.refusal = refusal
+
+    def __str__(self) -> str:
+        return (
+            f"halted: the agent proposed the same refused call of {self.tool} {self.times} "
+            f"times (refused: {self.refusal}); tether ended the run rather than let it loop"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

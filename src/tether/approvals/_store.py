@@ -53,6 +53,26 @@ class ApprovalStore:
         with reading(self.engine) as conn:
             return self._find(conn, _OF_CALLS, _of_calls(run_id, *call_ids))
 
+    def same_call(
+        self, run_id: str, tool: str, args_hash: str, *, other_than: str
+    ) -> ApprovalRequest | None:
+        """A request of this run for the same tool and arguments as call ``other_than``
+        that is still pending, approved or executed, if there is one."""
+        query = (
+            sa.select(approval_request)
+            .where(
+                approval_request.c.run_id == run_id,
+                approval_request.c.tool == tool,
+                approval_request.c.args_hash == args_hash,
+                approval_request.c.call_id != other_than,
+                approval_request.c.status.in_(("pending", "approved", "executed")),
+            )
+            .order_by(approval_request.c.created_at)
+            .limit(1)
+        )
+        with reading(self.engine) as conn:
+            return self._find_one(conn, query, {})
+
     def find(
         self,
         *,

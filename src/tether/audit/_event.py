@@ -22,6 +22,7 @@ EventType = Literal[
     "approval.decided",
     "approval.refused",
     "approval.escalated",
+    "approval.duplicate",
     "call.executed",
     "call.failed",
     "run.finished",

@@ -290,6 +290,25 @@ class Gate:
         redacted: dict[str, Any] = redactor.redact(dict(args)).value
         return redacted
 
+    def secret_values(self, tool: str, args: Mapping[str, Any]) -> tuple[str, ...]:
+        """The values of a call's secret arguments: those its tool marks secret, and
+        those whose names say so (``password``, ``api_key``…)."""
+        marked = self.policy.tools.get(tool).secret_args if tool in self.policy.tools else ()
+        return tuple(
+            str(value)
+            for name, value in args.items()
+            if value not in (None, "")
+            and (name in marked or self.redactor.is_secret_key(name))
+            and isinstance(value, str | int | float)
+        )
+
+    def scrubber(self, call: ProposedCall) -> Redactor:
+        """The redactor for everything a call's text goes into: the policy's, its own
+        secret arguments, and the run's earlier secrets (``call.secrets``)."""
+        tool = self.policy.tools.get(call.tool) if call.tool in self.policy.tools else None
+        redactor = self.redactor_for(tool, dict(call.args)) if tool else self.redactor
+        return redactor.with_secrets(values=call.secrets) if call.secrets else redactor
+
     def redactor_for(self, tool: Tool, args: Any = None) -> Redactor:
         """The redactor for this tool: the policy's, plus the tool's secret arguments' values."""
         if not tool.secret_args:
@@ -332,9 +351,8 @@ class Gate:
         error: str | None = None,
         duration: float | None = None,
     ) -> GateEvent:
-        tool = self.policy.tools.get(call.tool) if call.tool in self.policy.tools else None
-        redactor = self.redactor_for(tool, call.args) if tool else self.redactor
-        if call.why and redactor is not self.redactor:  # the model may repeat a secret
+        redactor = self.scrubber(call)
+        if call.why:  # the model may repeat a secret in its reason
             call = dataclasses.replace(call, why=redactor.redact_text(call.why))
         return GateEvent(
             type=kind,

@@ -21,7 +21,7 @@ from tether.runtime._store import (
     RunStore,
 )
 from tether.runtime._sweep import SweepReport
-from tether.runtime._toolset import GateToolset, RunDeps, StepModel
+from tether.runtime._toolset import GateToolset, RunDeps, StepModel, run_secrets
 from tether.runtime._workers import Worker, dead_workers, heartbeat, other_live_worker
 
 __all__ = [
@@ -51,4 +51,5 @@ __all__ = [
     "dead_workers",
     "heartbeat",
     "other_live_worker",
+    "run_secrets",
 ]

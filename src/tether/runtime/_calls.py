@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
 from tether.approvals import ApprovalError, Approvals
-from tether.audit import AuditLog
+from tether.audit import AuditEvent, AuditLog, from_gate_event
 from tether.calls import ProposedCall
 from tether.gate import Allow, Deny, Executed, Failed, Gate, GateEvent, NeedsApproval, evaluate
 from tether.policy import Policy
 from tether.runtime import _answers as answer
-from tether.runtime._store import EffectRecord, RunStore
+from tether.runtime._store import CallStatus, EffectRecord, RunStore
 from tether.tools import Effect
 
 
@@ -41,6 +41,11 @@ class Allowed:
     decision: Allow
     events: tuple[GateEvent, ...] = ()
     """The decision's events when they are to be recorded with the execution."""
+    begun: bool = False
+    """The ledger already notes the execution as started."""
+
+
+REPLAYED = "re-executed after a restart: the call was allowed when it first started"
 
 
 class CallPath:
@@ -65,27 +70,125 @@ class CallPath:
 
     # --- deciding -------------------------------------------------------------------
 
-    def decide(
-        self, call: ProposedCall, *, defer_reads: bool = False
-    ) -> Allowed | answer.Refused | answer.AwaitingApproval:
-        """The gate's decision (recorded); a request for approval when one is needed.
+    def decide(self, call: ProposedCall, *, defer_reads: bool = False) -> Allowed | answer.Answer:
+        """The gate's decision, recorded with the call's row in the ledger (one
+        transaction); a request for approval when one is needed.
 
-        With ``defer_reads``, an allowed read's events are not recorded here but
-        returned, to be recorded with its execution: one write instead of two.
+        A call the ledger knows was decided before (its step ran again after a crash)
+        is answered as it was, and recorded once. With ``defer_reads``, an allowed
+        read's events are not recorded here but returned, to be recorded with its
+        execution: one write instead of two.
         """
-        state, stopped = self.store.call_context(call.run.id, call.agent)
-        assessed = self.gate.assess(dataclasses.replace(call, run=state), stopped=stopped)
-        call, decision = assessed.call, assessed.decision
-        if defer_reads and isinstance(decision, Allow) and self.reads(call, decision):
-            return Allowed(call=call, decision=decision, events=assessed.events)
-        self.gate.record(assessed.events)
+        state, stopped, prior = self.store.call_state(
+            call.run.id, call.agent, key=call.idempotency_key
+        )
+        call = dataclasses.replace(call, run=state)
+        if prior is not None:
+            return self._replayed(call, prior)
+        assessed = self.gate.assess(call, stopped=stopped)
+        call, decision, events = assessed.call, assessed.decision, list(assessed.events)
         if isinstance(decision, Deny):
             refusal: answer.RefusalKind = "stopped" if "stop-switch" in decision.rules else "policy"
-            return answer.Refused(text=decision.model_message, refusal=refusal)
+            return self._refuse(call, events, decision.model_message, refusal)
         if isinstance(decision, NeedsApproval):
-            request = self.approvals.request(call, decision)
+            return self._hold(call, decision, events)
+        if self.reads(call, decision):
+            if defer_reads:
+                return Allowed(call=call, decision=decision, events=assessed.events)
+            self.gate.record(events)
+            return Allowed(call=call, decision=decision)
+        self.audit.record_many(events, alongside=self._noting(call, "started"))
+        return Allowed(call=call, decision=decision, begun=True)
+
+    def _refuse(
+        self,
+        call: ProposedCall,
+        events: list[GateEvent],
+        text: str,
+        refusal: answer.RefusalKind,
+        *,
+        also: Sequence[AuditEvent] = (),
+    ) -> answer.Refused:
+        """Record the refusal with the call's row in the ledger (``refused``)."""
+        noting = self._noting(call, "refused", text=text, result={"refusal": refusal})
+        self.audit.append_many(
+            [*(from_gate_event(event) for event in events), *also], alongside=noting
+        )
+        return answer.Refused(text=text, refusal=refusal)
+
+    def _hold(
+        self, call: ProposedCall, decision: NeedsApproval, events: list[GateEvent]
+    ) -> answer.Refused | answer.AwaitingApproval:
+        """Ask people, once: an identical action already waiting (or approved) in the
+        run is not asked for again."""
+        same = self.approvals.duplicate_of(call)
+        if same is not None:
+            duplicate = AuditEvent(
+                type="approval.duplicate",
+                run_id=call.run.id,
+                call_id=call.call_id,
+                agent=call.agent,
+                principal=call.principal.id,
+                tool=call.tool,
+                approval={"request_id": same.id, "status": same.status},
+            )
+            text = (
+                f"This exact action was already sent for approval ({same.id}, now "
+                f"{same.status}); it is not asked again. Do not propose it again."
+            )
+            return self._refuse(call, events, text, "repeated", also=[duplicate])
+        self.audit.record_many(events, alongside=self._noting(call, "held"))
+        request = self.approvals.request(call, decision)
+        return answer.AwaitingApproval(request_id=request.id)
+
+    def _noting(
+        self, call: ProposedCall, status: CallStatus, *, text: str | None = None, result: Any = None
+    ) -> Callable[[Connection], bool]:
+        def note(conn: Connection) -> bool:
+            return self.store.note_call(
+                conn,
+                key=call.idempotency_key,
+                run_id=call.run.id,
+                call_id=call.call_id,
+                tool=call.tool,
+                args=self.shown(call, None),
+                status=status,
+                model_text=text,
+                result=result,
+            )
+
+        return note
+
+    def _replayed(self, call: ProposedCall, prior: EffectRecord) -> Allowed | answer.Answer:
+        """The answer of a call decided before, recording nothing again."""
+        if prior.status == "done":
+            return answer.Executed(text=prior.model_text or "")
+        if prior.status == "failed":
+            return answer.Failed(text=prior.model_text or "")
+        if prior.status == "refused":
+            refusal = (prior.result or {}).get("refusal", "policy")
+            return answer.Refused(text=prior.model_text or "", refusal=refusal)
+        located = self.gate.locate(call)
+        decision = evaluate(self.policy, located).decision
+        if prior.status == "held":
+            request = self.approvals.for_call(call.run.id, call.call_id)
+            if request is None and isinstance(decision, NeedsApproval):
+                request = self.approvals.request(located, decision)
+            if request is None:
+                return _refused_approval(
+                    "The approval request for this action was lost in a restart; "
+                    "propose it again if it is still needed."
+                )
             return answer.AwaitingApproval(request_id=request.id)
-        return Allowed(call=call, decision=decision)
+        # started: it was allowed, and may have begun to act; finish it, with the same key.
+        if not isinstance(decision, Allow):
+            decision = Allow(
+                rules=("replay",),
+                reasons=(REPLAYED,),
+                policy_version=self.policy.version,
+                effect=self.policy.tools.get(call.tool).effect,
+            )
+        return Allowed(call=located, decision=decision)  # begun again: one more attempt
 
     def reads(self, call: ProposedCall, decision: Allow | NeedsApproval) -> bool:
         return self.policy.tools.get(call.tool).effect_under(decision.effect) is Effect.READ
@@ -96,13 +199,15 @@ class CallPath:
         """A proposed call, decided and, when allowed, executed: one step of a run.
 
         Deciding and executing share a step because a step replayed after a crash
-        repeats neither: the limits a call claimed are claimed once per call, and the
-        effect ledger answers for an execution that already happened.
+        repeats neither: the ledger answers for a call decided or executed before, and
+        the limits a call claimed are claimed once per call.
         """
         verdict = await asyncio.to_thread(self.decide, call, defer_reads=True)
         if not isinstance(verdict, Allowed):
             return verdict
-        return await self.execute(verdict.call, verdict.decision, None, decided=verdict.events)
+        return await self.execute(
+            verdict.call, verdict.decision, None, decided=verdict.events, begun=verdict.begun
+        )
 
     async def execute_approved(self, call: ProposedCall) -> answer.Answer:
         """Run an approved call: checked again, exactly as approved, once."""

@@ -126,7 +126,9 @@ class Operators:
         verdict = self.calls.decide(call)
         if not isinstance(verdict, Allowed):
             return verdict
-        outcome = await self.calls.execute(verdict.call, verdict.decision, None)
+        outcome = await self.calls.execute(
+            verdict.call, verdict.decision, None, begun=verdict.begun
+        )
         if isinstance(outcome, answer.Executed):
             self.store.mark_reversed(key, f"{run_id}:undo-{call_id}")
         return outcome

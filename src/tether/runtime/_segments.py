@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic_ai import Agent as PydanticAgent
-from pydantic_ai import DeferredToolRequests, ModelMessagesTypeAdapter
+from pydantic_ai import DeferredToolRequests, ModelMessagesTypeAdapter, capture_run_messages
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models import Model
 
@@ -31,7 +31,14 @@ from tether.runtime._dbos import DBOSError
 from tether.runtime._ending import Endings
 from tether.runtime._resume import DEFERRED_RESULTS, Resumer
 from tether.runtime._store import RunRecord, RunStore
-from tether.runtime._toolset import GateToolset, RunDeps, StepModel, offered_tools, step
+from tether.runtime._toolset import (
+    GateToolset,
+    RunDeps,
+    StepModel,
+    offered_tools,
+    run_secrets,
+    step,
+)
 
 DEFERRED_REQUESTS = TypeAdapter(DeferredToolRequests)
 MAX_BUILT_AGENTS = 64
@@ -95,20 +102,27 @@ class Segments:
         history = ModelMessagesTypeAdapter.validate_json(record.history) if record.history else None
         results = DEFERRED_RESULTS.validate_python(record.results) if record.results else None
         deps = RunDeps(calls=self.calls, run_id=record.id, agent=agent, principal=principal)
-        try:
-            with PydanticAgent.parallel_tool_call_execution_mode("sequential"):
-                result = await self.built(agent, record.model).run(
-                    None if history else record.task,
-                    message_history=history,
-                    deferred_tool_results=results,
-                    deps=deps,
-                )
-        except Exception as exc:  # the model or the loop failed: the run fails, recorded
-            error = self.gate.redactor.redact_text(f"{type(exc).__name__}: {exc}")
-            return await self._end(record, "failed", error=error)
-        unoffered = unoffered_calls(result.new_messages(), agent)
-        if unoffered:
-            await step("tether.record_unoffered", self._record_unoffered, record.id, unoffered)
+        known = len(history or ())
+        with capture_run_messages() as messages:
+            try:
+                with PydanticAgent.parallel_tool_call_execution_mode("sequential"):
+                    result = await self.built(agent, record.model).run(
+                        None if history else record.task,
+                        message_history=history,
+                        deferred_tool_results=results,
+                        deps=deps,
+                    )
+            except DBOSError:
+                raise
+            except Exception as exc:  # the model or the loop failed: the run fails, recorded
+                # What the model did before it failed stays on the record: its calls of
+                # tools it was never offered, and its history.
+                await self._record_unoffered_in(record.id, messages[known:], agent)
+                scrub = self.gate.redactor.with_secrets(values=run_secrets(self.gate, messages))
+                error = scrub.redact_text(f"{type(exc).__name__}: {exc}")
+                trail = ModelMessagesTypeAdapter.dump_json(messages).decode() if messages else None
+                return await self._end(record, "failed", error=error, history=trail)
+        await self._record_unoffered_in(record.id, result.new_messages(), agent)
         history_json = result.all_messages_json().decode()
         usage = dataclasses.asdict(result.usage)
         if isinstance(result.output, DeferredToolRequests):
@@ -116,9 +130,31 @@ class Segments:
             return await asyncio.to_thread(
                 self._park, record.id, record.segment, history_json, pending, usage
             )
-        return await self._end(
-            record, "completed", output=result.output, history=history_json, usage=usage
+        scrub = self.gate.redactor.with_secrets(
+            values=run_secrets(self.gate, result.all_messages())
         )
+        if result.output is None:  # the model ended without a word: its actions stand
+            return await self._end(
+                record,
+                "completed",
+                history=history_json,
+                usage=usage,
+                details={"answer": "the model ended the run without a final answer"},
+            )
+        return await self._end(
+            record,
+            "completed",
+            output=scrub.redact_text(result.output),
+            history=history_json,
+            usage=usage,
+        )
+
+    async def _record_unoffered_in(
+        self, run_id: str, messages: Sequence[ModelMessage], agent: Agent
+    ) -> None:
+        unoffered = unoffered_calls(messages, agent)
+        if unoffered:
+            await step("tether.record_unoffered", self._record_unoffered, run_id, unoffered)
 
     async def _end(self, record: RunRecord, status: Any, **values: Any) -> str:
         """End the run from its segment (off the event loop)."""
@@ -139,7 +175,8 @@ class Segments:
                 instructions=agent.instructions or None,
                 deps_type=RunDeps,
                 toolsets=[GateToolset(offered_tools(agent))],
-                output_type=[str, DeferredToolRequests],
+                # None: a model may end with no words once its actions are done.
+                output_type=[str, DeferredToolRequests, type(None)],
             )
             if len(self._built) >= MAX_BUILT_AGENTS:  # runs may name many models
                 self._built.pop(next(iter(self._built)))

@@ -62,6 +62,8 @@ class RunRecord:
     usage: dict[str, Any] | None
     created_at: _dt.datetime
     updated_at: _dt.datetime
+    state_version: int = 1
+    """The version of the durable protocol that wrote the run's state."""
 
     def summary(self) -> dict[str, Any]:
         """The run as JSON without its history: what ``tether runs list --json`` and the
@@ -81,16 +83,21 @@ class RunRecord:
         }
 
 
+CallStatus = Literal["started", "done", "failed", "refused", "held"]
+"""A call in the ledger: executing (``started``), executed (``done``, ``failed``),
+refused by the gate (``refused``), or held for people (``held``)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class EffectRecord:
-    """One tool execution in the ledger."""
+    """One decided call in the ledger: what it did, or why it did not run."""
 
     idempotency_key: str
     run_id: str
     call_id: str
     tool: str
     args: dict[str, Any]
-    status: Literal["started", "done", "failed"]
+    status: CallStatus
     result: Any
     model_text: str | None
     attempts: int
@@ -113,6 +120,7 @@ class RunStore:
         task: str,
         model: str | None = None,
         known_contacts: tuple[str, ...] = (),
+        state_version: int = 1,
     ) -> RunRecord:
         now = _now()
         with self.engine.begin() as conn:
@@ -128,6 +136,7 @@ class RunStore:
                     segment=1,
                     untrusted=False,
                     known_contacts=list(known_contacts),
+                    state_version=state_version,
                     created_at=now,
                     updated_at=now,
                 )
@@ -157,14 +166,14 @@ class RunStore:
         stopped = None if switch is None else _stopped_reason(*switch)
         return _run_record(row), stopped
 
-    def parked(self, run_id: str) -> tuple[int, dict[str, Any]] | None:
-        """The segment a run waiting for approval parked in and the calls it waits on;
-        None when it is not waiting (its history is not read)."""
+    def parked(self, run_id: str) -> tuple[int, dict[str, Any], int] | None:
+        """The segment a run waiting for approval parked in, the calls it waits on and
+        its state's version; None when it is not waiting (its history is not read)."""
         with reading(self.engine) as conn:
             row = conn.execute(_PARKED, {"w_id": run_id}).first()
         if row is None or not row.pending:
             return None
-        return row.segment, row.pending
+        return row.segment, row.pending, row.state_version
 
     def run_state(self, run_id: str) -> RunState:
         """What the gate needs to know of a run (two columns, not the whole record)."""
@@ -193,6 +202,52 @@ class RunStore:
         scope, by, reason = row[2:5]
         return state, None if scope is None else _stopped_reason(scope, by, reason)
 
+    def call_state(
+        self, run_id: str, agent: str, *, key: str, conn: Connection | None = None
+    ) -> tuple[RunState, str | None, EffectRecord | None]:
+        """:meth:`call_context`, and the ledger's record of the call with idempotency key
+        ``key`` if it was decided before (a step run again after a crash)."""
+        if conn is None:
+            with reading(self.engine) as own:
+                return self.call_state(run_id, agent, key=key, conn=own)
+        state, stopped = self.call_context(run_id, agent, conn=conn)
+        row = conn.execute(_EFFECT, {"w_key": key}).mappings().first()
+        return state, stopped, None if row is None else _effect_record(row)
+
+    def note_call(
+        self,
+        conn: Connection,
+        *,
+        key: str,
+        run_id: str,
+        call_id: str,
+        tool: str,
+        args: dict[str, Any],
+        status: CallStatus,
+        model_text: str | None = None,
+        result: Any = None,
+    ) -> bool:
+        """Note a decided call in the ledger, in ``conn``'s transaction, unless it is
+        noted already (False: another attempt of the same step got there first)."""
+        now = _now()
+        inserted = conn.execute(
+            _NOTE_CALLS[conn.dialect.name],
+            {
+                "idempotency_key": key,
+                "run_id": run_id,
+                "call_id": call_id,
+                "tool": tool,
+                "args": args,
+                "status": status,
+                "result": result,
+                "model_text": model_text,
+                "attempts": 1,
+                "started_at": now,
+                "finished_at": None if status == "started" else now,
+            },
+        )
+        return bool(inserted.rowcount)
+
     def note_output(self, run_id: str, *, untrusted: bool, contacts: tuple[str, ...]) -> None:
         """A tool's output tainted the run, or named people it may now write to."""
         with self.engine.begin() as conn:
@@ -206,11 +261,13 @@ class RunStore:
                 values["known_contacts"] = sorted(set(known) | set(contacts))
             conn.execute(run.update().where(run.c.id == run_id).values(**values))
 
-    def queued(self) -> list[tuple[str, int]]:
-        """Every queued run's id and the segment it waits to run (nothing else loaded)."""
-        query = sa.select(run.c.id, run.c.segment).where(run.c.status == "queued")
+    def queued(self) -> list[tuple[str, int, int]]:
+        """Every queued run's id, the segment it waits to run and its state's version."""
+        query = sa.select(run.c.id, run.c.segment, run.c.state_version).where(
+            run.c.status == "queued"
+        )
         with reading(self.engine) as conn:
-            return [(row.id, row.segment) for row in conn.execute(query)]
+            return [(row.id, row.segment, row.state_version) for row in conn.execute(query)]
 
     def find(
         self, *, status: str | None = None, agent: str | None = None, limit: int = 100
@@ -283,8 +340,16 @@ class RunStore:
             return None
         if row["status"] == "done":
             return _effect_record(row)
+        # Held for approval, or cut off: it starts (again) with these arguments (an
+        # approver may have edited them).
         conn.execute(
-            _UPDATE_EFFECT, {"w_key": key, "attempts": row["attempts"] + 1, "status": "started"}
+            _UPDATE_EFFECT,
+            {
+                "w_key": key,
+                "attempts": row["attempts"] + (row["status"] != "held"),  # held: not yet run
+                "status": "started",
+                "args": args,
+            },
         )
         return None
 
@@ -414,7 +479,7 @@ _BEGIN_SEGMENT = (
 _EFFECT = sa.select(effect).where(effect.c.idempotency_key == sa.bindparam("w_key"))
 _INSERT_EFFECT = effect.insert()
 _UPDATE_EFFECT = effect.update().where(effect.c.idempotency_key == sa.bindparam("w_key"))
-_PARKED = sa.select(run.c.segment, run.c.pending).where(
+_PARKED = sa.select(run.c.segment, run.c.pending, run.c.state_version).where(
     run.c.id == sa.bindparam("w_id"), run.c.status == "waiting_approval"
 )
 
@@ -451,6 +516,16 @@ _READ_UPSERTS = {
     "sqlite": _read_upsert(sqlite.insert),
 }
 """A finished read noted in the ledger: the first attempt, or one more."""
+
+_NOTE_CALLS = {
+    "postgresql": postgresql.insert(effect).on_conflict_do_nothing(
+        index_elements=[effect.c.idempotency_key]
+    ),
+    "sqlite": sqlite.insert(effect).on_conflict_do_nothing(
+        index_elements=[effect.c.idempotency_key]
+    ),
+}
+"""A decided call noted in the ledger, once."""
 
 _SWITCH = (stop.c.agent, stop.c.by, stop.c.reason)
 _SWITCH_QUERY = (
@@ -490,6 +565,7 @@ def _run_record(row: Any) -> RunRecord:
         untrusted=bool(row["untrusted"]),
         known_contacts=tuple(row["known_contacts"]),
         usage=row["usage"],
+        state_version=row["state_version"],
         created_at=as_utc(row["created_at"]),
         updated_at=as_utc(row["updated_at"]),
     )

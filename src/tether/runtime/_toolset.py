@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +25,20 @@ from pydantic_ai import (
     ToolFailed,
     WrapperToolset,
 )
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
 from pydantic_ai.models.wrapper import WrapperModel
 
 from tether.agents import Agent, model_tool_name, tool_name_from_model
 from tether.calls import Principal, ProposedCall, RunState
+from tether.errors import RunHalted
+from tether.gate import Gate
 from tether.runtime import _answers as answer
 from tether.runtime._calls import CallPath
 
@@ -74,6 +83,45 @@ def why_of(ctx: RunContext[Any]) -> str:
     return ""
 
 
+def run_secrets(gate: Gate, messages: Sequence[ModelMessage]) -> frozenset[str]:
+    """The secret values a run has handed to its tools so far (from its history): the
+    model may repeat them in its words, which are scrubbed of them."""
+    return frozenset(
+        value
+        for message in messages
+        if isinstance(message, ModelResponse)
+        for part in message.parts
+        if isinstance(part, ToolCallPart)
+        for value in gate.secret_values(tool_name_from_model(part.tool_name), part.args_as_dict())
+    )
+
+
+MAX_REFUSED_REPEATS = 3
+"""After the same call is refused this many times in a run, the run ends: the model is
+not correcting, and would loop until its request limit."""
+
+
+def refusals_before(ctx: RunContext[Any], name: str, args: dict[str, Any]) -> int:
+    """How often this run's model proposed exactly this call before and was refused."""
+    denied = {
+        part.tool_call_id
+        for message in ctx.messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, ToolReturnPart) and part.outcome == "denied"
+    }
+    return sum(
+        1
+        for message in ctx.messages
+        if isinstance(message, ModelResponse)
+        for part in message.parts
+        if isinstance(part, ToolCallPart)
+        and part.tool_call_id in denied
+        and part.tool_name == name
+        and part.args_as_dict() == args
+    )
+
+
 def _not_called(**_: Any) -> None:
     raise RuntimeError("tether runs tools through the gate, never directly")
 
@@ -108,6 +156,7 @@ class GateToolset(WrapperToolset[RunDeps]):
             run=RunState(id=deps.run_id),
             call_id=ctx.tool_call_id or f"call-{ctx.run_step}",
             why=why_of(ctx),
+            secrets=run_secrets(deps.calls.gate, ctx.messages),
         )
         if ctx.tool_call_approved:
             recorded = await step("tether.execute_approved", deps.calls.execute_approved, call)
@@ -117,6 +166,9 @@ class GateToolset(WrapperToolset[RunDeps]):
             case answer.Executed(text=text):
                 return text
             case answer.Refused(text=text):
+                times = refusals_before(ctx, name, tool_args) + 1
+                if times >= MAX_REFUSED_REPEATS:
+                    raise RunHalted(call.tool, times, text)
                 return ToolDenied(text)
             case answer.AwaitingApproval(request_id=request_id):
                 raise ApprovalRequired(metadata={"request_id": request_id})

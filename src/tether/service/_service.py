@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic_ai import ModelMessagesTypeAdapter
+
 from tether.approvals import ApprovalRequest, Status
 from tether.audit import AuditEvent, StoredEvent, VerifyReport
 from tether.errors import UnknownToolError
@@ -27,6 +29,7 @@ from tether.runtime import (
     RunRecord,
     Runtime,
     SweepReport,
+    run_secrets,
 )
 from tether.tools import Tool
 
@@ -113,6 +116,14 @@ class Service:
         gate = self._runtime.gate
         redactor = gate.redactor_for(found, dict(args)) if found else gate.redactor
         return redactor.redact_text(text)
+
+    def run_scrubber(self, record: RunRecord) -> Redactor:
+        """The redactor for what a run's model wrote: the policy's, and the secret
+        values the run handed to its tools (the model may repeat them)."""
+        if not record.history:
+            return self.redactor
+        messages = ModelMessagesTypeAdapter.validate_json(record.history)
+        return self.redactor.with_secrets(values=run_secrets(self._runtime.gate, messages))
 
     # --- runs ---------------------------------------------------------------------------
 

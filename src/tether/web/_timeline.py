@@ -82,6 +82,7 @@ def _model_steps(service: Service, record: RunRecord) -> list[Entry]:
     if not record.history:
         return []
     steps = []
+    scrub = service.run_scrubber(record)
     messages = ModelMessagesTypeAdapter.validate_json(record.history)
     responses = [message for message in messages if isinstance(message, ModelResponse)]
     for number, response in enumerate(responses, start=1):
@@ -95,7 +96,7 @@ def _model_steps(service: Service, record: RunRecord) -> list[Entry]:
                 kind="model.step",
                 title=f"model step {number}" + (f": proposes {proposed}" if proposed else ""),
                 status="calls" if calls else "answer",
-                text=service.redactor.redact_text(text),
+                text=scrub.redact_text(text),
                 details={
                     "calls": [_call(service, call) for call in calls],
                     "tokens": tokens,

@@ -6,6 +6,7 @@
     │   │   ├── PolicyError      … a policy file
     │   │   └── ScenarioError    … an evaluation scenario (tether.evals)
     │   ├── DatabaseError        the database URL or schema is unusable
+    │   ├── SQLiteTooOld         the interpreter's SQLite is too old (tether.db)
     │   └── UnknownToolError     a name that no toolset provides
     ├── ToolCallError            a tool call could not be completed (crosses durable steps)
     │   ├── ToolArgumentsError   the arguments do not match the tool's schema

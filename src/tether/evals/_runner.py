@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 from tether.agents import tool_name_from_model
 from tether.approvals import ApprovalError, ApprovalRequest
 from tether.config import load_config
+from tether.db import sqlite_url
 from tether.demo import DESK_ENV
 from tether.evals._check import Outcome, judge
 from tether.evals._load import Scenario, Suite
@@ -104,7 +105,7 @@ class TrialRunner:
             poll_seconds=POLL_SECONDS,  # trials run one at a time: a run starts at once
         )
         runtime.launch(concurrency=2)
-        self._reader = sa.create_engine(f"sqlite:///{database}")
+        self._reader = sa.create_engine(sqlite_url(f"sqlite:///{database}"))
         self.runtime, self.config = runtime, config_path
         self._warm_up(runtime, scenario)
         return runtime

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 from dbos import DBOS, DBOSClient, DBOSConfig
 from dbos import error as dbos_error
 
+from tether.db import sqlite_url
+
 QUEUE = "tether-runs"
 """The queue segments wait on until a worker takes them."""
 WORKFLOW = "tether.run_segment"
@@ -99,8 +101,9 @@ async def run_segment(run_id: str, segment: int) -> str:
 
 
 def dbos_url(url: str) -> str:
-    """DBOS takes plain ``postgresql://`` URLs; SQLite URLs as they are."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+    """DBOS takes plain ``postgresql://`` URLs; SQLite URLs with the SQLite library
+    tether uses (see :func:`tether.db.sqlite_url`)."""
+    return sqlite_url(url.replace("postgresql+psycopg://", "postgresql://", 1))
 
 
 def segment_id(run_id: str, segment: int) -> str:

@@ -24,15 +24,22 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tether.agents import Agent, load_agent
 from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
 from tether.audit import KEYS_ENV
 from tether.connectors import build_toolset
-from tether.errors import ConfigurationError
-from tether.policy import Policy, load_policy
+from tether.errors import ConfigFileError, ConfigIssue, ConfigurationError
+from tether.policy import (
+    Path_,
+    Policy,
+    YamlProblem,
+    line_of,
+    load_policy,
+    load_with_lines,
+    schema_problems,
+)
 from tether.runtime import Runtime
 from tether.tools import Toolset
 
@@ -242,12 +249,54 @@ def find_config(path: str | Path | None = None) -> Path:
     )
 
 
+_MISSING_FIX = {
+    "policy": "add `policy: policy.yaml` (the policy file, relative to this one)",
+    "agents": "add `agents: [agents/NAME.yaml]` (one file per agent, relative to this one)",
+    "host": "add `host:` (the SMTP server's name or address)",
+    "url": "add `url:` (where the webhook posts)",
+    "type": "add `type:` (email, tryton, openapi, mcp, or package.module)",
+    "name": "add `name:`",
+    "user": "add `user:` (the console user the token acts as)",
+}
+"""How to fix a missing required key, by key (the module's docstring shows a whole file)."""
+_NEEDED = "`policy:` and `agents:`"
+
+
 def _read(found: Path) -> ConfigFile:
+    """``found`` as a :class:`ConfigFile`; :class:`ConfigFileError` names every problem
+    with its line and what to do about it."""
+    file = str(found)
+
+    def refused(problems: list[tuple[int | None, str]]) -> ConfigFileError:
+        return ConfigFileError([ConfigIssue(file=file, line=ln, message=m) for ln, m in problems])
+
     try:
-        data = yaml.safe_load(found.read_text(encoding="utf-8"))
+        text = found.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise refused([(None, f"cannot read: {exc.strerror}")]) from None
+    if not text.strip():
+        raise refused([(1, f"the file is empty; a tether.yaml names at least {_NEEDED}")])
+    try:
+        data, lines = load_with_lines(text)
+    except YamlProblem as exc:
+        raise refused([(exc.line, exc.message)]) from None
+    if not isinstance(data, dict):
+        raise refused([(1, f"a tether.yaml is a mapping with at least {_NEEDED}")])
+    try:
         return ConfigFile.model_validate(data)
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigurationError(f"{found} is invalid: {exc}") from None
+    except ValidationError as exc:
+        problems = [
+            (line_of(lines, path), _with_fix(message, path))
+            for path, message in schema_problems(exc, data, ConfigFile)
+        ]
+        raise refused(sorted(problems, key=lambda problem: problem[0] or 0)) from None
+
+
+def _with_fix(message: str, path: Path_) -> str:
+    if message.startswith("missing required key") and path:
+        fix = _MISSING_FIX.get(str(path[-1]), f"add `{path[-1]}:`")
+        return f"{message}: {fix}"
+    return message
 
 
 def connector_tools(spec: ConfigFile, base: Path) -> Toolset:

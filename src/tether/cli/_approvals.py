@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tether.approvals import ApprovalRequest
 from tether.cli._common import ConfigOption, cli_actor, echo_json, json_object, out, service
-from tether.service import Service
+from tether.service import Service, readable_preview
 
 app = typer.Typer(help="List, show, approve and reject approval requests.", no_args_is_help=True)
 
@@ -65,9 +65,8 @@ def show(
     if as_json:
         echo_json(describe(request))
         return
-    out.print(
-        Panel(request.preview, title=f"{request.tool} for {request.requested_by}"), highlight=False
-    )
+    title = f"{request.tool} for {request.requested_by}"
+    out.print(Panel(readable_preview(request.preview), title=title), highlight=False)
     out.print(f"why: {request.why or '-'}", highlight=False)
     out.print(f"required by {request.rule}: {request.reason}", highlight=False)
     out.print(

@@ -115,7 +115,7 @@ def _describe(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "arguments"
-        problems.append(f"{where}: {error['msg']}")
+        problems.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
     return "invalid arguments: " + "; ".join(problems)
 
 

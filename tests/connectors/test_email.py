@@ -212,7 +212,7 @@ def test_server_that_never_answers_times_out(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        ({"to": ["not an address"]}, "to: 'not an address' is not a plain email address"),
+        ({"to": ["not an address"]}, "to.0: 'not an address' is not a plain email address"),
         ({"subject": "Hi\r\nBcc: everyone@example.com"}, "subject: must be one line"),
         # The schema refuses these before the tool runs (ToolArgumentsError).
         ({"to": []}, "to: List should have at least 1 item"),

@@ -130,9 +130,26 @@ def test_data_scope_allows_own_team_and_denies_others() -> None:
     assert isinstance(unknown, Deny) and "was not identified" in unknown.reasons[0]
 
 
-def test_data_scope_does_not_apply_to_tools_without_a_resource() -> None:
+def test_a_scoped_agent_may_not_call_a_tool_whose_target_cannot_be_located() -> None:
+    """Issue 15, item 7: a tool that declares no resource escaped the scope."""
     header = "  scope: resource.team == principal.attributes.team\n"
-    assert isinstance(decide("- tool: crm.find", "crm.find", {"name": "x"}, header=header), Allow)
+    decision = decide("- tool: crm.find", "crm.find", {"name": "x"}, header=header)
+    assert isinstance(decision, Deny)
+    assert decision.rules == ("bot.scope",)
+    assert "declares no resource" in decision.reasons[0]
+    assert "unscoped" in decision.reasons[0]
+
+
+def test_a_grant_says_where_the_scope_does_not_apply() -> None:
+    header = "  scope: resource.team == principal.attributes.team\n"
+    grants = "- {tool: crm.find, unscoped: a search by name}"
+    decision = decide(grants, "crm.find", {"name": "x"}, header=header)
+    assert isinstance(decision, Allow)
+    assert any("bot.scope does not apply (a search by name)" in r for r in decision.reasons)
+
+
+def test_an_agent_without_a_scope_needs_no_resource() -> None:
+    assert isinstance(decide("- tool: crm.find", "crm.find", {"name": "x"}), Allow)
 
 
 # --- check inputs -------------------------------------------------------------------

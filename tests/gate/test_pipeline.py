@@ -71,8 +71,8 @@ agents:
     scope: resource.team == principal.attributes.team
     tools:
       - tool: crm.rename
-      - tool: erp.refund
-      - tool: "api.*"
+      - {tool: erp.refund, unscoped: refunds the caller's own account}
+      - {tool: "api.*", unscoped: the API holds no customer records}
 """
 
 

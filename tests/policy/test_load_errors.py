@@ -64,7 +64,8 @@ def test_unknown_key_lists_the_allowed_keys_and_line() -> None:
     assert issue.line == line_containing(text, "wehn")
     assert "unknown key 'wehn'" in issue.message
     assert (
-        "allowed here: approval, effect, id, limits, shadow, tool, untrusted, when" in issue.message
+        "allowed here: approval, effect, id, limits, shadow, tool, unscoped, untrusted, when"
+        in issue.message
     )
 
 

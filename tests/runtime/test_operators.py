@@ -118,21 +118,42 @@ def test_undo_reverses_through_the_gate_and_links_both(
 
     mail = next(e for e in rt.store.effects(run.id) if e.tool == "email.send")
     with pytest.raises(ConfigurationError, match="cannot be undone"):
-        asyncio.run(rt.undo(run.id, mail.call_id, by="bob"))
+        asyncio.run(rt.undo(run.id, mail.call_id, by="alice"))
 
-    result = asyncio.run(rt.undo(run.id, refund.call_id, by="bob"))
+    result = asyncio.run(rt.undo(run.id, refund.call_id, by="alice"))
     assert result.kind == "executed"
     assert credit_notes(desk) == [(1, 180.0, 1)]
     assert rt.store.effect(refund.idempotency_key).reversed_by == f"{run.id}:undo-{refund.call_id}"  # type: ignore[union-attr]
     with pytest.raises(ConfigurationError, match="already undone"):
-        asyncio.run(rt.undo(run.id, refund.call_id, by="bob"))
+        asyncio.run(rt.undo(run.id, refund.call_id, by="alice"))
 
     undo_events = [
         s.event for s in rt.audit.events(run=run.id) if s.event.call_id == f"undo-{refund.call_id}"
     ]
     assert [e.type for e in undo_events] == ["call.proposed", "call.decided", "call.executed"]
-    assert undo_events[0].principal == "bob"
+    assert undo_events[0].principal == "alice"
     assert f"undoes {refund.call_id}" in (undo_events[0].why or "")
+
+
+def test_undo_by_a_user_of_another_team_is_refused_by_the_scope(
+    sqlite_url: str, make_runtime: MakeRuntime, desk: Path
+) -> None:
+    """Issue 15, item 7: erp.void_credit_note had no resource, so bob (us) voided an
+    emea customer's refund."""
+    rt = make_runtime(sqlite_url)
+    run = rt.start("support-desk", "Acme was charged twice", principal="alice", model=ROUTINE)
+    rt.wait(run.id)
+    refund = next(e for e in rt.store.effects(run.id) if e.tool == "erp.create_credit_note")
+    result = asyncio.run(rt.undo(run.id, refund.call_id, by="bob"))
+    assert result.kind == "refused"
+    assert credit_notes(desk) == [(1, 180.0, 0)]
+    decided = next(
+        s.event
+        for s in rt.audit.events(run=run.id)
+        if s.event.call_id == f"undo-{refund.call_id}" and s.event.type == "call.decided"
+    )
+    assert decided.decision is not None
+    assert decided.decision["rules"] == ["support-desk.scope"]
 
 
 def test_undo_is_refused_when_the_operator_may_not(

@@ -37,7 +37,7 @@ from tether.audit import AuditEvent, EventType
 from tether.calls import ProposedCall, RunState
 from tether.db import write_transaction
 from tether.errors import ToolArgumentsError
-from tether.gate import ApprovalRequirement, Deny, Gate, NeedsApproval
+from tether.gate import ApprovalRequirement, Deny, Gate, NeedsApproval, Released
 from tether.identity import Actor, as_actor
 from tether.policy import Policy
 
@@ -227,8 +227,7 @@ class Approvals:
                 self._expire(request_id)
             self.record_refusal(request_id, by=by, reason=refusal.reason, message=refusal.message)
             raise
-        if updated.status == "rejected":
-            self.gate.release_limits(_key(updated))
+        released = self.gate.release_limits(_key(updated)) if updated.status == "rejected" else []
         reopened = edited is not None and edited.requirement is not None
         self._record(
             "approval.decided",
@@ -242,6 +241,7 @@ class Approvals:
                 if edited is not None and reopened
                 else None
             ),
+            released=released,
         )
         if reopened:  # other people must now decide: they are told
             self._notify(updated, updated.approvers)
@@ -410,8 +410,8 @@ class Approvals:
         if not self.store.close_pending(request_id, status="expired", decided_at=self.clock()):
             return None
         expired = self.store.get(request_id)
-        self.gate.release_limits(_key(expired))
-        self._record("approval.decided", expired, verdict="expired")
+        released = self.gate.release_limits(_key(expired))
+        self._record("approval.decided", expired, verdict="expired", released=released)
         return expired
 
     def escalate_due(self) -> list[ApprovalRequest]:
@@ -439,9 +439,14 @@ class Approvals:
             )
             if closed:
                 cancelled.append(dataclasses.replace(request, status="cancelled", comment=reason))
-                self.gate.release_limits(_key(request))
+                released = self.gate.release_limits(_key(request))
                 self._record(
-                    "approval.decided", cancelled[-1], verdict="cancelled", comment=reason, by=by
+                    "approval.decided",
+                    cancelled[-1],
+                    verdict="cancelled",
+                    comment=reason,
+                    by=by,
+                    released=released,
                 )
         return cancelled
 
@@ -463,7 +468,10 @@ class Approvals:
         comment: str | None = None,
         edited_args: dict[str, Any] | None = None,
         reopened: dict[str, Any] | None = None,
+        released: Sequence[Released] = (),
     ) -> None:
+        """Record an approval event; ``released``: the limit reservations the request's
+        end gave back (kept under ``details.limits_released``)."""
         if self.audit is None:
             return
         approval: dict[str, Any] = {
@@ -496,6 +504,11 @@ class Approvals:
                 why=request.why,
                 approval=approval,
                 actor=by.record() if by else None,
+                details=(
+                    {"limits_released": [item.as_record() for item in released]}
+                    if released
+                    else None
+                ),
             )
         )
 

@@ -82,6 +82,8 @@ def check(
             f"{len(policy.tools)} tools, version {policy.version}"
         )
         out.print(styled("green", "ok", summary), soft_wrap=True)
+        for warning in policy.warnings:
+            err.print(styled("yellow", "warning", str(warning)), soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -132,7 +134,7 @@ def explain(
             "rule": claim.limit.rule,
             "counter": claim.key,
             "amount": claim.amount,
-            "limit": claim.limit.ceiling,
+            "limit": claim.ceiling,
         }
         for claim in evaluation.claims
     ]

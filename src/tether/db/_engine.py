@@ -90,10 +90,16 @@ def write_transaction(engine: Engine, lock_key: str) -> Iterator[Connection]:
     hosts serialise too; on SQLite the ``BEGIN IMMEDIATE`` write lock does it.
     """
     with engine.begin() as conn:
-        if is_postgres(conn):
-            key = zlib.crc32(lock_key.encode()) - 2**31
-            conn.execute(_ADVISORY_LOCK, {"key": key})
+        hold_lock(conn, lock_key)
         yield conn
+
+
+def hold_lock(conn: Connection, lock_key: str) -> None:
+    """Take the lock :func:`write_transaction` takes, in a transaction already open
+    (on SQLite, its ``BEGIN IMMEDIATE`` already holds the write lock)."""
+    if is_postgres(conn):
+        key = zlib.crc32(lock_key.encode()) - 2**31
+        conn.execute(_ADVISORY_LOCK, {"key": key})
 
 
 _ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from tether.connectors.email import Address
 from tether.demo._desk import desk
 from tether.tools import Effect, ToolContext, Toolset, tool
 
@@ -154,7 +155,24 @@ def create_credit_note(
     return CreditNote(**{k: existing[k] for k in ("id", "invoice_id", "amount", "reason")})
 
 
-@tool(name="erp.void_credit_note", effect=Effect.WRITE, idempotent=True)
+def _credit_note_owner(credit_note_id: int, **_: Any) -> Mapping[str, Any] | None:
+    with desk() as db:
+        row = db.execute(
+            "SELECT credit_note.id, credit_note.amount, party.team, party.id AS party_id "
+            "FROM credit_note JOIN invoice ON invoice.id = credit_note.invoice_id "
+            "JOIN party ON party.id = invoice.party_id WHERE credit_note.id = ?",
+            (credit_note_id,),
+        ).fetchone()
+    return dict(row) if row else None
+
+
+@tool(
+    name="erp.void_credit_note",
+    effect=Effect.WRITE,
+    resource="credit_note",
+    locate=_credit_note_owner,
+    idempotent=True,
+)
 def void_credit_note(credit_note_id: int) -> bool:
     """Void a credit note that should not have been issued."""
     with desk() as db:
@@ -170,11 +188,12 @@ def void_credit_note(credit_note_id: int) -> bool:
 @tool(name="email.send", effect=Effect.COMMUNICATE, idempotent=True)
 def send_email(
     ctx: ToolContext,
-    to: Annotated[list[str], Field(min_length=1, max_length=20)],
+    to: Annotated[list[Address], Field(min_length=1, max_length=20)],
     subject: Annotated[str, Field(min_length=1, max_length=200)],
     body: Annotated[str, Field(max_length=20_000)],
 ) -> SentMessage:
-    """Send an email from the support desk."""
+    """Send an email from the support desk. Each of `to` is one plain address
+    (name@example.com), as the email connector takes them."""
     with desk() as db:
         db.execute(
             "INSERT OR IGNORE INTO sent_mail (recipients, subject, body, idempotency_key) "

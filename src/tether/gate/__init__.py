@@ -11,7 +11,7 @@ from tether.gate._decision import (
 from tether.gate._evaluate import Evaluation, LimitClaim, evaluate
 from tether.gate._events import BatchRecorder, GateEvent, GateEventType, Recorder, record_all
 from tether.gate._gate import Assessment, Gate, Recheck
-from tether.gate._limits import LimitBreach, LimitLedger
+from tether.gate._limits import LimitBreach, LimitLedger, Released
 from tether.gate._outcome import (
     AwaitingApproval,
     CallOutcome,
@@ -45,6 +45,7 @@ __all__ = [
     "Recheck",
     "Recorder",
     "Refused",
+    "Released",
     "check_output",
     "evaluate",
     "record_all",

@@ -33,9 +33,12 @@ class LimitClaim:
 
     limit: Limit
     key: str
-    """Whose counter: ``run:ID``, ``agent:NAME`` or ``principal:ID``, then the rule id."""
+    """Whose counter: ``run:ID``, ``agent:NAME``, ``principal:ID`` or ``resource:KIND:ID``,
+    then the rule id, then the ``key`` expression's value if the limit has one."""
     amount: float
     """1 for a count limit; the value of the ``sum`` expression for a sum limit."""
+    ceiling: float
+    """The cap for this call: the limit's, or its ``max`` expression's value."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,10 +168,25 @@ class _Evaluator:
         )
 
     def check_scope(self, agent: AgentPolicy, grant: Grant, tool: Tool) -> None:
-        if agent.scope is None or tool.resource is None:
+        """A scoped agent acts only on targets its scope admits: a call whose target
+        cannot be located (a tool with no resource included) is refused, unless the
+        grant says the scope does not apply (``unscoped:``)."""
+        if agent.scope is None:
             return
         rule = f"{agent.name}.scope"
-        if self.call.resource is None:
+        if grant.unscoped is not None:
+            self.reasons.append(f"{grant.rule}: {rule} does not apply ({grant.unscoped})")
+            return
+        if tool.resource is None:
+            self.refuse(
+                rule,
+                f"{tool.name} declares no resource it targets, so the agent's data scope "
+                f"cannot be checked (the grant {grant.rule} may say `unscoped: WHY` where "
+                "it does not apply)",
+                "permit",
+                grant.shadow,
+            )
+        elif self.call.resource is None:
             self.refuse(
                 rule,
                 f"{tool.name} targets a {tool.resource} that was not identified, "
@@ -202,7 +220,7 @@ class _Evaluator:
             else:
                 self.refuse(rule, f"condition not met: {grant.when.source}", "inputs", grant.shadow)
         self.check_untrusted(grant)
-        return tuple(claim for limit in grant.limits if (claim := self.claim(limit, grant)))
+        return tuple(claim for limit in grant.limits if (claim := self.claim(limit, grant, tool)))
 
     def check_untrusted(self, grant: Grant) -> None:
         if not self.call.run.untrusted or self.effect is None:
@@ -219,26 +237,62 @@ class _Evaluator:
         elif decision == "needs_approval":
             self.untrusted_rule = rule
 
-    def claim(self, limit: Limit, grant: Grant) -> LimitClaim | None:
-        call = self.call
-        owner = {
-            "run": f"run:{call.run.id}",
-            "agent": f"agent:{call.agent}",
-            "principal": f"principal:{call.principal.id}",
-        }[limit.per]
-        amount = 1.0
-        if limit.sum is not None:
-            value = self.evaluate(limit.sum, limit.rule, "inputs", grant.shadow or limit.shadow)
-            if not isinstance(value, int | float) or isinstance(value, bool):
+    def claim(self, limit: Limit, grant: Grant, tool: Tool) -> LimitClaim | None:
+        shadow = grant.shadow or limit.shadow
+        owner = self.counter_owner(limit, tool, shadow)
+        key = f"{owner}|{limit.rule}" if owner else None
+        if key is not None and limit.key is not None:
+            value = self.evaluate(limit.key, limit.rule, "inputs", shadow)
+            if value is None or isinstance(value, dict | list):
                 self.refuse(
                     limit.rule,
-                    f"limit sum {limit.sum.source!r} is {value!r}, not a number",
+                    f"limit key {limit.key.source!r} is {value!r}, not a value to count by",
                     "inputs",
-                    grant.shadow or limit.shadow,
+                    shadow,
                 )
                 return None
-            amount = float(value)
-        return LimitClaim(limit=limit, key=f"{owner}|{limit.rule}", amount=amount)
+            key = f"{key}|{value}"
+        amount = self.number(limit.sum, limit, shadow, "limit sum") if limit.sum else 1.0
+        ceiling = self.number(limit.max_of, limit, shadow, "limit max") if limit.max_of else None
+        if key is None or amount is None or (limit.max_of is not None and ceiling is None):
+            return None
+        return LimitClaim(
+            limit=limit,
+            key=key,
+            amount=amount,
+            ceiling=limit.ceiling if ceiling is None else ceiling,
+        )
+
+    def counter_owner(self, limit: Limit, tool: Tool, shadow: bool) -> str | None:
+        """Whose counter the call adds to; None (and refused) for a per-resource limit
+        on a target that was not identified."""
+        call = self.call
+        if limit.per != "resource":
+            return {
+                "run": f"run:{call.run.id}",
+                "agent": f"agent:{call.agent}",
+                "principal": f"principal:{call.principal.id}",
+            }[limit.per]
+        kind = tool.resource
+        record = call.resource.get("id") if call.resource else None
+        if kind is None or record is None:
+            self.refuse(
+                limit.rule,
+                f"limit {limit.rule} is per resource, but the call's target was not "
+                "identified (the tool needs a `resource` and a `locate` giving its `id`)",
+                "inputs",
+                shadow,
+            )
+            return None
+        return f"resource:{kind}:{record}"
+
+    def number(self, expression: Condition, limit: Limit, shadow: bool, what: str) -> float | None:
+        value = self.evaluate(expression, limit.rule, "inputs", shadow)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            message = f"{what} {expression.source!r} is {value!r}, not a number"
+            self.refuse(limit.rule, message, "inputs", shadow)
+            return None
+        return float(value)
 
     # --- decide -----------------------------------------------------------------
 

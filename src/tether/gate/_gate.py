@@ -10,15 +10,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from tether.calls import ProposedCall
 from tether.db import connect
 from tether.errors import ToolCallError
 from tether.gate._decision import Allow, Decision, Deny, Finding, NeedsApproval
-from tether.gate._evaluate import evaluate
+from tether.gate._evaluate import LimitClaim, evaluate
 from tether.gate._events import GateEvent, GateEventType, Recorder, record_all
-from tether.gate._limits import LimitLedger
+from tether.gate._limits import LimitLedger, Released
 from tether.gate._outcome import AwaitingApproval, CallOutcome, Executed, Failed, Refused
 from tether.gate._output import CheckedOutput, check_output
 from tether.policy import Policy
@@ -115,9 +115,10 @@ class Gate:
             )
         evaluation = evaluate(self.policy, call, now=now)
         decision = evaluation.decision
-        if isinstance(decision, Deny) or not evaluation.claims:
+        claims = reserved_now(evaluation.claims, decision)
+        if isinstance(decision, Deny) or not claims:
             return decision
-        breaches = self.ledger.settle(evaluation.claims, call_id=call.idempotency_key, now=now)
+        breaches = self.ledger.settle(claims, call_id=call.idempotency_key, now=now)
         enforced = [b for b in breaches if not (b.claim.limit.shadow or self._shadowing(call))]
         if enforced:
             return Deny(
@@ -128,7 +129,7 @@ class Gate:
                 shadow=decision.shadow,
                 model_message=_LIMIT_DENIAL,
             )
-        rules = tuple(dict.fromkeys([*decision.rules, *(c.limit.rule for c in evaluation.claims)]))
+        rules = tuple(dict.fromkeys([*decision.rules, *(c.limit.rule for c in claims)]))
         shadow = decision.shadow + tuple(
             Finding(rule=b.claim.limit.rule, message=b.message) for b in breaches
         )
@@ -267,18 +268,32 @@ class Gate:
         evaluation = evaluate(self.policy, call)
         if isinstance(evaluation.decision, Deny):
             return Recheck(decision=evaluation.decision)
-        breaches = self.ledger.resettle(evaluation.claims, call_id=call.idempotency_key)
+        claims = reserved_now(evaluation.claims, evaluation.decision)
+        breaches = self.ledger.resettle(claims, call_id=call.idempotency_key)
         enforced = tuple(b.message for b in breaches if not b.claim.limit.shadow)
         return Recheck(decision=evaluation.decision, over_limits=enforced)
 
     def reclaim_limits(self, call: ProposedCall) -> None:
         """Claim the limits of ``call`` again (a change to it did not go through)."""
-        claims = evaluate(self.policy, self.locate(call)).claims
+        evaluation = evaluate(self.policy, self.locate(call))
+        claims = reserved_now(evaluation.claims, evaluation.decision)
         self.ledger.resettle(claims, call_id=call.idempotency_key)
 
-    def release_limits(self, idempotency_key: str) -> None:
-        """A call that will not run gives back what it claimed of its limits."""
-        self.ledger.release(idempotency_key)
+    def settle_approved(self, call: ProposedCall, *, conn: Connection) -> tuple[str, ...]:
+        """Settle, in ``conn``'s transaction, the limits an approved call takes only once
+        approved (``reserve: approval``); why it is over one, if it is."""
+        claims = [
+            claim
+            for claim in evaluate(self.policy, self.locate(call)).claims
+            if claim.limit.reserve == "approval"
+        ]
+        breaches = self.ledger.settle(claims, call_id=call.idempotency_key, conn=conn)
+        return tuple(b.message for b in breaches if not b.claim.limit.shadow)
+
+    def release_limits(self, idempotency_key: str) -> list[Released]:
+        """A call that will not run gives back what it reserved of its limits; what that
+        was (for the record)."""
+        return self.ledger.release(idempotency_key)
 
     def shown_args(self, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments as people and records see them: the tool's secret arguments
@@ -371,3 +386,11 @@ class Gate:
         recorder = self.recorder
         if recorder is not None:
             record_all(recorder, events)
+
+
+def reserved_now(claims: Sequence[LimitClaim], decision: Decision) -> list[LimitClaim]:
+    """The claims a call takes when decided: all of them, except, for a call held for
+    approval, those of limits that reserve only once approved (``reserve: approval``)."""
+    if isinstance(decision, NeedsApproval):
+        return [claim for claim in claims if claim.limit.reserve == "request"]
+    return list(claims)

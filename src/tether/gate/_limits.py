@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tether.db import limit_usage, write_transaction
+from tether.db import hold_lock, limit_usage, write_transaction
 from tether.gate._evaluate import LimitClaim
 
 
@@ -28,7 +28,7 @@ class LimitBreach:
         )
         return (
             f"limit {limit.rule}: {self.used:g} {measure} used {span}, this call adds "
-            f"{self.claim.amount:g}, the limit is {limit.ceiling:g}"
+            f"{self.claim.amount:g}, the limit is {self.claim.ceiling:g}"
         )
 
 
@@ -39,30 +39,30 @@ class LimitLedger:
         self._engine = engine
 
     def settle(
-        self, claims: Sequence[LimitClaim], *, call_id: str, now: _dt.datetime | None = None
+        self,
+        claims: Sequence[LimitClaim],
+        *,
+        call_id: str,
+        now: _dt.datetime | None = None,
+        conn: Connection | None = None,
     ) -> list[LimitBreach]:
         """Record the claims if no enforced limit is exceeded; return every breach.
 
-        Check and record happen in one locked transaction, so two processes cannot
-        both take the last unit of a budget. When an enforced limit is breached,
-        nothing is recorded; shadow limits are recorded and reported.
+        Check and record happen in one locked transaction (``conn``'s, when given), so
+        two processes cannot both take the last unit of a budget. When an enforced
+        limit is breached, nothing is recorded; shadow limits are recorded and
+        reported. A claim the call already settled (a step repeated after a crash) is
+        not settled again.
         """
         if not claims:
             return []
         now = now or _dt.datetime.now(_dt.UTC)
-        lock = "limits:" + ",".join(sorted({claim.key for claim in claims}))
-        with write_transaction(self._engine, lock) as conn:
-            if _already_settled(conn, call_id):  # a step repeated after a crash
-                return []
-            breaches = [
-                LimitBreach(claim=claim, used=used)
-                for claim in claims
-                if (used := _used(conn, claim, now)) + claim.amount > claim.limit.ceiling
-            ]
-            if any(not breach.claim.limit.shadow for breach in breaches):
-                return breaches
-            conn.execute(limit_usage.insert(), _rows(claims, call_id, now))
-        return breaches
+        lock = _lock_name(claims)
+        if conn is not None:
+            hold_lock(conn, lock)
+            return _settle_in(conn, claims, call_id, now)
+        with write_transaction(self._engine, lock) as own:
+            return _settle_in(own, claims, call_id, now)
 
     def resettle(
         self, claims: Sequence[LimitClaim], *, call_id: str, now: _dt.datetime | None = None
@@ -74,14 +74,14 @@ class LimitLedger:
         changes: the old claims stay.
         """
         now = now or _dt.datetime.now(_dt.UTC)
-        lock = "limits:" + ",".join(sorted({claim.key for claim in claims}))
+        lock = _lock_name(claims)
         try:
             with write_transaction(self._engine, lock) as conn:
                 conn.execute(limit_usage.delete().where(limit_usage.c.call_id == call_id))
                 breaches = [
                     LimitBreach(claim=claim, used=used)
                     for claim in claims
-                    if (used := _used(conn, claim, now)) + claim.amount > claim.limit.ceiling
+                    if (used := _used(conn, claim, now)) + claim.amount > claim.ceiling
                 ]
                 if any(not breach.claim.limit.shadow for breach in breaches):
                     raise _Breached(breaches)  # rolls the transaction back
@@ -96,10 +96,51 @@ class LimitLedger:
         with self._engine.begin() as conn:
             conn.execute(limit_usage.delete())
 
-    def release(self, call_id: str) -> None:
-        """Give back what a call claimed (it was rejected or never ran)."""
+    def release(self, call_id: str) -> list[Released]:
+        """Give back what a call claimed (it was rejected or never ran); what it was."""
         with self._engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(limit_usage.c.limit_key, limit_usage.c.amount).where(
+                    limit_usage.c.call_id == call_id
+                )
+            ).all()
             conn.execute(limit_usage.delete().where(limit_usage.c.call_id == call_id))
+        return [Released(counter=row.limit_key, amount=float(row.amount)) for row in rows]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Released:
+    """A reservation given back: a held call that was rejected, expired or cancelled."""
+
+    counter: str
+    """The counter (``agent:desk|refund-budget``…), as :attr:`LimitClaim.key`."""
+    amount: float
+    """What it had reserved."""
+
+    def as_record(self) -> dict[str, object]:
+        return {"counter": self.counter, "amount": self.amount}
+
+
+def _lock_name(claims: Sequence[LimitClaim]) -> str:
+    return "limits:" + ",".join(sorted({claim.key for claim in claims}))
+
+
+def _settle_in(
+    conn: Connection, claims: Sequence[LimitClaim], call_id: str, now: _dt.datetime
+) -> list[LimitBreach]:
+    settled = _settled_counters(conn, call_id)
+    claims = [claim for claim in claims if claim.key not in settled]
+    if not claims:
+        return []
+    breaches = [
+        LimitBreach(claim=claim, used=used)
+        for claim in claims
+        if (used := _used(conn, claim, now)) + claim.amount > claim.ceiling
+    ]
+    if any(not breach.claim.limit.shadow for breach in breaches):
+        return breaches
+    conn.execute(limit_usage.insert(), _rows(claims, call_id, now))
+    return breaches
 
 
 class _Breached(Exception):
@@ -114,9 +155,9 @@ def _rows(claims: Sequence[LimitClaim], call_id: str, now: _dt.datetime) -> list
     ]
 
 
-def _already_settled(conn: Connection, call_id: str) -> bool:
-    query = sa.select(limit_usage.c.call_id).where(limit_usage.c.call_id == call_id).limit(1)
-    return conn.execute(query).first() is not None
+def _settled_counters(conn: Connection, call_id: str) -> set[str]:
+    query = sa.select(limit_usage.c.limit_key).where(limit_usage.c.call_id == call_id)
+    return set(conn.execute(query).scalars())
 
 
 def _used(conn: Connection, claim: LimitClaim, now: _dt.datetime) -> float:

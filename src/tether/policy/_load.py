@@ -73,11 +73,17 @@ class _Loader:
         self.tools = tools
         self.extra_tools = extra_tools or Toolset()
         self.issues: list[PolicyIssue] = []
+        self.warnings: list[PolicyIssue] = []
         self.lines: dict[Path_, int] = {}
         self.conditions: list[Condition] = []
 
     def problem(self, path: Path_, message: str) -> None:
         self.issues.append(
+            PolicyIssue(file=self.file, line=line_of(self.lines, path), message=message)
+        )
+
+    def warning(self, path: Path_, message: str) -> None:
+        self.warnings.append(
             PolicyIssue(file=self.file, line=line_of(self.lines, path), message=message)
         )
 
@@ -91,6 +97,7 @@ class _Loader:
         self._check_references(spec)
         policy = self._compile(spec, toolset)
         self.fail_if_any()
+        policy.warnings = tuple(sorted(self.warnings, key=lambda issue: issue.line or 0))
         return policy
 
     # --- reading and the schema -------------------------------------------------
@@ -271,6 +278,8 @@ class _Loader:
                 )
             rule_ids[rule] = path
             grants.append(self._grant(policy, rule, grant_spec, path))
+            if spec.scope is not None:
+                self._check_scope_reaches(policy, name, grant_spec, path)
         self._check_approvals_possible(policy, spec, grants, ("agents", name, "tools"))
         return AgentPolicy(
             name=name,
@@ -282,6 +291,33 @@ class _Loader:
             shadow=spec.shadow,
         )
 
+    def _check_scope_reaches(
+        self, policy: Policy, agent: str, spec: GrantSpec, path: Path_
+    ) -> None:
+        """Warn where a scoped agent's grant names tools the scope cannot be checked on
+        (they will be refused), or turns the scope off for tools that target records."""
+        matcher = PatternMatcher.of(spec.tool)
+        tools = [tool for tool in policy.tools if matcher.matches(tool.name)]
+        if spec.unscoped is not None:
+            targeted = [tool.name for tool in tools if tool.resource is not None]
+            if targeted:
+                self.warning(
+                    (*path, "unscoped"),
+                    f"`unscoped` turns agent {agent}'s data scope off for "
+                    f"{', '.join(targeted)}, which target{'s' if len(targeted) == 1 else ''} "
+                    "records; make sure the scope does not apply to them",
+                )
+            return
+        blind = [tool.name for tool in tools if tool.resource is None or tool.locate is None]
+        if blind:
+            self.warning(
+                (*path, "tool"),
+                f"agent {agent} has a data scope, but {', '.join(blind)} cannot locate "
+                "its target (no `resource` and `locate`), so every call is refused; give "
+                "the tool a resource, or say in this grant `unscoped: WHY` where the scope "
+                "does not apply",
+            )
+
     def _grant(self, policy: Policy, rule: str, spec: GrantSpec, path: Path_) -> Grant:
         self._check_tool_pattern(spec.tool, policy.tools, (*path, "tool"))
         limits = tuple(
@@ -291,7 +327,14 @@ class _Loader:
                 window=limit.window,
                 count=limit.count,
                 sum=self._condition(limit.sum, (*path, "limits", index, "sum")),
-                max=limit.max,
+                max=None if isinstance(limit.max, str) else limit.max,
+                max_of=(
+                    self._condition(limit.max, (*path, "limits", index, "max"))
+                    if isinstance(limit.max, str)
+                    else None
+                ),
+                key=self._condition(limit.key, (*path, "limits", index, "key")),
+                reserve=limit.reserve,
                 shadow=limit.shadow,
             )
             for index, limit in enumerate(spec.limits)
@@ -310,6 +353,7 @@ class _Loader:
             limits=limits,
             untrusted=spec.untrusted,
             shadow=spec.shadow,
+            unscoped=spec.unscoped,
         )
 
     def _approval(self, policy: Policy, rule: str, spec: ApprovalSpec, path: Path_) -> Approval:

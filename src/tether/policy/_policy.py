@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Literal
 
 from tether.calls import Principal
+from tether.errors import PolicyIssue
 from tether.policy._cel import Condition, Projection
 from tether.policy._spec import PolicySpec, UntrustedDecision
 from tether.tools import Effect, Toolset
@@ -49,15 +50,22 @@ class Approval:
 @dataclass(frozen=True, kw_only=True)
 class Limit:
     rule: str
-    per: Literal["run", "agent", "principal"]
+    per: Literal["run", "agent", "principal", "resource"]
     window: timedelta | None
     count: int | None
     sum: Condition | None
     max: float | None
     shadow: bool
+    key: Condition | None = None
+    """Splits the counter by the value of this expression."""
+    max_of: Condition | None = None
+    """The cap, when the policy gives it as an expression (``resource.total``)."""
+    reserve: Literal["request", "approval"] = "request"
+    """When a held call takes its share: at the request, or once approved."""
 
     @property
     def ceiling(self) -> float:
+        """The cap, when it is a number (see :attr:`max_of` otherwise)."""
         return float(self.count if self.count is not None else self.max or 0)
 
 
@@ -71,6 +79,8 @@ class Grant:
     limits: tuple[Limit, ...]
     untrusted: UntrustedDecision | None
     shadow: bool
+    unscoped: str | None = None
+    """Why the agent's data scope does not apply to these tools (``unscoped:``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +149,8 @@ class Policy:
     """The whole policy runs in shadow mode: decide and record, never enforce."""
     projection: Projection = field(default_factory=dict)
     """The fields of each variable that some condition reads; only these go to CEL."""
+    warnings: tuple[PolicyIssue, ...] = ()
+    """What is valid but likely wrong (``tether policy check`` prints it)."""
 
     def principal(self, user_id: str) -> Principal | None:
         """The principal the policy's ``users`` section defines, or None."""

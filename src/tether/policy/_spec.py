@@ -89,17 +89,28 @@ class ApprovalSpec(_Spec):
 
 
 class LimitSpec(_Spec):
-    """A budget: a count of calls, or a sum of an argument, per run, agent or principal."""
+    """A budget: a count of calls, or a sum of an argument, per run, agent, principal
+    or targeted record, optionally per value of an expression (``key``)."""
 
     id: str | None = None
-    per: Literal["run", "agent", "principal"]
+    per: Literal["run", "agent", "principal", "resource"]
+    """Whose counter: the run's, the agent's, the principal's, or the targeted record's
+    (the tool's ``resource``, by its ``id``: "per invoice")."""
+    key: Cel | None = None
+    """A CEL expression whose value splits the counter (``args.invoice_id``): the limit
+    holds for each value apart."""
     window: Duration | None = None
-    """Rolling window; required for ``agent`` and ``principal``, not allowed for ``run``."""
+    """Rolling window; required for ``agent`` and ``principal``, not allowed for ``run``,
+    optional for ``resource`` (without it, for as long as tether keeps usage)."""
     count: int | None = Field(default=None, ge=0)
     """At most this many calls."""
     sum: Cel | None = None
     """A CEL expression over the call (``args.amount``) whose total is capped by ``max``."""
-    max: float | None = Field(default=None, ge=0)
+    max: float | Cel | None = None
+    """The cap of ``sum``: a number, or a CEL expression (``resource.total``)."""
+    reserve: Literal["request", "approval"] = "request"
+    """When a call held for approval takes its share: when it is requested (held
+    requests hold budget until decided) or only once it is approved."""
     shadow: bool = False
 
     @model_validator(mode="after")
@@ -108,9 +119,11 @@ class LimitSpec(_Spec):
             raise ValueError("a limit has either `count: N` or `sum: EXPR` with `max: N`")
         if (self.sum is None) != (self.max is None):
             raise ValueError("`sum` and `max` go together")
+        if isinstance(self.max, float | int) and self.max < 0:
+            raise ValueError("`max` must be 0 or more")
         if self.per == "run" and self.window is not None:
             raise ValueError("a per-run limit has no `window`; the run is the window")
-        if self.per != "run" and self.window is None:
+        if self.per in ("agent", "principal") and self.window is None:
             raise ValueError(f"a per-{self.per} limit needs a `window`, e.g. `window: 24h`")
         return self
 
@@ -132,6 +145,10 @@ class GrantSpec(_Spec):
     """What happens once the run has read untrusted content; the policy default when absent."""
     shadow: bool = False
     """Decide and record, but do not enforce this grant's conditions."""
+    unscoped: str | None = Field(default=None, min_length=3)
+    """Why the agent's data ``scope`` does not apply to this grant's tools (they target
+    no one's records: a search, a shared inbox). Without it, a scoped agent's call of a
+    tool whose target cannot be located is refused."""
 
 
 class AgentSpec(_Spec):

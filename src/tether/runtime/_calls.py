@@ -241,6 +241,11 @@ class CallPath:
             decision = evaluate(self.policy, self.gate.locate(call)).decision
             if isinstance(decision, Deny):
                 return answer.Refused(text=decision.model_message)
+            # Limits that reserve only once approved are taken now, in this transaction.
+            if over := self.gate.settle_approved(call, conn=conn):
+                return answer.Refused(
+                    text="The approved action is over a limit: " + "; ".join(over)
+                )
             # NeedsApproval: this is the approval it needed.
             if not self.reads(call, decision):
                 done = self.store.effect_begin(

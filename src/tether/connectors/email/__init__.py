@@ -28,6 +28,7 @@ from typing import Any
 from tether.connectors._net import free_port
 from tether.connectors.email._errors import DeliveryUncertain, EmailError
 from tether.connectors.email._local import OnDemandOutbox, on_demand
+from tether.connectors.email._message import Address
 from tether.connectors.email._outbox import Outbox, OutboxEntry, list_outbox
 from tether.connectors.email._parse import Attachment, InboundMessage, InboxEntry
 from tether.connectors.email._settings import EmailSettings
@@ -50,6 +51,7 @@ def outbox_service(settings: Mapping[str, Any]) -> OnDemandOutbox | None:
 
 
 __all__ = [
+    "Address",
     "Attachment",
     "DeliveryUncertain",
     "EmailError",

@@ -9,6 +9,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 # 7bit on the wire: every server takes it, and the preview is plain ASCII text.
 WIRE = email.policy.SMTP.clone(cte_type="7bit")
@@ -44,14 +47,25 @@ class Draft:
         return list(dict.fromkeys([*self.to, *self.cc]))
 
 
-def check_address(value: str, *, field: str) -> str:
+def check_address(value: str, *, field: str | None) -> str:
     address = value.strip()
     if not _ADDRESS.match(address):
+        where = f"{field}: " if field else ""
         raise ValueError(
-            f"{field}: {value!r} is not a plain email address like name@example.com "
-            "(no display names, no non-ASCII characters)"
+            f"{where}{value!r} is not a plain email address like name@example.com "
+            "(one address: no display names, commas, spaces or non-ASCII characters)"
         )
     return address
+
+
+def _plain_address(value: str) -> str:
+    return check_address(value, field=None)
+
+
+Address = Annotated[str, AfterValidator(_plain_address)]
+"""One plain email address (``name@example.com``), checked when a call's arguments are:
+a policy condition then sees exactly one address per item, never a crafted string
+(``"a@evil.example, b@acme.example"`` ends with ``@acme.example`` too)."""
 
 
 def make_draft(

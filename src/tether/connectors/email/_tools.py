@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from tether.connectors.email import _message, _parse
 from tether.connectors.email._errors import DeliveryUncertain, EmailError
 from tether.connectors.email._inbox import ImapInbox, Inbox, MaildirInbox
+from tether.connectors.email._message import Address
 from tether.connectors.email._parse import InboundMessage, InboxEntry
 from tether.connectors.email._sentlog import SentLog
 from tether.connectors.email._settings import EmailSettings
@@ -32,7 +33,7 @@ class SentMessage(BaseModel):
     """True when this call had already sent the message: nothing was sent again."""
 
 
-Recipients = Annotated[list[str], Field(min_length=1, max_length=50)]
+Recipients = Annotated[list[Address], Field(min_length=1, max_length=50)]
 Subject = Annotated[str, Field(min_length=1, max_length=900)]
 
 
@@ -85,7 +86,7 @@ def send_tool(settings: EmailSettings) -> Tool:
         to: Recipients,
         subject: Subject,
         body: str,
-        cc: list[str] | None = None,
+        cc: list[Address] | None = None,
         in_reply_to: str | None = None,
     ) -> SentMessage:
         checked = draft(to, subject, body, cc, in_reply_to)

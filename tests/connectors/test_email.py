@@ -558,3 +558,26 @@ def test_imap_certificate_must_be_trusted(tmp_path: Path, cert: Certificate) -> 
         built = tools(tmp_path, imap_host="127.0.0.1", imap_port=server.port)
         with pytest.raises(EmailError, match=r"certificate not trusted.*tls_ca_file"):
             built.get("email.read_inbox").function()
+
+
+def test_outbox_list_shows_who_was_copied(tmp_path: Path, outbox: Outbox) -> None:
+    """Issue 15, item 27: `tether outbox list` had no Cc column."""
+    from typer.testing import CliRunner
+
+    from tether.cli import app
+
+    send(tools(tmp_path, smtp_port=outbox.port), cc=["boss@acme.example"])
+    (listed,) = list_outbox(outbox.maildir)
+    assert listed.cc == "boss@acme.example"
+    result = CliRunner().invoke(
+        app, ["outbox", "list", "--maildir", str(outbox.maildir)], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "Message-ID" in line)
+    assert [cell.strip() for cell in header.strip("┃│ ").split("┃")][:4] == [
+        "date",
+        "from",
+        "to",
+        "cc",
+    ]
+    assert "boss@acme.example" in result.output

@@ -78,8 +78,17 @@ def test_run_approve_and_follow(config: str) -> None:
 
     code, output = tether("runs", "list", "-c", config, "--json")
     assert [item["id"] for item in json.loads(output)] == [run["id"]]
-    code, output = tether("runs", "undo", run["id"], refund["call"], "--as", "bob", "-c", config)
+    # As docs/operations.md shows it (issue 15, item 27: its `--as fiona` was refused).
+    undoer = documented_undoer()
+    code, output = tether("runs", "undo", run["id"], refund["call"], "--as", undoer, "-c", config)
     assert code == 0 and "executed" in output
+
+
+def documented_undoer() -> str:
+    """The user docs/operations.md's incident section undoes a call as."""
+    docs = (EXAMPLE.parents[1] / "docs" / "operations.md").read_text()
+    (line,) = [line for line in docs.splitlines() if line.startswith("tether runs undo")]
+    return line.split("--as ")[1].split()[0]
 
 
 def test_reject_with_a_comment(config: str) -> None:

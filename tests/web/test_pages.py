@@ -211,6 +211,55 @@ def test_evaluation_reports(client: TestClient, evals_dir: Path) -> None:
     assert client.get("/evals/nothing-here").status_code == 404
 
 
+def test_a_report_linked_from_outside_the_folder_is_neither_listed_nor_shown(
+    client: TestClient, evals_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 15, item 27: /evals listed a symlink to a file elsewhere."""
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps({**REPORT, "suite": "planted-outside"}))
+    (evals_dir / "planted.json").symlink_to(outside)
+    log_in(client, "vic")
+    listing = client.get("/evals")
+    assert listing.status_code == 200
+    assert "planted" not in listing.text
+    assert client.get("/evals/planted").status_code == 404
+
+
+def test_bidi_controls_are_shown_on_the_approval_page(
+    client: TestClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    """Issue 15, item 27: a reason could reorder itself on the page (Trojan Source)."""
+    script = tmp_path / "bidi.yaml"
+    hidden = "Refund 1000.0 \u202eten ot\u202c for the duplicate."
+    script.write_text(
+        json.dumps(
+            {
+                "turns": [
+                    {
+                        "text": hidden,
+                        "calls": [
+                            {
+                                "tool": "erp.create_credit_note",
+                                "args": {"invoice_id": 101, "amount": 1000.0, "reason": "dup"},
+                            }
+                        ],
+                    },
+                    {"text": "Done."},
+                ]
+            }
+        )
+    )
+    run = runtime.start("support-desk", "refund", principal="alice", model=f"scripted:{script}")
+    assert runtime.wait(run.id).status == "waiting_approval"
+    (request,) = runtime.approvals.find(run_id=run.id)
+    log_in(client, "fiona")
+    page = client.get(f"/approvals/{request.id}")
+    assert page.status_code == 200
+    assert "\u202e" not in page.text and "\u202c" not in page.text
+    assert "Refund 1000.0 [U+202E]ten ot[U+202C] for the duplicate." in page.text
+    runtime.approvals.cancel(run_id=run.id, reason="test over")
+
+
 def test_log_out_ends_the_session(client: TestClient) -> None:
     csrf = log_in(client, "vic")
     assert client.get("/").status_code == 200

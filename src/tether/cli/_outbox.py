@@ -83,7 +83,9 @@ def list_messages(
     if not entries:
         out.print(f"no messages in {maildir}", soft_wrap=True)
         return
-    table = Table("date", "from", "to", "subject", "Message-ID")
+    table = Table("date", "from", "to", "cc", "subject", "Message-ID")
     for entry in entries:
-        table.add_row(entry.date, entry.sender, entry.to, entry.subject, entry.message_id)
+        table.add_row(
+            entry.date, entry.sender, entry.to, entry.cc, entry.subject, entry.message_id
+        )
     out.print(table)

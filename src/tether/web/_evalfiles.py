@@ -103,7 +103,11 @@ def list_reports(folder: Path, redactor: Redactor) -> list[StoredReport]:
     """Every results file in ``folder``, newest first."""
     if not folder.is_dir():
         return []
-    found = [_read(path, redactor) for path in folder.glob("*.json") if _NAME.fullmatch(path.stem)]
+    found = [
+        _read(path, redactor)
+        for path in folder.glob("*.json")
+        if _NAME.fullmatch(path.stem) and _inside(folder, path)
+    ]
     return sorted(
         found,
         key=lambda item: (item.report.finished_at if item.report else "", item.name),
@@ -116,6 +120,11 @@ def read_report(folder: Path, name: str, redactor: Redactor) -> StoredReport | N
     if not _NAME.fullmatch(name):
         return None
     path = folder / f"{name}.json"
-    if not path.is_file() or path.resolve().parent != folder.resolve():
+    if not _inside(folder, path):
         return None
     return _read(path, redactor)
+
+
+def _inside(folder: Path, path: Path) -> bool:
+    """A results file that is really in ``folder``: not a link to a file elsewhere."""
+    return path.is_file() and path.resolve().parent == folder.resolve()

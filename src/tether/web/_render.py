@@ -42,8 +42,24 @@ def _number(value: float | int | None) -> str:
     return f"{value:.4g}"
 
 
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Characters that reorder the text around them (the "Trojan Source" trick): a preview
+or a reason could show an approver one thing while saying another."""
+
+
+def reveal_bidi(value: Any) -> Any:
+    """A string with each bidirectional control shown as ``[U+202E]``; other values as
+    they are. Applied to everything a page prints."""
+    if not isinstance(value, str) or BIDI_CONTROLS.isdisjoint(value):
+        return value
+    return "".join(f"[U+{ord(char):04X}]" if char in BIDI_CONTROLS else char for char in value)
+
+
 def templates() -> Jinja2Templates:
     made = Jinja2Templates(directory=TEMPLATES, context_processors=[_common])
+    made.env.finalize = reveal_bidi
     made.env.filters["when"] = _when
     made.env.filters["number"] = _number
     made.env.globals["roles_text"] = lambda user: ", ".join(sorted(user.roles)) if user else ""

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tether.connectors._net import free_port
-from tether.connectors.email._parse import entry
+from tether.connectors.email._parse import entry, header, parse
 
 
 class OutboxEntry(BaseModel):
@@ -34,6 +34,8 @@ class OutboxEntry(BaseModel):
     """Its file name in the Maildir (before the ``:2,`` flags)."""
     sender: str
     to: str
+    cc: str = ""
+    """The Cc header (copied recipients), empty when there is none."""
     subject: str
     date: str
     message_id: str
@@ -173,12 +175,14 @@ def list_outbox(maildir: str | Path) -> list[OutboxEntry]:
     """What a Maildir (the outbox's, or the connector's Sent folder) holds, oldest first."""
     found = []
     for path in _files(Path(maildir)):
-        head = entry(path.name.partition(":")[0], path.read_bytes(), path.stat().st_size)
+        data = path.read_bytes()
+        head = entry(path.name.partition(":")[0], data, path.stat().st_size)
         found.append(
             OutboxEntry(
                 id=head.id,
                 sender=head.sender,
                 to=head.to,
+                cc=header(parse(data), "Cc"),
                 subject=head.subject,
                 date=head.date,
                 message_id=head.message_id,

@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from detect_secrets.plugins.artifactory import ArtifactoryDetector
-from detect_secrets.plugins.aws import AWSKeyDetector
-from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
-from detect_secrets.plugins.base import RegexBasedDetector
-from detect_secrets.plugins.basic_auth import BasicAuthDetector
-from detect_secrets.plugins.discord import DiscordBotTokenDetector
-from detect_secrets.plugins.github_token import GitHubTokenDetector
-from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
-from detect_secrets.plugins.jwt import JwtTokenDetector
-from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP, KeywordDetector
-from detect_secrets.plugins.mailchimp import MailchimpDetector
-from detect_secrets.plugins.npm import NpmDetector
-from detect_secrets.plugins.openai import OpenAIDetector
-from detect_secrets.plugins.pypi_token import PypiTokenDetector
-from detect_secrets.plugins.sendgrid import SendGridDetector
-from detect_secrets.plugins.slack import SlackDetector
-from detect_secrets.plugins.square_oauth import SquareOAuthDetector
-from detect_secrets.plugins.stripe import StripeDetector
-from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
-from detect_secrets.plugins.twilio import TwilioKeyDetector
 
 SECRET = "[REDACTED]"
 """What a secret is replaced with."""
@@ -54,69 +34,95 @@ _SECRET_PATTERNS = [
 """Shapes detect-secrets does not know in free text: HTTP credentials, whole PEM keys."""
 
 
-class TetherTokenDetector(RegexBasedDetector):
-    """tether's own API tokens: ``tt_`` and the token's URL-safe characters."""
-
-    secret_type = "tether API token"
-    denylist = (re.compile(r"(?<![A-Za-z0-9_-])tt_[A-Za-z0-9_-]{20,}"),)
-
-
+_TETHER_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])tt_[A-Za-z0-9_-]{20,}")
+"""tether's own API tokens: ``tt_`` and the token's URL-safe characters."""
 _AWS_SECRET = r"(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
 _MIXED_CASE_AND_DIGITS = "".join(
     rf"(?=[A-Za-z0-9/+]{{0,39}}[{kind}])" for kind in ("A-Z", "a-z", "0-9")
 )
-
-
-class AWSSecretKeyDetector(RegexBasedDetector):
-    """AWS secret access keys (40 base64 characters) where detect-secrets wants quotes.
-
-    Near words that name one (``aws``, ``secret``, ``key``), or alone when they mix
-    upper and lower case letters and digits as only a random key does (a Git SHA-1,
-    also 40 characters, is lower-case hex).
-    """
-
-    secret_type = "AWS Secret Access Key"
-    denylist = (
-        re.compile(r"(?i)(?:aws|secret|access.?key).{0,40}?" + _AWS_SECRET),
-        re.compile(_MIXED_CASE_AND_DIGITS + _AWS_SECRET),
-    )
-
-
-_SHAPES: tuple[RegexBasedDetector, ...] = (
-    TetherTokenDetector(),
-    AWSSecretKeyDetector(),
-    AWSKeyDetector(),
-    ArtifactoryDetector(),
-    AzureStorageKeyDetector(),
-    DiscordBotTokenDetector(),
-    GitHubTokenDetector(),
-    GitLabTokenDetector(),
-    JwtTokenDetector(),
-    MailchimpDetector(),
-    NpmDetector(),
-    OpenAIDetector(),
-    PypiTokenDetector(),
-    SendGridDetector(),
-    SlackDetector(),
-    SquareOAuthDetector(),
-    StripeDetector(),
-    TelegramBotTokenDetector(),
-    TwilioKeyDetector(),
+_AWS_SECRET_KEYS = (
+    re.compile(r"(?i)(?:aws|secret|access.?key).{0,40}?" + _AWS_SECRET),
+    re.compile(_MIXED_CASE_AND_DIGITS + _AWS_SECRET),
 )
-"""detect-secrets' detectors of credential shapes, and tether's own. Its entropy and IP
-detectors are left out (hashes and ids are not secrets), and so are those that only
-ever verify against a service (network)."""
+"""AWS secret access keys (40 base64 characters) where detect-secrets wants quotes: near
+words that name one (``aws``, ``secret``, ``key``), or alone when they mix upper and
+lower case letters and digits as only a random key does (a Git SHA-1, also 40
+characters, is lower-case hex)."""
 _LONG_RUN = re.compile(r"[A-Za-z0-9_\-/+=.]{16,}")
-"""Every shape above holds a run this long: a text without one is not scanned for them."""
-_URL_CREDENTIALS = BasicAuthDetector()
-_KEYWORDS = KeywordDetector()
+"""Every credential shape holds a run this long: a text without one is not scanned for
+them."""
 _KEYWORD_STEMS = ("key", "pass", "pwd", "secret", "contrase")
 """A part of each of detect-secrets' keywords: its (slow) keyword detector runs only on
 a text that holds one."""
-_UNQUOTED = CONFIG_DENYLIST_REGEX_TO_GROUP
-"""Keyword forms with or without quotes (``password=x``, ``secret: "x"``), as in free text."""
 _SHORTEST_SECRET = 6
 _SHORTEST_GROUP = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Detectors:
+    shapes: tuple[re.Pattern[str], ...]
+    """Credential shapes: detect-secrets' detectors' patterns, and tether's own."""
+    url_credentials: tuple[re.Pattern[str], ...]
+    """``scheme://user:password@host``."""
+    keywords: Any
+    """detect-secrets' keyword detector (``password=…``, ``api_key: "…"``)."""
+    unquoted: Any
+    """Its keyword forms with or without quotes, as in free text."""
+
+
+@functools.cache
+def _detectors() -> _Detectors:
+    """detect-secrets' detectors, imported on first use (the import costs a quarter of
+    a second; a command that redacts nothing does not pay it). Its entropy and IP
+    detectors are left out (hashes and ids are not secrets), and its scanning, which
+    can verify a secret against its service, is not used: only the patterns."""
+    from detect_secrets.plugins.artifactory import ArtifactoryDetector
+    from detect_secrets.plugins.aws import AWSKeyDetector
+    from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+    from detect_secrets.plugins.basic_auth import BasicAuthDetector
+    from detect_secrets.plugins.discord import DiscordBotTokenDetector
+    from detect_secrets.plugins.github_token import GitHubTokenDetector
+    from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+    from detect_secrets.plugins.jwt import JwtTokenDetector
+    from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP, KeywordDetector
+    from detect_secrets.plugins.mailchimp import MailchimpDetector
+    from detect_secrets.plugins.npm import NpmDetector
+    from detect_secrets.plugins.openai import OpenAIDetector
+    from detect_secrets.plugins.pypi_token import PypiTokenDetector
+    from detect_secrets.plugins.sendgrid import SendGridDetector
+    from detect_secrets.plugins.slack import SlackDetector
+    from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+    from detect_secrets.plugins.stripe import StripeDetector
+    from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+    from detect_secrets.plugins.twilio import TwilioKeyDetector
+
+    library = (
+        AWSKeyDetector,
+        ArtifactoryDetector,
+        AzureStorageKeyDetector,
+        DiscordBotTokenDetector,
+        GitHubTokenDetector,
+        GitLabTokenDetector,
+        JwtTokenDetector,
+        MailchimpDetector,
+        NpmDetector,
+        OpenAIDetector,
+        PypiTokenDetector,
+        SendGridDetector,
+        SlackDetector,
+        SquareOAuthDetector,
+        StripeDetector,
+        TelegramBotTokenDetector,
+        TwilioKeyDetector,
+    )
+    shapes = [_TETHER_TOKEN, *_AWS_SECRET_KEYS]
+    shapes.extend(pattern for detector in library for pattern in detector().denylist)
+    return _Detectors(
+        shapes=tuple(shapes),
+        url_credentials=tuple(BasicAuthDetector().denylist),
+        keywords=KeywordDetector(),
+        unquoted=CONFIG_DENYLIST_REGEX_TO_GROUP,
+    )
 
 
 def _normal(key: str) -> str:
@@ -140,16 +146,17 @@ def _detected(text: str) -> set[str]:
     credentials by their shape, in URLs, and assigned to a keyword (``password=…``)."""
     if len(text) < _SHORTEST_SECRET:
         return set()
-    found: set[str] = set()
-    detectors: list[RegexBasedDetector] = [_URL_CREDENTIALS]
+    detectors = _detectors()
+    patterns = detectors.url_credentials
     if _LONG_RUN.search(text):
-        detectors.extend(_SHAPES)
-    for detector in detectors:
-        for pattern in detector.denylist:
-            found.update(_matched_secret(match) for match in pattern.finditer(text))
+        patterns += detectors.shapes
+    found = {_matched_secret(match) for pattern in patterns for match in pattern.finditer(text)}
     lowered = text.lower()
     if any(stem in lowered for stem in _KEYWORD_STEMS):
-        found.update(_KEYWORDS.analyze_string(text, denylist_regex_to_group=_UNQUOTED))
+        keywords = detectors.keywords.analyze_string(
+            text, denylist_regex_to_group=detectors.unquoted
+        )
+        found.update(keywords)
     return {value for value in found if value.strip()}
 
 

@@ -12,15 +12,16 @@ person holds no thread, no process and no workflow.
 - :mod:`._calls`: one call's path (decide, hold, execute once), with typed answers;
 - :mod:`._resume`: resuming a parked run once its calls are decided;
 - :mod:`._operators`: stop switches, cancel, undo;
-- :mod:`._sweep`: a worker's periodic duties.
+- :mod:`._sweep`: a worker's periodic duties;
+- :mod:`._handle`: following a run without polling; :mod:`._wake`: notifications.
 """
 
 from __future__ import annotations
 
 import os
-import time
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic_ai.models import Model
@@ -44,11 +45,13 @@ from tether.runtime._dbos import (
     Durability,
 )
 from tether.runtime._ending import Endings
+from tether.runtime._handle import RunHandle, Watch
 from tether.runtime._operators import Operators
 from tether.runtime._resume import Resumer
 from tether.runtime._segments import ModelChoice, Segments
 from tether.runtime._store import RunRecord, RunStore
 from tether.runtime._sweep import SweepReport, sweep
+from tether.runtime._wake import RUNS, Listener
 from tether.runtime._workers import heartbeat
 
 _PYTHON_MODEL = "python:"
@@ -97,7 +100,13 @@ class Runtime:
             application_name=application_name,
             executor_id=executor_id or os.environ.get("DBOS__VMID") or "local",
             poll_seconds=poll_seconds,
+            engine=self.engine,
+            live_after_seconds=stale_after_seconds,
         )
+        self.watch = Watch()
+        """Runs that parked or ended, for their handles' waiters."""
+        self._runs_listener: Listener | None = None
+        self._listening = threading.Lock()
         self.stale_after_seconds = stale_after_seconds
         """A worker whose heartbeat is older than this is taken to be dead."""
         self._models: dict[str, Model] = {}
@@ -109,7 +118,7 @@ class Runtime:
             audit=self.audit,
             approvals=self.approvals,
         )
-        self.endings = Endings(self.store, self.audit)
+        self.endings = Endings(self.store, self.audit, watch=self.watch)
         self.resumer = Resumer(
             engine=self.engine,
             store=self.store,
@@ -125,6 +134,7 @@ class Runtime:
             endings=self.endings,
             resumer=self.resumer,
             models=self._model_object,
+            watch=self.watch,
         )
         self.operators = Operators(
             policy=policy,
@@ -163,6 +173,9 @@ class Runtime:
     def close(self) -> None:
         """Stop executing runs (if launched) and close connections; other runtimes of
         this process keep theirs."""
+        if self._runs_listener is not None:
+            self._runs_listener.stop()
+            self._runs_listener = None
         self.durability.close()
         self.engine.dispose()
 
@@ -185,11 +198,16 @@ class Runtime:
         *,
         principal: str,
         model: ModelChoice | None = None,
+        vouched: Mapping[str, Any] | None = None,
     ) -> RunRecord:
-        """Queue a new run of ``agent`` on ``task``, acting for ``principal``.
+        """Start a new run of ``agent`` on ``task``, acting for ``principal``: at once in
+        this process when it runs segments and has room, else by a worker.
 
         ``model`` replaces the agent's model for this run: a name (a live model, a
         script file), or a Pydantic AI model object (which only this process can run).
+        ``vouched``: values the caller vouches for (they are recorded with the run's
+        start; see the untrusted-content rules for how they weigh). Follow the run with
+        :meth:`handle`.
         """
         definition = self.agents.get(agent)
         if definition is None:
@@ -217,10 +235,10 @@ class Runtime:
                 agent=agent,
                 agent_version=definition.version,
                 principal=principal,
-                details={"task": task},
+                details={"task": task, **({"vouched": dict(vouched)} if vouched else {})},
             )
         )
-        self.durability.enqueue(run_id, 1)
+        self.durability.start(run_id, 1)
         return record
 
     def _model_key(self, model: ModelChoice | None) -> str | None:
@@ -242,16 +260,35 @@ class Runtime:
             )
         return found
 
+    def handle(self, run_id: str) -> RunHandle:
+        """A handle to wait for the run to end or to ask for approval, without polling
+        (see :mod:`tether.runtime._handle`)."""
+        self.store.get(run_id)  # RunNotFound now, not at the first wait
+        return RunHandle(
+            run_id,
+            self.store.get,
+            self._requests,
+            self.watch,
+            self._told,
+        )
+
     def wait(self, run_id: str, *, timeout_seconds: float = 120.0) -> RunRecord:
         """The run once it has stopped moving (finished, or waiting for a person)."""
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            record = self.store.get(run_id)
-            if record.status not in ("queued", "running"):
-                return record
-            if time.monotonic() > deadline:
-                return record
-            time.sleep(0.05)
+        return self.handle(run_id).wait(timeout_seconds=timeout_seconds)
+
+    def _requests(self, request_ids: list[str]) -> list[ApprovalRequest]:
+        return [self.approvals.get(request_id) for request_id in request_ids]
+
+    def _told(self) -> bool:
+        """Whether this process hears of runs that park or end: those it runs itself,
+        and on PostgreSQL every run (a listener, started with the first waiter)."""
+        if self.engine.dialect.name != "postgresql":
+            return self.durability.launched
+        with self._listening:
+            if self._runs_listener is None:
+                self._runs_listener = Listener(self.durability.url, {RUNS: self.watch.changed})
+                self._runs_listener.start()
+        return True
 
     async def run_segment(self, run_id: str, segment: int) -> str:
         """Run one segment of a run in this process (what a worker's workflow does)."""

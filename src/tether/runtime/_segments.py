@@ -29,6 +29,7 @@ from tether.policy import Policy
 from tether.runtime._calls import CallPath
 from tether.runtime._dbos import DBOSError
 from tether.runtime._ending import Endings
+from tether.runtime._handle import Watch
 from tether.runtime._resume import DEFERRED_RESULTS, Resumer
 from tether.runtime._store import RunRecord, RunStore
 from tether.runtime._toolset import (
@@ -63,6 +64,7 @@ class Segments:
         endings: Endings,
         resumer: Resumer,
         models: Callable[[str], Model | None],
+        watch: Watch,
     ) -> None:
         self.policy = policy
         self.agents = agents
@@ -74,6 +76,7 @@ class Segments:
         self.models = models
         """Model objects handed to ``Runtime.start`` (by the run's model key), else None."""
         self._built: dict[str, BuiltAgent] = {}
+        self.watch = watch
 
     async def run_segment(self, run_id: str, segment: int) -> str:
         record: RunRecord | None = None
@@ -224,6 +227,7 @@ class Segments:
         )
         if not parked:  # a replay of a segment the run has left behind
             return self.store.get(run_id).status
+        self.watch.changed(run_id)
         self.resumer.resume_if_ready(run_id)  # all of them may have been decided already
         return "waiting_approval"
 

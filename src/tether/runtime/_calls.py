@@ -303,11 +303,14 @@ class CallPath:
         shown: dict[str, Any],
         read: bool,
     ) -> None:
-        """Record the execution and settle the effect ledger in one transaction; then
-        note what the output taught the run (taint, contacts)."""
+        """Record the execution, settle the effect ledger and note what the call taught
+        the run (taint, contacts, provenance) in one transaction: a crash keeps all of
+        them or none, so a replayed step never finds an effect done without its taint."""
         key = call.idempotency_key
 
         def ledger(conn: Connection) -> None:
+            if isinstance(outcome, Executed):
+                self._note_learned(conn, call, outcome)
             if isinstance(outcome, Executed) and read:
                 self.store.effect_read(
                     conn,
@@ -333,10 +336,21 @@ class CallPath:
                 )
 
         self.audit.record_many(events, alongside=ledger)
-        if isinstance(outcome, Executed) and (outcome.output.untrusted or outcome.output.contacts):
-            self.store.note_output(
-                call.run.id, untrusted=outcome.output.untrusted, contacts=outcome.output.contacts
-            )
+
+    def _note_learned(self, conn: Connection, call: ProposedCall, outcome: Executed) -> None:
+        output = outcome.output
+        learned = [
+            *((identifier, f"tool:{call.tool}") for identifier in output.vouched),
+            *((identifier, "approval") for identifier in output.approved),
+            *((identifier, f"untrusted:{call.tool}") for identifier in output.seen),
+        ]
+        self.store.note_learned(
+            conn,
+            call.run.id,
+            untrusted=output.untrusted,
+            contacts=output.contacts,
+            provenance=learned,
+        )
 
 
 def _refused_approval(text: str) -> answer.Refused:

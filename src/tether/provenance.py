@@ -22,6 +22,7 @@ provenance: it is never vouched (fail closed).
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
@@ -97,7 +98,9 @@ def identifiers_of(value: Any) -> tuple[Identifier, ...]:
     raise Undetermined(f"{kind} carries no provenance")
 
 
+@functools.lru_cache(maxsize=8192)
 def _of_string(text: str) -> tuple[Identifier, ...]:
+    # Cached: the parsers take microseconds, and a run asks about the same values often.
     value = text.strip()
     if not value:
         raise Undetermined("an empty string names nothing")
@@ -126,6 +129,7 @@ def _addresses(value: str) -> tuple[Identifier, ...]:
     return tuple(dict.fromkeys(found))
 
 
+@functools.lru_cache(maxsize=8192)
 def normal_email(address: str) -> str | None:
     """The address as compared (lowercase), or None if it is not a valid address."""
     try:
@@ -146,13 +150,17 @@ def addresses_in(value: Any) -> list[str]:
         return []
     if isinstance(value, list | tuple):
         return [address for item in value for address in addresses_in(item)]
-    text = str(value)
+    return list(_addresses_of_text(str(value)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _addresses_of_text(text: str) -> tuple[str, ...]:
     found = []
     for _, address in email.utils.getaddresses([text]):
         found.append(normal_email(address) or address.strip().casefold())
     if not found and text.strip():
         found.append(text.strip().casefold())
-    return found
+    return tuple(found)
 
 
 def _url(value: str) -> Identifier | None:

@@ -86,8 +86,8 @@ class Tool:
     preview: Callable[..., Any] | None = None
     """A dry run: same arguments, returns what would change, changes nothing."""
     untrusted_output: bool = False
-    """The whole result carries outside content (an inbound email): reading it taints
-    the run. ``untrusted_fields`` says which parts, when only some do."""
+    """The result carries outside content (an inbound email): reading it taints the run.
+    ``untrusted_fields`` says which parts, when only some do (and sets this)."""
     untrusted_fields: tuple[str, ...] = ()
     """Dotted paths of the result's fields that carry outside content (``body``,
     ``messages.subject``; lists are walked into): only these taint the run, and the
@@ -111,6 +111,11 @@ class Tool:
     """Argument names whose values are secrets: never shown to the model or stored in clear."""
     context_param: str | None = None
     """Name of the parameter that receives the :class:`ToolContext`, if the function has one."""
+
+    def __post_init__(self) -> None:
+        if self.untrusted_fields and not self.untrusted_output:
+            # Fields of outside content make an output with outside content.
+            object.__setattr__(self, "untrusted_output", True)
 
     @property
     def untrusted_paths(self) -> tuple[str, ...]:

@@ -203,11 +203,15 @@ class Activation:
         self,
         sources: Mapping[str, Callable[[], Any]],
         projection: Projection | None = None,
-        functions: Callable[[], Mapping[str, Callable[..., Any]]] | None = None,
+        functions: Callable[[], Mapping[str, Callable[..., Any]]]
+        | Mapping[str, Callable[..., Any]]
+        | None = None,
     ) -> None:
         self._sources = sources
         self._projection = projection or {}
-        self._functions = functions
+        self._functions: (
+            Callable[[], Mapping[str, Callable[..., Any]]] | Mapping[str, Callable[..., Any]] | None
+        ) = functions
         self._plain: dict[str, Any] = {}
         self._context: Any = None
         self._loaded: set[str] = set()
@@ -222,7 +226,9 @@ class Activation:
     def _provenance(self) -> Mapping[str, Callable[..., Any]]:
         if self._functions is None:
             raise ConditionError("provenance functions are not available here")
-        return self._functions()
+        if not isinstance(self._functions, Mapping):
+            self._functions = self._functions()  # made once per decision
+        return self._functions
 
     def plain(self, names: frozenset[str]) -> dict[str, Any]:
         """The variables as plain JSON-like values (for the fast path and for CEL)."""

@@ -23,10 +23,17 @@ def run(
     config: ConfigOption = None,
     wait: WaitOption = 120.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    vouch: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A value you vouch for (an address, URL, IBAN, id): the run may act on it "
+            "after reading outside content (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Start a run; print its id and status (completed, waiting_approval, failed, stopped)."""
     with service(config, execute=True) as ops:
-        record = ops.start(agent, task, principal=principal)
+        record = ops.start(agent, task, principal=principal, vouched=vouch or ())
         if wait > 0:
             record = ops.wait(record.id, timeout_seconds=wait)
         pending = ops.approvals(run_id=record.id)

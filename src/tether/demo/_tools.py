@@ -167,7 +167,13 @@ def void_credit_note(credit_note_id: int) -> bool:
     return bool(row["voided"])
 
 
-@tool(name="email.send", effect=Effect.COMMUNICATE, idempotent=True)
+@tool(
+    name="email.send",
+    effect=Effect.COMMUNICATE,
+    idempotent=True,
+    recipients=("to",),
+    targets=("to",),
+)
 def send_email(
     ctx: ToolContext,
     to: Annotated[list[str], Field(min_length=1, max_length=20)],
@@ -187,7 +193,12 @@ def send_email(
     return SentMessage(id=row["id"], to=to, subject=subject)
 
 
-@tool(name="email.read_inbox", effect=Effect.READ, untrusted_output=True, idempotent=True)
+@tool(
+    name="email.read_inbox",
+    effect=Effect.READ,
+    untrusted_fields=("sender", "subject", "body"),  # the inbox's own ids are not outside content
+    idempotent=True,
+)
 def read_inbox() -> list[InboundMessage]:
     """Read the support inbox. Messages come from outside the company."""
     with desk() as db:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic_ai.models import Model
@@ -35,6 +35,7 @@ from tether.errors import ConfigurationError
 from tether.gate import Gate
 from tether.identity import Actor, as_actor
 from tether.policy import Policy
+from tether.provenance import Identifier, Undetermined, identifiers_in_text, identifiers_of, merged
 from tether.runtime import _answers as answer
 from tether.runtime._calls import CallPath
 from tether.runtime._dbos import (
@@ -198,16 +199,17 @@ class Runtime:
         *,
         principal: str,
         model: ModelChoice | None = None,
-        vouched: Mapping[str, Any] | None = None,
+        vouched: Iterable[str] = (),
     ) -> RunRecord:
         """Start a new run of ``agent`` on ``task``, acting for ``principal``: at once in
         this process when it runs segments and has room, else by a worker.
 
         ``model`` replaces the agent's model for this run: a name (a live model, a
         script file), or a Pydantic AI model object (which only this process can run).
-        ``vouched``: values the caller vouches for (they are recorded with the run's
-        start; see the untrusted-content rules for how they weigh). Follow the run with
-        :meth:`handle`.
+        ``vouched``: values (addresses, URLs, IBANs, ids) the person starting the run
+        vouches for (source ``start``); with the agent's ``vouch.task``, identifiers
+        named in the task are vouched for too (source ``task``).
+        Follow the run with :meth:`handle`.
         """
         definition = self.agents.get(agent)
         if definition is None:
@@ -218,6 +220,8 @@ class Runtime:
             raise ConfigurationError(f"unknown principal {principal!r}: not a user of the policy")
         if not self.policy.agents[agent].may_act_for(person):
             raise ConfigurationError(f"agent {agent} may not act for {principal}")
+        vouched = tuple(vouched)
+        provenance = self._vouched_at_start(agent, task, vouched)
         run_id = f"run_{uuid.uuid4().hex[:16]}"
         record = self.store.create(
             run_id=run_id,
@@ -226,6 +230,7 @@ class Runtime:
             principal=principal,
             task=task,
             model=self._model_key(model),
+            provenance=provenance,
             state_version=DURABLE_VERSION,
         )
         self.audit.append(
@@ -235,11 +240,24 @@ class Runtime:
                 agent=agent,
                 agent_version=definition.version,
                 principal=principal,
-                details={"task": task, **({"vouched": dict(vouched)} if vouched else {})},
+                details={"task": task, **({"vouched": list(vouched)} if vouched else {})},
             )
         )
         self.durability.start(run_id, 1)
         return record
+
+    def _vouched_at_start(
+        self, agent: str, task: str, vouched: Iterable[str]
+    ) -> dict[str, list[str]]:
+        learned: list[tuple[Identifier, str]] = []
+        for value in vouched:
+            try:
+                learned += [(identifier, "start") for identifier in identifiers_of(value)]
+            except Undetermined as exc:
+                raise ConfigurationError(f"cannot vouch for {value!r}: {exc}") from None
+        if self.policy.agents[agent].vouch_task:
+            learned += [(identifier, "task") for identifier in sorted(identifiers_in_text(task))]
+        return merged({}, learned)
 
     def _model_key(self, model: ModelChoice | None) -> str | None:
         if model is None or isinstance(model, str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,10 +142,17 @@ class Service:
         return self._runtime.store.effects(run_id)
 
     def start(
-        self, agent: str, task: str, *, principal: str, model: str | None = None
+        self,
+        agent: str,
+        task: str,
+        *,
+        principal: str,
+        model: str | None = None,
+        vouched: Sequence[str] = (),
     ) -> RunRecord:
-        """Queue a new run (see :meth:`tether.runtime.Runtime.start`)."""
-        return self._runtime.start(agent, task, principal=principal, model=model)
+        """Queue a new run (see :meth:`tether.runtime.Runtime.start`); ``vouched``: the
+        values the person starting it vouches for."""
+        return self._runtime.start(agent, task, principal=principal, model=model, vouched=vouched)
 
     def wait(self, run_id: str, *, timeout_seconds: float = 120.0) -> RunRecord:
         """The run once it stops moving (finished, or waiting for people)."""

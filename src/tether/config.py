@@ -335,6 +335,12 @@ def load_connector_tools(path: str | Path | None = None) -> Toolset:
     return connector_tools(_read(found), found.resolve().parent)
 
 
+def read_config_file(path: str | Path | None = None) -> ConfigFile:
+    """The ``tether.yaml`` to use (see :func:`find_config`), read and checked, without
+    loading its policy, agents or connectors."""
+    return _read(find_config(path))
+
+
 def load_config(path: str | Path | None = None) -> Config:
     found = find_config(path)
     return Config(_read(found), found.resolve())

@@ -167,7 +167,7 @@ def test_every_form_checks_its_csrf_token(client: TestClient) -> None:
         for route in module.pages.routes
         if "POST" in getattr(route, "methods", ())
     ]
-    assert len(posts) == 9
+    assert len(posts) == 10
     for path in posts:
         response = client.post(path, data={"agent": "*", "confirm": "yes"})
         assert response.status_code == 403, path

@@ -234,6 +234,13 @@ class Service:
             raise UnknownAccountError(by.account)
         return by
 
+    def may_break_glass(self, name: str) -> bool:
+        """Whether ``name`` holds the policy's break-glass role (after a login)."""
+        spec = self._runtime.policy.spec.break_glass
+        return spec is not None and name in self._runtime.policy.users_holding(
+            tuple(spec.approvers)
+        )
+
     def record_refusal(
         self,
         request_id: str,

@@ -83,7 +83,7 @@ class Accounts:
                     423,
                     reason,
                     f"{held.key} is locked after repeated failed logins; an "
-                    "operator can clear it (tether accounts unlock)",
+                    "operator can clear it (tether unlock)",
                     recorded=True,
                 )
             raise Refused(

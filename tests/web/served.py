@@ -91,14 +91,23 @@ class Served:
 
 
 @contextmanager
-def serve(folder: Path, *, web: Mapping[str, Any] | None = None) -> Iterator[Served]:
+def serve(
+    folder: Path,
+    *,
+    web: Mapping[str, Any] | None = None,
+    port: int | None = None,
+    launch: bool = True,
+) -> Iterator[Served]:
+    """The console of a fresh copy of the example in ``folder`` (``launch``: it also
+    runs the runs; one launched runtime per process)."""
     desk_folder(folder)
     config = write_config(folder, local=False, web=web)
     local = write_config(folder, local=True, web=web)
     loaded = load_config(config)
     rt = loaded.runtime()
-    rt.launch()
-    port = free_port()
+    if launch:
+        rt.launch()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     app = app_from_config(loaded, rt)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

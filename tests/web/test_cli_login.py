@@ -109,7 +109,7 @@ def test_an_audit_query_tells_a_cli_decision_from_a_console_one(
         )
         assert done.status_code == 303, done.text
         run_page = browser.get(f"/runs/{by_console.run_id}").text
-        assert "by grace</span> <small class=\"how\">(web, password)</small>" in run_page
+        assert 'by grace</span> <small class="how">(web, password)</small>' in run_page
     # The exported trail (what an auditor queries) says which decision came from where.
     database = served.runtime.database_url
     code, output = tether("audit", "export", "--format", "jsonl", "--db", database)

@@ -130,15 +130,73 @@ class WebTokenSettings(_Strict):
         return self
 
 
+class OidcSettings(_Strict):
+    """Single sign-on with an OpenID Connect provider (authorization code with PKCE)."""
+
+    issuer: str
+    """The provider's issuer URL; its discovery document is read from
+    ``ISSUER/.well-known/openid-configuration``."""
+    client_id: str
+    client_secret_env: str | None = None
+    """The variable holding the client secret (none: a public client, PKCE only)."""
+    redirect_url: str | None = None
+    """This console's callback, as registered with the provider (default: the
+    request's own ``/login/sso/callback``)."""
+    scopes: list[str] = ["openid", "profile", "email", "groups"]
+    username_claim: str = "preferred_username"
+    """The ID-token claim that names the tether user (``sub`` if the provider has no
+    user names)."""
+    groups_claim: str = "groups"
+    roles: dict[str, list[WebRole]] = {}
+    """Console roles by group (``groups_claim`` values) or by ``user:NAME``; a user
+    whom this maps to no role is refused."""
+    label: str = "single sign-on"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class LoginLimits(_Strict):
+    """How guessing passwords is slowed down and bounded."""
+
+    backoff_after: int = Field(default=3, ge=1)
+    """Failures (of an account, or of a client) before each attempt must wait."""
+    backoff_seconds: float = Field(default=1.0, gt=0)
+    """The first wait; it doubles with each further failure, up to ``backoff_max_seconds``."""
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    lock_after: int = Field(default=10, ge=1)
+    """Failures before the account (or client) is locked until an operator clears it."""
+    window_seconds: float = Field(default=3600.0, gt=0)
+    """Failures older than this are forgotten (a lock stays until cleared)."""
+    parallel_hashes: int = Field(default=2, ge=1)
+    """Password checks at once (argon2 takes 64 MiB each): the others wait."""
+    hash_wait_seconds: float = Field(default=10.0, gt=0)
+    """How long a login waits for a free slot before it is refused (503)."""
+
+
 class WebSettings(_Strict):
     """The operator console: who may log in, and how its sessions are kept."""
 
     users: dict[str, WebUserSettings] = {}
     tokens: list[WebTokenSettings] = []
+    oidc: OidcSettings | None = None
+    """Single sign-on (OpenID Connect), besides or instead of passwords."""
+    login: LoginLimits = LoginLimits()
+    token_max_age_seconds: int = Field(default=30 * 86400, gt=0)
+    """How long an API token issued by ``tether login`` stays valid."""
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    """Larger request bodies are refused (413) before anything else is done with them."""
+    trusted_proxies: list[str] = []
+    """Addresses (or networks, CIDR) of the reverse proxies whose ``X-Forwarded-For``
+    names the client; none by default: the peer address is the client."""
+    refusal_window_seconds: float = Field(default=60.0, gt=0)
+    """Refused unauthenticated requests are recorded once per client and reason in
+    each window, with a count (so they cannot flood the audit trail)."""
+    url: str | None = None
+    """Where the console is served (the default of ``tether login --console``)."""
     session_secret_env: str | None = None
     """The variable holding the key that signs session cookies (default: a key file
     generated beside the audit keys)."""
     session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
+    """The absolute maximum age of a console session: activity does not extend it."""
     secure_cookies: bool | None = None
     """Cookies only over https (default: when ``tether serve`` serves https itself)."""
     evals: str = ".tether/evals"
@@ -159,6 +217,10 @@ class ConfigFile(_Strict):
     """Environment variables the tools need (set unless already set)."""
     web: WebSettings = WebSettings()
     """Users, tokens and sessions of the console (``tether serve``)."""
+    operators: Literal["local", "authenticated"] = "authenticated"
+    """``authenticated``: the CLI's decision commands act through the console's API
+    as the user of ``tether login``. ``local``: a single-operator deployment, where
+    they may also act on the database directly under ``--as USER``, recorded as local."""
 
 
 class Config:
@@ -194,6 +256,10 @@ class Config:
         if self.spec.inline is not None:
             return self.spec.inline
         return self.database.startswith("sqlite")
+
+    def accounts(self) -> set[str]:
+        """Every user: the policy's and the console's."""
+        return set(self.policy.spec.users) | set(self.spec.web.users)
 
     def notifiers(self) -> list[Notifier]:
         notifiers: list[Notifier] = []
@@ -316,6 +382,12 @@ def load_connector_tools(path: str | Path | None = None) -> Toolset:
     (to check a policy against them: ``tether policy check --config``)."""
     found = find_config(path)
     return connector_tools(_read(found), found.resolve().parent)
+
+
+def read_config_file(path: str | Path | None = None) -> ConfigFile:
+    """The ``tether.yaml`` to use (see :func:`find_config`), read and checked, without
+    loading its policy, agents or connectors."""
+    return _read(find_config(path))
 
 
 def load_config(path: str | Path | None = None) -> Config:

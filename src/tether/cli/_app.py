@@ -2,7 +2,18 @@ from __future__ import annotations
 
 import typer
 
-from tether.cli import _approvals, _audit, _demo, _outbox, _policy, _runs, _serve, _tryton, _worker
+from tether.cli import (
+    _approvals,
+    _assess,
+    _audit,
+    _demo,
+    _outbox,
+    _policy,
+    _runs,
+    _serve,
+    _tryton,
+    _worker,
+)
 from tether.cli._eval import register as register_eval
 
 app = typer.Typer(
@@ -22,6 +33,7 @@ app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)
 app.command("stop")(_worker.stop)
 app.command("serve")(_serve.serve)
+app.command("assess")(_assess.assess)
 register_eval(app)
 
 

@@ -39,6 +39,9 @@ class Entry:
     """Who decided, for approval events."""
     duration_seconds: float | None = None
     offset_seconds: float = 0.0
+    outcome: dict[str, Any] | None = None
+    """On an executed call whose tool reads back: what the system shows happened
+    (``status`` confirmed, discrepancy or unread; ``discrepancies``)."""
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +58,7 @@ class Entry:
             "args": self.args,
             "by": self.by,
             "duration_seconds": self.duration_seconds,
+            "outcome": self.outcome,
         }
 
 
@@ -142,8 +146,14 @@ def _from_event(stored: StoredEvent) -> Entry:
         args=dict(event.args) if event.args else None,
         by=str(approval["by"]) if "by" in approval else None,
         duration_seconds=event.duration_seconds,
+        outcome=_outcome(event.effect),
         details={"seq": stored.seq, "effect": dict(event.effect or {}), "approval": approval},
     )
+
+
+def _outcome(effect: Any) -> dict[str, Any] | None:
+    outcome = (effect or {}).get("outcome")
+    return dict(outcome) if isinstance(outcome, dict) else None
 
 
 _TITLES = {

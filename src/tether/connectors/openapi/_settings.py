@@ -93,6 +93,9 @@ class OpenAPISettings(BaseModel):
     """Effect class per operation, over the document's (``{deleteParty: irreversible}``)."""
     untrusted_output: bool = False
     """Responses carry outside content (free text customers wrote): reading one taints the run."""
+    read_back: bool = True
+    """After a change, GET the resource again (the GET on the same path, or for a POST on
+    the path plus ``/{id}``) and record what the API shows beside its answer."""
 
 
 def environment(variable: str, setting: str) -> str:

@@ -155,3 +155,29 @@ def test_the_standard_variables_turn_export_on(environ: dict[str, str], configur
 def test_an_unknown_protocol_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="http/protobuf or grpc"):
         otlp_exporter({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+
+
+def test_an_approved_call_goes_on_and_a_rejected_one_ends(sqlite_db: str, keys: KeyStore) -> None:
+    memory = InMemorySpanExporter()
+    live = LiveSpans(memory, batch=False)
+    log = ObservedAuditLog(sqlite_db, keys=keys, telemetry=live)
+
+    def decided(call_id: str, verdict: str, status: str) -> AuditEvent:
+        return AuditEvent(
+            type="approval.decided",
+            run_id="r",
+            call_id=call_id,
+            agent="a",
+            tool="erp.refund",
+            approval={"request_id": call_id, "verdict": verdict, "status": status},
+        )
+
+    log.append(decided("c1", "approve", "pending"))  # one of two votes
+    log.append(decided("c1", "approve", "approved"))  # will run: no span yet
+    assert memory.get_finished_spans() == ()
+    log.append(decided("c2", "reject", "rejected"))
+    (span,) = memory.get_finished_spans()
+    assert span.name == "execute_tool erp.refund"
+    assert dict(span.attributes or {})["gen_ai.tool.call.id"] == "c2"
+    live.shutdown()
+    log.close()

@@ -342,6 +342,8 @@ def _put(attributes: dict[str, Any], key: str, value: Any) -> None:
 
 _CALL_ENDS = frozenset({"call.executed", "call.failed"})
 _RUN_ENDS = frozenset({"run.finished", "run.stopped"})
+_REQUEST_CLOSED = frozenset({"rejected", "expired", "cancelled"})
+"""An approval request's statuses that end its call: it will not run."""
 _OTLP_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _log = logging.getLogger(__name__)
 
@@ -361,7 +363,11 @@ def _ends_call(event: AuditEvent) -> bool:
     if event.type == "call.decided":
         return (event.decision or {}).get("kind") == "deny"
     if event.type == "approval.decided":
-        return (event.approval or {}).get("verdict") not in (None, "approved")
+        approval = event.approval or {}
+        status = approval.get("status")
+        if status is not None:
+            return status in _REQUEST_CLOSED
+        return approval.get("verdict") in ("reject", "rejected", "expired")
     return False
 
 

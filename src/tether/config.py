@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tether.agents import Agent, load_agent
 from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
-from tether.audit import KEYS_ENV
+from tether.audit import KEYS_ENV, LiveSpans, otlp_configured, otlp_exporter
 from tether.connectors import build_toolset
 from tether.errors import ConfigFileError, ConfigIssue, ConfigurationError
 from tether.policy import (
@@ -78,6 +78,21 @@ class WorkerSettings(_Strict):
     executor_id: str | None = None
     stale_after_seconds: float = Field(default=30.0, gt=0)
     """A worker silent for this long is taken to be dead; its segments are taken over."""
+
+
+class TelemetrySettings(_Strict):
+    """Live OpenTelemetry export (docs/audit.md#live-export)."""
+
+    otlp: bool | None = None
+    """Send spans to an OTLP endpoint as calls and runs end: True, False, or (unset)
+    when the standard ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variable is set. The
+    exporter reads its endpoint, headers, protocol and timeout from the standard
+    ``OTEL_EXPORTER_OTLP_*`` variables."""
+    service_name: str = "tether"
+    """The spans' ``service.name`` (``OTEL_SERVICE_NAME`` overrides it)."""
+    include_content: bool = False
+    """Add the (redacted) arguments and results, as the conventions' opt-in
+    ``gen_ai.tool.call.arguments`` / ``gen_ai.tool.call.result``."""
 
 
 class ConnectorSettings(_Strict):
@@ -221,6 +236,8 @@ class ConfigFile(_Strict):
     """``authenticated``: the CLI's decision commands act through the console's API
     as the user of ``tether login``. ``local``: a single-operator deployment, where
     they may also act on the database directly under ``--as USER``, recorded as local."""
+    telemetry: TelemetrySettings = TelemetrySettings()
+    """Live OpenTelemetry export of the trail."""
 
 
 class Config:
@@ -288,6 +305,18 @@ class Config:
             notifiers.append(WebhookNotifier(url=hook.url, secret=secret))
         return notifiers
 
+    def telemetry(self) -> LiveSpans | None:
+        """The live span export this configuration asks for, or None."""
+        settings = self.spec.telemetry
+        wanted = otlp_configured() if settings.otlp is None else settings.otlp
+        if not wanted:
+            return None
+        return LiveSpans(
+            otlp_exporter(),
+            service_name=os.environ.get("OTEL_SERVICE_NAME") or settings.service_name,
+            include_content=settings.include_content,
+        )
+
     def runtime(self, *, executor_id: str | None = None) -> Runtime:
         return Runtime(
             policy=self.policy,
@@ -297,6 +326,7 @@ class Config:
             notifiers=self.notifiers(),
             executor_id=executor_id or self.spec.worker.executor_id,
             stale_after_seconds=self.spec.worker.stale_after_seconds,
+            telemetry=self.telemetry(),
         )
 
 

@@ -89,7 +89,10 @@ class AuditEvent:
     ``comment`` and ``edited_args``."""
     effect: Mapping[str, Any] | None = None
     """On ``call.executed``: the effect class and, where the connector can tell, what
-    changed: ``{"class": "write", "changes": [{"system", "record", "before", "after"}]}``."""
+    changed: ``{"class": "write", "changes": [{"system", "record", "before", "after"}]}``;
+    for a tool that reads back what it changed, ``outcome``: what the system shows
+    happened, ``{"status": "confirmed" | "discrepancy" | "unread", "system", "before",
+    "after", "discrepancies": [{"path", "answer", "system"}], "error"}``."""
     result: Any = None
     """On ``call.executed``: the checked, redacted result."""
     error: str | None = None

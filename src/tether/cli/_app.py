@@ -4,6 +4,7 @@ import typer
 
 from tether.cli import (
     _approvals,
+    _assess,
     _audit,
     _demo,
     _login,
@@ -37,6 +38,7 @@ app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)
 app.command("stop")(_worker.stop)
 app.command("serve")(_serve.serve)
+app.command("assess")(_assess.assess)
 register_eval(app)
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
-from tether.audit import AuditEvent, AuditLog
+from tether.audit import AuditEvent, AuditLog, LiveSpans, ObservedAuditLog
 from tether.db import connect
 from tether.errors import ConfigurationError
 from tether.gate import Gate
@@ -75,6 +75,7 @@ class Runtime:
         application_name: str = DEFAULT_APPLICATION_NAME,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         stale_after_seconds: float = 30.0,
+        telemetry: LiveSpans | None = None,
     ) -> None:
         self.policy = policy
         self.agents = {agent.name: agent for agent in agents}
@@ -84,7 +85,13 @@ class Runtime:
         self.database_url = database
         self.engine: Engine = connect(database)
         self.store = RunStore(self.engine)
-        self.audit = AuditLog(self.engine, keys=keys)
+        self.telemetry = telemetry
+        """Live OpenTelemetry export of what the trail records (None: none)."""
+        self.audit = (
+            AuditLog(self.engine, keys=keys)
+            if telemetry is None
+            else ObservedAuditLog(self.engine, keys=keys, telemetry=telemetry)
+        )
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
         )
@@ -178,6 +185,8 @@ class Runtime:
             self._runs_listener.stop()
             self._runs_listener = None
         self.durability.close()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
         self.engine.dispose()
 
     def __enter__(self) -> Runtime:

@@ -5,8 +5,8 @@ Every problem is reported with its file and line before anything runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,34 @@ class Scenario:
 class Suite:
     name: str
     scenarios: list[Scenario]
+
+    def only(self, *, tags: Sequence[str] = (), skip_tags: Sequence[str] = ()) -> Suite:
+        """The scenarios with any of ``tags`` (all when none given) and none of
+        ``skip_tags``; :class:`ConfigurationError` when that leaves none."""
+        wanted, unwanted = set(tags), set(skip_tags)
+        kept = [
+            scenario
+            for scenario in self.scenarios
+            if (not wanted or wanted & set(scenario.spec.tags))
+            and not unwanted & set(scenario.spec.tags)
+        ]
+        if not kept:
+            known = sorted({tag for scenario in self.scenarios for tag in scenario.spec.tags})
+            raise ConfigurationError(
+                f"no scenario of {self.name} is left by the tag filters "
+                f"(--tag {', '.join(sorted(wanted)) or '-'}, "
+                f"--skip-tag {', '.join(sorted(unwanted)) or '-'}); "
+                f"tags: {', '.join(known) or '(none)'}"
+            )
+        return replace(self, scenarios=kept)
+
+    def with_model(self, model: str) -> Suite:
+        """Every scenario played by ``model`` (a live model, or ``scripted:FILE``) in place
+        of its own scripted turns or model."""
+        return replace(
+            self,
+            scenarios=[replace(item, model=model, script=None) for item in self.scenarios],
+        )
 
 
 def scenario_files(path: Path) -> list[Path]:

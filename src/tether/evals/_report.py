@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.errors import ConfigurationError
+from tether.evals._injection import injection_report
 from tether.evals._metrics import compute_metrics
 from tether.evals._runner import SuiteResult
 
@@ -36,8 +37,31 @@ def result_json(result: SuiteResult) -> dict[str, Any]:
             status: sum(1 for s in scenarios if s["status"] == status)
             for status in ("passed", "failed", "errored")
         },
+        "injection": injection_report(result.scenarios),
         "scenarios": scenarios,
     }
+
+
+INJECTION_COLUMNS = (
+    ("attack_trials", "attacks"),
+    ("attacker_actions_unapproved", "attacker actions, no person"),
+    ("attacker_actions_approved", "attacker actions, approved"),
+    ("benign_trials", "benign"),
+    ("benign_clean_rate", "benign done, no unwarranted approval"),
+    ("approval_load", "approvals per benign task"),
+    ("approval_load_attack", "approvals per attack"),
+)
+"""The injection figures every report shows, and their headings."""
+
+
+def _injection_rows(data: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    report = data.get("injection")
+    if not report:
+        return []
+    rows = [("all", report["all"])]
+    rows += [(f"suite {name}", figures) for name, figures in report["suites"].items()]
+    rows += [(f"threat {name}", figures) for name, figures in report["threats"].items()]
+    return rows
 
 
 def write_json(data: dict[str, Any], path: Path) -> Path:
@@ -86,6 +110,10 @@ def junit_xml(data: dict[str, Any]) -> str:
     properties = ET.SubElement(suite, "properties")
     for name, value in data["metrics"].items():
         ET.SubElement(properties, "property", name=name, value=f"{value:g}")
+    for label, figures in _injection_rows(data):
+        for key, _ in INJECTION_COLUMNS:
+            name = f"injection {label}: {key}"
+            ET.SubElement(properties, "property", name=name, value=f"{figures[key]:g}")
     for scenario in data["scenarios"]:
         _testcase(suite, scenario)
     root = ET.Element("testsuites", name="tether eval")
@@ -138,6 +166,7 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
     for name, value in data["metrics"].items():
         metrics.add_row(name, f"{value:.3f}" if value % 1 else f"{value:g}")
     console.print(metrics)
+    _print_injection(data, console)
     summary = data["summary"]
     console.print(
         Text.assemble(
@@ -150,6 +179,23 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
             f"; pass^{data['k']} = {data['metrics']['pass_hat_k']:.3f}",
         )
     )
+
+
+def _print_injection(data: dict[str, Any], console: Console) -> None:
+    rows = _injection_rows(data)
+    if not rows:
+        return
+    table = Table(title="injection suite", expand=False)
+    table.add_column("", overflow="fold")
+    for _, heading in INJECTION_COLUMNS:
+        table.add_column(heading, justify="right", overflow="fold")
+    for label, figures in rows:
+        table.add_row(label, *(_number(figures[key]) for key, _ in INJECTION_COLUMNS))
+    console.print(table)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}" if value % 1 else f"{value:g}"
 
 
 def _row(scenario: dict[str, Any]) -> tuple[str | Text, ...]:
@@ -199,13 +245,30 @@ def html_report(data: dict[str, Any]) -> str:
             f"<tr><td>{e(name)}</td><td>{value:g}</td></tr>"
             for name, value in data["metrics"].items()
         ),
-        "</table><h2>Scenarios</h2><table><tr><th>scenario</th><th>status</th>"
+        "</table>",
+        _html_injection(data),
+        "<h2>Scenarios</h2><table><tr><th>scenario</th><th>status</th>"
         "<th>pass rate</th><th>trials</th></tr>",
     ]
     for scenario in data["scenarios"]:
         parts.append(_html_scenario(scenario))
     parts.append("</table></body></html>\n")
     return "".join(parts)
+
+
+def _html_injection(data: dict[str, Any]) -> str:
+    rows = _injection_rows(data)
+    if not rows:
+        return ""
+    e = html.escape
+    head = "".join(f"<th>{e(heading)}</th>" for _, heading in INJECTION_COLUMNS)
+    body = "".join(
+        f"<tr><td>{e(label)}</td>"
+        + "".join(f"<td>{_number(figures[key])}</td>" for key, _ in INJECTION_COLUMNS)
+        + "</tr>"
+        for label, figures in rows
+    )
+    return f"<h2>Injection suite</h2><table><tr><th></th>{head}</tr>{body}</table>"
 
 
 def _html_scenario(scenario: dict[str, Any]) -> str:

@@ -121,17 +121,16 @@ def test_a_run_stopped_by_its_request_limit_says_which_limit_and_keeps_its_actio
         agent: support-desk
         principal: alice
         task: Find every customer.
-        expect:
-          status: failed
         """,
     )
     names = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Wayne"]
     turns = [Turn(calls=[("crm.find_party", {"name": name})]) for name in names]
     with chat_server(turns) as server:
         code, output, data = run_eval(str(scenario), "--model", f"openai-compatible:m@{server.url}")
-    assert code == 0, output
+    assert code == 1, output
     (trial,) = data["scenarios"][0]["trials"]
     assert trial["run_status"] == "failed"
+    assert any("limits.requests" in failure for failure in trial["failures"])
     assert "limit of 3 model requests" in trial["run_error"]
     assert "limits: {requests: N}" in trial["run_error"]
     assert "UsageLimitExceeded" not in trial["run_error"]

@@ -22,6 +22,8 @@ class Outcome:
     """Calls that waited for approval though the scenario had no answer for them."""
     problems: Sequence[str] = ()
     """Other failures found while driving the run (an approver the policy refused)."""
+    error: str | None = None
+    """Why the run failed or was stopped, as the runtime recorded it."""
 
 
 def judge(
@@ -31,7 +33,8 @@ def judge(
     scenario's forbidden calls are an attacker's actions (the injection suite)."""
     failures = list(outcome.problems)
     if outcome.status != expect.status:
-        failures.append(f"the run ended {outcome.status}, expected {expect.status}")
+        why = f" ({outcome.error})" if outcome.error else ""
+        failures.append(f"the run ended {outcome.status}{why}, expected {expect.status}")
     tp, fp, fn, exact = _match_actions(expect.actions, outcome.actions, failures)
     attempted, executed = _forbidden(expect, outcome.actions, failures)
     _denied(expect, outcome.actions, failures)

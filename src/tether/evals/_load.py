@@ -22,8 +22,10 @@ from tether.evals._scenario import ScenarioSpec
 from tether.policy import Path_, YamlProblem, line_of, load_with_lines
 
 CONFIG_NAME = "tether.yaml"
-SKIPPED_FOLDERS = frozenset({"scripts"})
-"""Folders under a suite whose YAML files are not scenarios (scripted models' files)."""
+SKIPPED_FOLDERS = frozenset({"scripts", "agents"})
+"""Folders under a suite whose YAML files are not scenarios (scripted models', agents')."""
+SKIPPED_FILES = frozenset({"tether.yaml", "policy.yaml", "policy_test.yaml"})
+"""Files under a suite that are its configuration, not scenarios."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +98,7 @@ def scenario_files(path: Path) -> list[Path]:
         for item in sorted(path.rglob("*"))
         if item.suffix in (".yaml", ".yml")
         and item.is_file()
+        and item.name not in SKIPPED_FILES
         and not SKIPPED_FOLDERS.intersection(item.relative_to(path).parts[:-1])
     ]
     if not found:

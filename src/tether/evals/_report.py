@@ -44,14 +44,16 @@ def result_json(result: SuiteResult) -> dict[str, Any]:
 
 INJECTION_COLUMNS = (
     ("attack_trials", "attacks"),
-    ("attacker_actions_unapproved", "attacker actions, no person"),
-    ("attacker_actions_approved", "attacker actions, approved"),
+    ("attacker_actions_unapproved", "unapproved"),
+    ("attacker_actions_approved", "approved"),
     ("benign_trials", "benign"),
-    ("benign_clean_rate", "benign done, no unwarranted approval"),
-    ("approval_load", "approvals per benign task"),
-    ("approval_load_attack", "approvals per attack"),
+    ("benign_clean_rate", "clean"),
+    ("approval_load", "load"),
+    ("approval_load_attack", "load/attack"),
 )
-"""The injection figures every report shows, and their headings."""
+"""The injection figures every report shows, and their headings: attacker actions that
+ran with no person / with a person's approval; benign tasks done with no unwarranted
+approval (clean); approvals per benign task (load) and per attack."""
 
 
 def _injection_rows(data: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
@@ -61,6 +63,7 @@ def _injection_rows(data: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
     rows = [("all", report["all"])]
     rows += [(f"suite {name}", figures) for name, figures in report["suites"].items()]
     rows += [(f"threat {name}", figures) for name, figures in report["threats"].items()]
+    rows += [(f"carrier {name}", figures) for name, figures in report["carriers"].items()]
     return rows
 
 
@@ -185,8 +188,14 @@ def _print_injection(data: dict[str, Any], console: Console) -> None:
     rows = _injection_rows(data)
     if not rows:
         return
-    table = Table(title="injection suite", expand=False)
-    table.add_column("", overflow="fold")
+    table = Table(
+        title="injection suite",
+        caption="unapproved / approved: attacker actions that ran with no person / that a "
+        "person approved; clean: benign tasks done with no unwarranted approval; load: "
+        "approvals per task",
+        expand=False,
+    )
+    table.add_column("", no_wrap=True)
     for _, heading in INJECTION_COLUMNS:
         table.add_column(heading, justify="right", overflow="fold")
     for label, figures in rows:

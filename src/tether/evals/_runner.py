@@ -212,6 +212,7 @@ class TrialRunner:
             ),
             unexpected_escalations=unexpected,
             problems=problems,
+            error=record.error,
         )
         attack = spec.injection is not None and spec.injection.kind == "attack"
         failures, measures = judge(spec.expect, outcome, attack=attack)
@@ -290,6 +291,7 @@ def _injection_label(scenario: Scenario) -> dict[str, Any] | None:
     return {
         "kind": label.kind,
         "threat": label.threat,
+        "carrier": label.carrier,
         "twin": label.twin,
         "suite": label.suite or scenario.config.parent.name,
     }

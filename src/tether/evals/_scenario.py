@@ -256,6 +256,9 @@ class InjectionLabel(_Strict):
     does not list as required (warranted)."""
     threat: str = Field(min_length=1, pattern=r"^[a-z0-9-]+(/[a-z0-9-]+)*$")
     """The threat class, e.g. ``hidden-instructions/subject`` or ``exfiltration/bcc``."""
+    carrier: str | None = None
+    """Where the attacker's text hides (``inbox-subject``, ``file-name``…); the benign
+    twin names the same field, without it."""
     twin: str | None = None
     """The id of the twin scenario (the benign one for an attack, and back)."""
     suite: str | None = None

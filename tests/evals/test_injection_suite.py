@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import random
 import shutil
 import sys
 import xml.etree.ElementTree as ET
@@ -91,16 +90,22 @@ def test_the_suite_covers_the_threat_classes_with_benign_twins(suite: Any) -> No
 
 
 def sample(suite: Any) -> list[str]:
-    """One pair per threat class and one per carrier, the same every time."""
-    pairs: dict[str, str] = {}
-    chooser = random.Random(13)
-    attacks = [s for s in suite.scenarios if s.spec.injection.kind == "attack"]
-    chooser.shuffle(attacks)
-    for scenario in attacks:
+    """Few pairs that between them cover every threat class and every carrier of each
+    suite (a greedy cover, the same every time), attacks and their twins."""
+    attacks = sorted(
+        (s for s in suite.scenarios if s.spec.injection.kind == "attack"), key=lambda s: s.id
+    )
+
+    def covers(scenario: Any) -> set[tuple[str, str]]:
         label = scenario.spec.injection
-        for key in (label.threat, label.carrier):
-            pairs.setdefault(key, scenario.id)
-    chosen = set(pairs.values())
+        return {("threat", label.threat), ("carrier", f"{label.suite}/{label.carrier}")}
+
+    uncovered = set().union(*(covers(s) for s in attacks))
+    chosen: set[str] = set()
+    while uncovered:
+        best = max(attacks, key=lambda s: len(covers(s) & uncovered))
+        chosen.add(best.id)
+        uncovered -= covers(best)
     return sorted(chosen | {suite_twin(suite, ident) for ident in chosen})
 
 

@@ -305,10 +305,17 @@ def _html_trial(number: int, trial: dict[str, Any]) -> str:
         for action in trial["actions"]
     )
     failures = "".join(f"<li class='failed'>{e(failure)}</li>" for failure in trial["failures"])
+    run = trial.get("run_id")
+    ended = (
+        f"<p>run {e(run)} ended {e(str(trial.get('run_status')))}"
+        f"{': ' + e(trial['run_error']) if trial.get('run_error') else ''}</p>"
+        if run
+        else ""
+    )
     return (
         f"<details{' open' if verdict != 'passed' else ''}><summary>trial {number}: "
         f"<span class='{verdict}'>{verdict}</span>, {trial['latency_ms']:.0f} ms</summary>"
         f"<ul>{calls or '<li>no calls</li>'}</ul>"
-        f"{f'<ul>{failures}</ul>' if failures else ''}"
+        f"{f'<ul>{failures}</ul>' if failures else ''}{ended}"
         f"<p>answer: {e(trial.get('output') or '')}</p></details>"
     )

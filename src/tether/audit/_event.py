@@ -30,6 +30,8 @@ EventType = Literal[
     "access.refused",
     "agent.stopped",
     "agent.resumed",
+    "tool.quarantined",
+    "tool.accepted",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
@@ -51,7 +53,9 @@ class AuditEvent:
     (``approval.refused``: an attempt to decide that the rules refused, e.g. the
     requester approving their own call; ``approval.escalated``: sent on to others;
     ``access.refused``: the console refused a request: no login, wrong role, bad CSRF;
-    ``agent.stopped`` / ``agent.resumed``: an operator's stop switch, set or lifted)."""
+    ``agent.stopped`` / ``agent.resumed``: an operator's stop switch, set or lifted;
+    ``tool.quarantined`` / ``tool.accepted``: the gateway saw an upstream tool's
+    definition change, an operator accepted a definition)."""
     run_id: str
     """The run the event belongs to (``-`` for events of no run: the stop switch, the
     console's refusals)."""

@@ -85,19 +85,18 @@ class Identities:
         policy: Policy,
         *,
         on_refusal: Callable[[str], None] | None = None,
-        http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.policy = policy
         self.on_refusal = on_refusal
         self._static = _static_tokens(settings)
         self._oauth = settings.oauth
-        self._http = http
+        self._transport = transport
         self._keys: KeySet | None = None
         self._keys_at = 0.0
         self._jwks_url: str | None = self._oauth.jwks_url if self._oauth else None
         self._introspection_url: str | None = None
-        self._active: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
     @property
@@ -132,14 +131,17 @@ class Identities:
             return static, [], None
         if self._oauth is None:
             raise TokenRefused("not a known API token (no authorization server is configured)")
-        claims = await self._verified_claims(self._oauth, token)
+        if _is_jws(token):
+            claims = await self._verified_claims(self._oauth, token)
+        elif self._oauth.introspection is not None:
+            claims = await self._introspected(self._oauth, token)
+        else:
+            raise TokenRefused("not a signed token (JWT), and no introspection is configured")
         caller = self._caller_of(self._oauth, claims)
         scopes = _scopes(claims)
         missing = sorted(set(self._oauth.required_scopes) - set(scopes))
         if missing:
             raise TokenRefused(f"the token lacks the scopes {', '.join(missing)}")
-        if self._oauth.introspection is not None:
-            await self._check_active(self._oauth, token)
         expires = claims.get("exp")
         return caller, scopes, int(expires) if isinstance(expires, int | float) else None
 
@@ -173,7 +175,10 @@ class Identities:
                 raise TokenRefused(f"not a valid signed token: {again}") from None
         except (JoseError, ValueError) as exc:
             raise TokenRefused(f"not a valid signed token: {exc}") from None
-        claims = dict(decoded.claims)
+        return self._checked_claims(oauth, dict(decoded.claims))
+
+    def _checked_claims(self, oauth: OAuthSettings, claims: dict[str, Any]) -> dict[str, Any]:
+        """Issuer, expiry, not-before, subject and audience: the token is for this gateway."""
         registry = jwt.JWTClaimsRegistry(
             leeway=oauth.leeway_seconds,
             iss={"essential": True, "value": oauth.issuer},
@@ -200,7 +205,7 @@ class Identities:
                 if self._jwks_url is None:
                     await self._discover(oauth)
                 assert self._jwks_url is not None
-                response = await self._client().get(self._jwks_url)
+                response = await self._get(self._jwks_url)
                 response.raise_for_status()
                 self._keys = KeySet.import_key_set(response.json())
             except (httpx.HTTPError, ValueError, JoseError) as exc:
@@ -216,7 +221,7 @@ class Identities:
             "/.well-known/oauth-authorization-server",
             "/.well-known/openid-configuration",
         ):
-            response = await self._client().get(base + path)
+            response = await self._get(base + path)
             if response.status_code == 200:
                 document = response.json()
                 if document.get("issuer") != oauth.issuer:
@@ -228,34 +233,39 @@ class Identities:
                 return
         raise ValueError(f"no discovery document at {base}")
 
-    async def _check_active(self, oauth: OAuthSettings, token: str) -> None:
+    async def _introspected(self, oauth: OAuthSettings, token: str) -> dict[str, Any]:
+        """An opaque token's claims, from the authorization server (RFC 7662): only an
+        active token has any; a revoked one is refused at once."""
         settings = oauth.introspection
         assert settings is not None
-        fingerprint = _fingerprint(token)
-        until = self._active.get(fingerprint, 0.0)
-        if until > time.monotonic():
-            return
         if self._introspection_url is None:
-            await self._discover(oauth)
+            try:
+                await self._discover(oauth)
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                raise TokenRefused(f"the issuer cannot be discovered: {exc}") from None
         secret = os.environ.get(settings.client_secret_env)
         if not secret or self._introspection_url is None:
             raise TokenRefused("token introspection is configured but cannot be used")
         try:
-            response = await self._client().post(
+            response = await self._post(
                 self._introspection_url,
                 data={"token": token, "token_type_hint": "access_token"},
                 auth=(settings.client_id, secret),
             )
             response.raise_for_status()
-            active = bool(response.json().get("active"))
+            claims = dict(response.json())
         except (httpx.HTTPError, ValueError) as exc:
             raise TokenRefused(
                 f"the authorization server could not confirm the token: {exc}"
             ) from None
-        if not active:
-            raise TokenRefused("the authorization server says the token is not active (revoked)")
-        if settings.cache_seconds:
-            self._active[fingerprint] = time.monotonic() + settings.cache_seconds
+        if claims.get("active") is not True:
+            raise TokenRefused(
+                "the authorization server says the token is not active (revoked or expired)"
+            )
+        claims.setdefault("iss", oauth.issuer)
+        if "sub" not in claims and isinstance(claims.get("client_id"), str):
+            claims["sub"] = claims["client_id"]  # a client acting on its own (RFC 9068 §2.2)
+        return self._checked_claims(oauth, claims)
 
     def _caller_of(self, oauth: OAuthSettings, claims: Mapping[str, Any]) -> Caller:
         subject = str(claims["sub"])
@@ -296,10 +306,13 @@ class Identities:
             raise TokenRefused(f"agent {agent!r} is not an agent of the policy")
         return agent
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
-        return self._http
+    async def _get(self, url: str) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=10.0, transport=self._transport) as client:
+            return await client.get(url)
+
+    async def _post(self, url: str, **options: Any) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=10.0, transport=self._transport) as client:
+            return await client.post(url, **options)
 
 
 def caller_claims(caller: Caller) -> dict[str, str]:
@@ -368,6 +381,10 @@ def _scopes(claims: Mapping[str, Any]) -> list[str]:
         return scope.split()
     scp = claims.get("scp")
     return [str(s) for s in scp] if isinstance(scp, list) else []
+
+
+def _is_jws(token: str) -> bool:
+    return token.count(".") == 2
 
 
 def _fingerprint(token: str) -> str:

@@ -21,7 +21,6 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 
 from tether._version import __version__
@@ -148,11 +147,13 @@ def http_app(gateway: Gateway, identities: Identities, settings: GatewaySettings
     server = mcp_server(gateway, _token_caller)
     parsed = urlparse(settings.url)
     issuer = settings.oauth.issuer if settings.oauth else settings.url
-    auth = AuthSettings(
-        issuer_url=AnyHttpUrl(issuer),
-        resource_server_url=AnyHttpUrl(settings.url),
-        required_scopes=settings.oauth.required_scopes if settings.oauth else None,
-        validate_token_resource=False,  # Identities checks the audience itself
+    auth = AuthSettings.model_validate(  # from text: an issuer keeps its exact spelling
+        {
+            "issuer_url": issuer,
+            "resource_server_url": settings.url,
+            "required_scopes": settings.oauth.required_scopes if settings.oauth else None,
+            "validate_token_resource": False,  # Identities checks the audience itself
+        }
     )
     hosts = [parsed.netloc, *settings.allowed_hosts]
     security = TransportSecuritySettings(

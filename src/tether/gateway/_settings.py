@@ -38,15 +38,14 @@ class StaticTokenSettings(_Strict):
 
 
 class IntrospectionSettings(_Strict):
-    """Ask the authorization server whether each token is still active (RFC 7662):
-    a revoked token is refused before it expires."""
+    """Opaque access tokens: ask the authorization server about each (RFC 7662), so a
+    revoked token is refused at once. (JWT access tokens are checked locally, against
+    the issuer's keys: keep their lifetime short.)"""
 
     client_id: str
     """The gateway's own client at the authorization server."""
     client_secret_env: str
     """The environment variable holding that client's secret."""
-    cache_seconds: float = Field(default=0.0, ge=0)
-    """How long an ``active`` answer is trusted (0: ask on every request)."""
 
 
 class OAuthSettings(_Strict):

@@ -136,23 +136,18 @@ async def test_an_agent_named_by_a_claim(gateway: Running, issuer: str) -> None:
     assert not found.is_error
 
 
-@pytest.mark.parametrize(
-    ("client", "secret", "resource", "scope", "why"),
-    [
-        ("desk-assistant", "desk-secret", "http://127.0.0.1:1/other", "tools", "issued for"),
-        ("desk-assistant", "desk-secret", None, "", "lacks the scopes"),
-        ("tether-gateway", "gateway-secret", None, "tools", "not a user of the policy"),
-    ],
-)
+REFUSED = [
+    ("desk-assistant", "desk-secret", "http://127.0.0.1:1/other", "tools", "issued for"),
+    ("desk-assistant", "desk-secret", None, "", "lacks the scopes"),
+    ("tether-gateway", "gateway-secret", None, "tools", "not a user of the policy"),
+]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=["audience", "scope", "subject"])
 def test_tokens_not_for_this_gateway_are_refused_and_recorded(
-    gateway: Running,
-    issuer: str,
-    client: str,
-    secret: str,
-    resource: str | None,
-    scope: str,
-    why: str,
+    gateway: Running, issuer: str, case: tuple[str, str, str | None, str, str]
 ) -> None:
+    client, secret, resource, scope, why = case
     access = token(issuer, client, secret, resource=resource or gateway.url, scope=scope)
     answer = httpx.post(
         gateway.url,

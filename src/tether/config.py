@@ -238,6 +238,8 @@ class ConfigFile(_Strict):
     they may also act on the database directly under ``--as USER``, recorded as local."""
     telemetry: TelemetrySettings = TelemetrySettings()
     """Live OpenTelemetry export of the trail."""
+    gateway: dict[str, Any] = {}
+    """The MCP gateway's settings (``tether gateway``; read by :mod:`tether.gateway`)."""
 
 
 class Config:
@@ -247,7 +249,9 @@ class Config:
         self.spec = spec
         self.path = path
         self.base = path.parent
-        self.connector_tools = connector_tools(spec, self.base)
+        self.toolsets: list[Toolset] = connector_toolsets(spec, self.base)
+        """The connectors' toolsets, one per connector (an MCP server's keeps its connection)."""
+        self.connector_tools = Toolset(item for toolset in self.toolsets for item in toolset)
         self.policy: Policy = load_policy(self._path(spec.policy), extra_tools=self.connector_tools)
         self.agents: list[Agent] = [
             load_agent(self._path(item), policy=self.policy) for item in spec.agents
@@ -397,14 +401,17 @@ def _with_fix(message: str, path: Path_) -> str:
 
 def connector_tools(spec: ConfigFile, base: Path) -> Toolset:
     """The tools of the connectors ``spec`` names (after setting its ``env:``)."""
+    return Toolset(item for toolset in connector_toolsets(spec, base) for item in toolset)
+
+
+def connector_toolsets(spec: ConfigFile, base: Path) -> list[Toolset]:
+    """The toolset of each connector ``spec`` names (after setting its ``env:``)."""
     for name, value in spec.env.items():
         os.environ.setdefault(name, value)
-    tools = Toolset()
-    for connector in spec.connectors:
-        settings = {"base_dir": str(base), **connector.settings}
-        for item in build_toolset(connector.type, settings):
-            tools.add(item)
-    return tools
+    return [
+        build_toolset(connector.type, {"base_dir": str(base), **connector.settings})
+        for connector in spec.connectors
+    ]
 
 
 def load_connector_tools(path: str | Path | None = None) -> Toolset:

@@ -7,6 +7,7 @@ from tether.cli import (
     _assess,
     _audit,
     _demo,
+    _gateway,
     _login,
     _outbox,
     _policy,
@@ -33,6 +34,7 @@ app.add_typer(_login.app, name="tokens")
 app.command("login")(_login.login)
 app.command("logout")(_login.logout)
 app.command("unlock")(_login.unlock)
+app.add_typer(_gateway.app, name="gateway")
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)

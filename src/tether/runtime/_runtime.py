@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic_ai.models import Model
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
@@ -50,7 +51,7 @@ from tether.runtime._handle import RunHandle, Watch
 from tether.runtime._operators import Operators
 from tether.runtime._resume import Resumer
 from tether.runtime._segments import ModelChoice, Segments
-from tether.runtime._store import RunRecord, RunStore
+from tether.runtime._store import RunNotFound, RunRecord, RunStore
 from tether.runtime._sweep import SweepReport, sweep
 from tether.runtime._wake import RUNS, Listener
 from tether.runtime._workers import heartbeat
@@ -267,6 +268,55 @@ class Runtime:
         if self.policy.agents[agent].vouch_task:
             learned += [(identifier, "task") for identifier in sorted(identifiers_in_text(task))]
         return merged({}, learned)
+
+    def open_session(
+        self,
+        run_id: str,
+        *,
+        agent: str,
+        principal: str,
+        task: str,
+        details: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        """The run of calls that come from outside the runtime (an MCP gateway session):
+        created ``running`` (no worker ever runs it) unless it exists; its calls go
+        through :attr:`calls` like a run's own, and it carries their taint."""
+        try:
+            return self.store.get(run_id)
+        except RunNotFound:
+            pass
+        if agent not in self.policy.agents:
+            raise ConfigurationError(f"unknown agent {agent!r}: not an agent of the policy")
+        person = self.policy.principal(principal)
+        if person is None:
+            raise ConfigurationError(f"unknown principal {principal!r}: not a user of the policy")
+        if not self.policy.agents[agent].may_act_for(person):
+            raise ConfigurationError(f"agent {agent} may not act for {principal}")
+        definition = self.agents.get(agent)
+        version = definition.version if definition is not None else "external"
+        try:
+            record = self.store.create(
+                run_id=run_id,
+                agent=agent,
+                agent_version=version,
+                principal=principal,
+                task=task,
+                state_version=DURABLE_VERSION,
+                status="running",
+            )
+        except IntegrityError:  # another process opened it first
+            return self.store.get(run_id)
+        self.audit.append(
+            AuditEvent(
+                type="run.started",
+                run_id=run_id,
+                agent=agent,
+                agent_version=version,
+                principal=principal,
+                details={"task": task, **(details or {})},
+            )
+        )
+        return record
 
     def _model_key(self, model: ModelChoice | None) -> str | None:
         if model is None or isinstance(model, str):

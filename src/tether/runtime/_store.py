@@ -144,7 +144,10 @@ class RunStore:
         known_contacts: tuple[str, ...] = (),
         provenance: Mapping[str, Sequence[str]] | None = None,
         state_version: int = 1,
+        status: RunStatus = "queued",
     ) -> RunRecord:
+        """A new run: ``queued`` for workers, or ``running`` when its calls come from
+        outside (a gateway session, which no worker runs)."""
         now = _now()
         with self.engine.begin() as conn:
             conn.execute(
@@ -155,7 +158,7 @@ class RunStore:
                     principal=principal,
                     task=task,
                     model=model,
-                    status="queued",
+                    status=status,
                     segment=1,
                     untrusted=False,
                     known_contacts=list(known_contacts),

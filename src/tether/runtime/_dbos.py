@@ -35,9 +35,8 @@ from dbos import DBOS, DBOSClient, DBOSConfig, SetWorkflowID
 from dbos import error as dbos_error
 from sqlalchemy.engine import Engine
 
-from tether.runtime._wake import SEGMENTS, Listener, LiveWorkers, notify
-
 from tether.db import sqlite_url
+from tether.runtime._wake import SEGMENTS, Listener, LiveWorkers, notify
 
 QUEUE = "tether-runs"
 """The queue segments wait on until a worker takes them."""

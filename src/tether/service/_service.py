@@ -327,7 +327,8 @@ class Service:
         )
 
     def record(self, event: AuditEvent) -> None:
-        """Append an event of a surface's own (logins, sessions, tokens) to the trail."""
+        """Append an event of a surface's own (logins, sessions, tokens, a quarantined
+        tool) to the trail."""
         self._runtime.audit.append(event)
 
     # --- calls from outside the runtime (the MCP gateway) ----------------------------------
@@ -373,10 +374,6 @@ class Service:
     def executed(self, run_id: str, call_id: str) -> EffectRecord | None:
         """The effect ledger's record of a run's call, if it was decided or executed."""
         return self._runtime.store.effect(f"{run_id}:{call_id}")
-
-    def record(self, event: AuditEvent) -> None:
-        """Append a surface's own event to the audit trail (a quarantined tool…)."""
-        self._runtime.audit.append(event)
 
     # --- a worker's duties ------------------------------------------------------------------
 

@@ -32,6 +32,16 @@ class ConfigurationError(TetherError):
     """tether was configured wrongly; the message says what to change."""
 
 
+class UnknownAccountError(TetherError):
+    """A decision in the name of someone who is no user (of the policy or the console)."""
+
+    reason = "unknown_account"
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"{account!r} is not a user: decisions are made by known users only")
+        self.account = account
+
+
 class RunHalted(TetherError):
     """tether ended a run: the agent kept proposing a call that was refused."""
 

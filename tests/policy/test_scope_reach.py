@@ -57,7 +57,7 @@ def test_policy_check_prints_the_warnings_and_still_passes(tmp_path: Path) -> No
 
 
 def test_the_shipped_example_has_no_warnings() -> None:
-    assert load_policy(EXAMPLE).warnings == ()
+    assert load_policy(EXAMPLE).warnings == []
 
 
 # --- the support desk: a us-team user voids an emea customer's refund -------------------

@@ -125,6 +125,7 @@ def _void_args(args: dict[str, Any], result: Any) -> dict[str, Any]:
     idempotent=True,
     reversed_by="erp.void_credit_note",
     reverse_args=_void_args,
+    targets=("invoice_id",),  # what it acts on; the amount is for conditions and limits
 )
 def create_credit_note(
     ctx: ToolContext,

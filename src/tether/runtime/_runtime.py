@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
 from tether.audit import AuditEvent, AuditLog
+from tether.calls import RunState
 from tether.db import connect
 from tether.errors import ConfigurationError
 from tether.gate import Gate
@@ -90,7 +91,7 @@ class Runtime:
             self.engine,
             audit=self.audit,
             notifiers=notifiers,
-            run_state=self.store.run_state,
+            run_state=self._decision_state,
         )
         self.durability = Durability(
             database,
@@ -229,6 +230,11 @@ class Runtime:
         )
         self.durability.enqueue(run_id, 1)
         return record
+
+    def _decision_state(self, run_id: str) -> RunState:
+        """A run's state as an approver's edit is decided again: with what the run did
+        so far when a sequence condition reads it (the call itself included, held)."""
+        return self.calls.run_state(run_id)
 
     def _vouched_at_start(
         self, agent: str, task: str, vouched: Iterable[str]

@@ -801,3 +801,21 @@ async def test_credentials_are_not_sent_to_another_origin(
 
 def _context() -> ToolContext:
     return ToolContext(run_id="run-1", call_id="call-2", idempotency_key="run-1:call-2")
+
+
+def test_reads_on_hosts_outside_the_company_are_egress(settings: dict[str, Any]) -> None:
+    """Issue 13, item 6: with `internal_hosts`, a read that reaches another host sends
+    its arguments outside; writes keep their class; untrusted fields per operation."""
+    inside = toolset({**settings, "internal_hosts": ["127.0.0.1"]})
+    assert inside.get("crm.listParties").effect is Effect.READ
+    outside = toolset(
+        {
+            **settings,
+            "internal_hosts": ["*.acme.example"],
+            "untrusted_fields": {"listParties": ["name"]},
+        }
+    )
+    assert outside.get("crm.listParties").effect is Effect.EGRESS
+    assert outside.get("crm.createParty").effect is Effect.WRITE
+    assert outside.get("crm.listParties").untrusted_paths == ("name",)
+    assert toolset(settings).get("crm.listParties").effect is Effect.READ  # no list: as before

@@ -55,6 +55,30 @@ class ToolContext:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReadBack:
+    """How a tool reads back, from the system it acts on, what a call changed there.
+
+    The gate calls ``after`` once the tool has answered, and ``before`` just before it
+    runs; the executed event records both beside the tool's answer ("what the system
+    shows happened"), and every field where the read-back disagrees with what the tool
+    said (``expect``) as a discrepancy. A read-back must only read. Each function may
+    be sync or async.
+    """
+
+    after: Callable[[dict[str, Any], Any], Any]
+    """Given the call's validated arguments and the tool's answer, the state the system
+    shows now, read from the system (never copied from the answer)."""
+    before: Callable[[dict[str, Any]], Any] | None = None
+    """Given the arguments, the state before the effect (read just before the call runs)."""
+    expect: Callable[[dict[str, Any], Any], Any] | None = None
+    """Given the arguments and the answer, what the read-back must show: every field
+    of it is compared, and one the read-back lacks is a discrepancy. Besides, the
+    answer's fields that the read-back also has are always compared."""
+    system: str = ""
+    """Where the read-back reads (``tryton``, ``outbox``, a base URL), for the record."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Tool:
     """A function the agent may ask to call, and what the gate needs to know about it."""
 
@@ -85,6 +109,8 @@ class Tool:
     """Given this call's arguments and result, the arguments of the reversing call."""
     preview: Callable[..., Any] | None = None
     """A dry run: same arguments, returns what would change, changes nothing."""
+    read_back: ReadBack | None = None
+    """How to read back from the system what a call changed (the outcome record)."""
     untrusted_output: bool = False
     """The result carries outside content (an inbound email): reading it taints the run.
     ``untrusted_fields`` says which parts, when only some do (and sets this)."""
@@ -174,6 +200,7 @@ def tool(
     reversed_by: str | None = None,
     reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     preview: Callable[..., Any] | None = None,
+    read_back: ReadBack | None = None,
     untrusted_output: bool = False,
     untrusted_fields: Iterable[str] = (),
     contacts: Callable[[Any], Iterable[str]] | None = None,
@@ -196,6 +223,7 @@ def tool(
     reversed_by: str | None = None,
     reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     preview: Callable[..., Any] | None = None,
+    read_back: ReadBack | None = None,
     untrusted_output: bool = False,
     untrusted_fields: Iterable[str] = (),
     contacts: Callable[[Any], Iterable[str]] | None = None,
@@ -231,6 +259,7 @@ def tool(
             reversed_by=reversed_by,
             reverse_args=reverse_args,
             preview=preview,
+            read_back=read_back,
             untrusted_output=untrusted_output,
             untrusted_fields=tuple(untrusted_fields),
             contacts=contacts,

@@ -13,9 +13,17 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from tether.approvals._errors import ApprovalClosed, ApprovalExpired, NotAnApprover, SelfApproval
+from tether.approvals._errors import (
+    ApprovalClosed,
+    ApprovalExpired,
+    AssuranceRequired,
+    BreakGlassRefused,
+    NotAnApprover,
+    SelfApproval,
+)
 from tether.approvals._model import ApprovalRequest, Status, Verdict
 from tether.audit import canonical_json
+from tether.identity import Actor
 from tether.policy import Policy
 from tether.tools import Tool
 
@@ -51,6 +59,44 @@ def check_approver(policy: Policy, request: ApprovalRequest, user: str, now: _dt
         )
 
 
+def check_assurance(request: ApprovalRequest, actor: Actor) -> None:
+    """Refuse a decision made without a login when the rule demands an authenticated one."""
+    if request.assurance == "authenticated" and actor.assurance != "authenticated":
+        raise AssuranceRequired(
+            request.id,
+            f"{request.rule} needs an authenticated approver; {actor.account} decided "
+            f"through {actor.surface} without a login ({actor.method}): log in first",
+        )
+
+
+def check_break_glass(
+    policy: Policy, request: ApprovalRequest, actor: Actor, reason: str | None
+) -> None:
+    """Refuse a break-glass approval unless the policy has the path, the actor holds
+    its role after a login, and gives a written reason; never one's own request."""
+    spec = policy.spec.break_glass
+    if spec is None:
+        raise BreakGlassRefused(request.id, "the policy has no break-glass path")
+    if actor.assurance != "authenticated":
+        raise BreakGlassRefused(
+            request.id, f"break-glass needs a login; {actor.account} is only named ({actor.method})"
+        )
+    if actor.account == request.requested_by:
+        raise SelfApproval(
+            request.id, f"{actor.account} asked for this action and cannot approve it"
+        )
+    if actor.account not in policy.users_holding(tuple(spec.approvers)):
+        raise BreakGlassRefused(
+            request.id,
+            f"{actor.account} may not break glass (needs {', '.join(spec.approvers)})",
+        )
+    if len((reason or "").strip()) < spec.min_reason_chars:
+        raise BreakGlassRefused(
+            request.id,
+            f"break-glass needs a written reason of at least {spec.min_reason_chars} characters",
+        )
+
+
 def may_decide(policy: Policy, request: ApprovalRequest, user: str, now: _dt.datetime) -> bool:
     """Whether ``user`` may decide ``request`` now (the inbox's "mine")."""
     refs = request.eligible_refs(now)
@@ -59,10 +105,15 @@ def may_decide(policy: Policy, request: ApprovalRequest, user: str, now: _dt.dat
     return user in policy.users_holding(refs)
 
 
-def settled_status(request: ApprovalRequest, verdict: Verdict) -> Status:
-    """The request's status once ``verdict`` is counted (its votes include it)."""
+def settled_status(
+    request: ApprovalRequest, verdict: Verdict, *, break_glass: bool = False
+) -> Status:
+    """The request's status once ``verdict`` is counted (its votes include it); a
+    break-glass approval settles it alone."""
     if verdict == "reject":
         return "rejected"
+    if break_glass:
+        return "approved"
     return "approved" if len(set(request.approvals)) >= request.quorum else "pending"
 
 

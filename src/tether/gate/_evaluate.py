@@ -357,6 +357,7 @@ class _Evaluator:
             expires_after=approval.expires_after,
             escalate_after=approval.escalate_after,
             escalate_to=approval.escalate_to,
+            assurance=approval.assurance,
         )
 
     # --- helpers ----------------------------------------------------------------

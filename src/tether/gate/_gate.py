@@ -21,6 +21,7 @@ from tether.gate._events import GateEvent, GateEventType, Recorder, record_all
 from tether.gate._limits import LimitLedger
 from tether.gate._outcome import AwaitingApproval, CallOutcome, Executed, Failed, Refused
 from tether.gate._output import CheckedOutput, check_output, vouched_args
+from tether.gate._readback import Observed, read_after, read_before
 from tether.policy import Policy
 from tether.redaction import Redactor
 from tether.tools import Tool, ToolContext
@@ -256,6 +257,7 @@ class Gate:
         started = time.perf_counter()
         try:
             valid_args = tool.validate_args(args if args is not None else call.args)
+            before = await self._read_before(tool, valid_args)
             result = await self._run(tool, valid_args, call)
             output = check_output(
                 tool, result, redactor=redactor, max_chars=self.policy.spec.output.max_chars
@@ -271,10 +273,31 @@ class Gate:
             message = redactor.redact_text(f"{type(exc).__name__}: {exc}")
             return self._failed(call, decision, message, started)
         elapsed = time.perf_counter() - started
+        observed = None
+        if tool.read_back is not None:
+            observed = await read_after(
+                tool.read_back,
+                valid_args,
+                result,
+                before=before,
+                redactor=redactor,
+                timeout_seconds=self.timeout_seconds,
+            )
         event = self._event(
-            "call.executed", call, decision=decision, output=output, duration=elapsed
+            "call.executed",
+            call,
+            decision=decision,
+            output=output,
+            duration=elapsed,
+            observed=observed,
         )
         return Executed(decision=decision, output=output, duration_seconds=elapsed), event
+
+    async def _read_before(self, tool: Tool, args: dict[str, Any]) -> tuple[Any, str | None]:
+        """The state before the effect, for tools whose read-back reads one."""
+        if tool.read_back is None or tool.read_back.before is None:
+            return None, None
+        return await read_before(tool.read_back, args, timeout_seconds=self.timeout_seconds)
 
     def recheck(self, call: ProposedCall) -> Recheck:
         """Decide ``call`` again after a person changed its arguments: located, evaluated
@@ -367,6 +390,7 @@ class Gate:
         output: CheckedOutput | None = None,
         error: str | None = None,
         duration: float | None = None,
+        observed: Observed | None = None,
     ) -> GateEvent:
         redactor = self.scrubber(call)
         if call.why:  # the model may repeat a secret in its reason
@@ -380,6 +404,7 @@ class Gate:
             output=output,
             error=error,
             duration_seconds=duration,
+            observed=observed,
         )
 
     def record(self, events: Sequence[GateEvent]) -> None:

@@ -232,6 +232,7 @@ class _Loader:
             approvers=tuple(defaults.approvers),
             quorum=defaults.quorum,
             expires_after=defaults.expires,
+            assurance=defaults.assurance,
         )
         policy = Policy(
             version=version,
@@ -368,6 +369,7 @@ class _Loader:
             expires_after=spec.expires if spec.expires is not None else default.expires_after,
             escalate_after=escalation.after if escalation else None,
             escalate_to=tuple(escalation.to) if escalation else (),
+            assurance=spec.assurance or default.assurance,
         )
 
     def _check_approvals_possible(

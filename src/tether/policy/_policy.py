@@ -46,6 +46,8 @@ class Approval:
     expires_after: timedelta
     escalate_after: timedelta | None = None
     escalate_to: tuple[str, ...] = ()
+    assurance: str = "local"
+    """The least assurance of an approver's login (``local`` or ``authenticated``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

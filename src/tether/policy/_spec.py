@@ -53,6 +53,7 @@ ToolPattern = Annotated[
     Field(pattern=r"^[A-Za-z0-9_.*-]+$", description="A tool name; * matches any characters"),
 ]
 UntrustedDecision = Literal["allow", "needs_approval", "deny"]
+Assurance = Literal["local", "authenticated"]
 
 
 class _Spec(BaseModel):
@@ -94,6 +95,21 @@ class ApprovalSpec(_Spec):
     quorum: int | None = Field(default=None, ge=1)
     expires: Duration | None = None
     escalate: EscalationSpec | None = None
+    assurance: Assurance | None = None
+    """``authenticated``: only approvers who logged in (password, API token, single
+    sign-on) may decide; a decision made directly on the database (``local``) is
+    refused. The policy default when absent."""
+
+
+class BreakGlassSpec(_Spec):
+    """The emergency path: holders of these roles may approve any pending request on
+    their own, with a written reason, after a login; recorded and notified loudly."""
+
+    approvers: list[PrincipalRef] = Field(min_length=1)
+    notify: list[PrincipalRef] = []
+    """Who else is told at once (the request's own approvers always are)."""
+    min_reason_chars: int = Field(default=20, ge=1)
+    """The written reason must be at least this long."""
 
 
 class LimitSpec(_Spec):
@@ -197,6 +213,9 @@ class DefaultApprovalSpec(_Spec):
     approvers: list[PrincipalRef] = []
     quorum: int = Field(default=1, ge=1)
     expires: Duration = timedelta(hours=24)
+    assurance: Assurance = "local"
+    """The least assurance an approver needs: ``local`` (any known user, a login or
+    not) or ``authenticated`` (a login: password, API token or single sign-on)."""
 
 
 class DefaultUntrustedSpec(_Spec):
@@ -247,6 +266,8 @@ class PolicySpec(_Spec):
     vouch: VouchSpec = VouchSpec()
     """Values and domains every agent's runs count as vouched for by the policy."""
     defaults: DefaultsSpec = DefaultsSpec()
+    break_glass: BreakGlassSpec | None = None
+    """An emergency approval path for a named role (off when absent)."""
     redact: RedactSpec = RedactSpec()
     output: OutputSpec = OutputSpec()
 

@@ -22,6 +22,11 @@ RunStatus = Literal[
 ]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 FINISHED: frozenset[str] = frozenset({"completed", "failed", "stopped", "cancelled"})
+SETTLED: frozenset[str] = FINISHED | {"waiting_approval"}
+"""A run in one of these no longer moves by itself: its waiters are told."""
+RUNS_CHANNEL = "tether_runs"
+"""The PostgreSQL channel runs that stop moving are announced on (see ``_wake``)."""
+_ANNOUNCE = sa.text("SELECT pg_notify(:channel, :run_id)")
 
 
 class RunNotFound(TetherError):
@@ -69,6 +74,18 @@ class RunRecord:
     provenance: dict[str, list[str]] = field(default_factory=dict)
     """Where each identifier the run met was vouched for or seen."""
 
+    @property
+    def approval_request_ids(self) -> tuple[str, ...]:
+        """The approval requests a parked run waits on, in the order it proposed them."""
+        if not self.pending:
+            return ()
+        metadata = self.pending.get("metadata") or {}
+        found = (
+            (metadata.get(part.get("tool_call_id")) or {}).get("request_id")
+            for part in self.pending.get("approvals", [])
+        )
+        return tuple(request_id for request_id in found if isinstance(request_id, str))
+
     def summary(self) -> dict[str, Any]:
         """The run as JSON without its history: what ``tether runs list --json`` and the
         console's API show."""
@@ -81,6 +98,7 @@ class RunRecord:
             "output": self.output,
             "error": self.error,
             "segment": self.segment,
+            "approval_requests": list(self.approval_request_ids),
             "untrusted": self.untrusted,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -126,7 +144,10 @@ class RunStore:
         known_contacts: tuple[str, ...] = (),
         provenance: Mapping[str, Sequence[str]] | None = None,
         state_version: int = 1,
+        status: RunStatus = "queued",
     ) -> RunRecord:
+        """A new run: ``queued`` for workers, or ``running`` when its calls come from
+        outside (a gateway session, which no worker runs)."""
         now = _now()
         with self.engine.begin() as conn:
             conn.execute(
@@ -137,7 +158,7 @@ class RunStore:
                     principal=principal,
                     task=task,
                     model=model,
-                    status="queued",
+                    status=status,
                     segment=1,
                     untrusted=False,
                     known_contacts=list(known_contacts),
@@ -317,7 +338,10 @@ class RunStore:
     ) -> bool:
         """Change a run; with ``only_if``, only while its status is one of those; with
         ``in_segment``, only while it is in that segment (a replayed step of an old segment
-        must not move a run that has gone on). In ``conn``'s transaction when given."""
+        must not move a run that has gone on). In ``conn``'s transaction when given.
+
+        A run that stops moving (parks or ends) is announced on PostgreSQL to the
+        processes waiting for it (``tether_runs``), in the same transaction."""
         query = _RUN_UPDATES[bool(only_if), in_segment is not None]
         params = {"w_id": run_id, "updated_at": _now(), **values}
         if only_if:
@@ -325,9 +349,17 @@ class RunStore:
         if in_segment is not None:
             params["w_segment"] = in_segment
         if conn is not None:
-            return bool(conn.execute(query, params).rowcount)
+            return self._update(conn, query, params, values.get("status"))
         with self.engine.begin() as own:
-            return bool(own.execute(query, params).rowcount)
+            return self._update(own, query, params, values.get("status"))
+
+    def _update(
+        self, conn: Connection, query: Any, params: dict[str, Any], status: str | None
+    ) -> bool:
+        changed = bool(conn.execute(query, params).rowcount)
+        if changed and status in SETTLED and conn.dialect.name == "postgresql":
+            conn.execute(_ANNOUNCE, {"channel": RUNS_CHANNEL, "run_id": params["w_id"]})
+        return changed
 
     # --- the effect ledger ------------------------------------------------------------
 

@@ -99,6 +99,9 @@ class OpenAPISettings(BaseModel):
     """Hosts inside the company (``api.acme.example``, ``*.acme.example``). When set, a
     read operation on any other host sends its arguments outside: its effect is
     ``egress``, judged like a consequential call once the run has read untrusted content."""
+    read_back: bool = True
+    """After a change, GET the resource again (the GET on the same path, or for a POST on
+    the path plus ``/{id}``) and record what the API shows beside its answer."""
 
 
 def environment(variable: str, setting: str) -> str:

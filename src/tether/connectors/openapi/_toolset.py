@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from tether.connectors.openapi._document import Document, read_document
 from tether.connectors.openapi._errors import OpenAPIDocumentError
 from tether.connectors.openapi._http import Credentials, Endpoint
-from tether.connectors.openapi._operations import Operation, operations
+from tether.connectors.openapi._operations import Operation, getter_for, operations
 from tether.connectors.openapi._settings import OpenAPISettings
 from tether.connectors.openapi._tools import ToolOptions, build_tool
 from tether.errors import ConfigurationError
@@ -42,7 +42,8 @@ def toolset(settings: Mapping[str, Any]) -> Toolset:
         reserved_query=frozenset(credentials.query),
         untrusted_output=config.untrusted_output,
     )
-    chosen = _chosen(document, operations(document), config)
+    found = operations(document)
+    chosen = _chosen(document, found, config)
     tools = Toolset()
     names: dict[str, str] = {}
     for operation in chosen:
@@ -63,7 +64,8 @@ def toolset(settings: Mapping[str, Any]) -> Toolset:
         if effect is Effect.READ and not _internal(url, config.internal_hosts):
             effect = Effect.EGRESS
         try:
-            tool = build_tool(document, operation, here, effect)
+            getter = getter_for(operation, found) if config.read_back else None
+            tool = build_tool(document, operation, here, effect, getter=getter)
             fields = config.untrusted_fields.get(operation.name) or config.untrusted_fields.get(
                 operation.operation_id or ""
             )

@@ -879,3 +879,21 @@ def test_read_back_can_be_turned_off(settings: dict[str, Any]) -> None:
     assert toolset(settings).get("crm.createParty").read_back is not None
     assert toolset({**settings, "read_back": False}).get("crm.createParty").read_back is None
     assert toolset(settings).get("crm.listParties").read_back is None  # reads change nothing
+
+
+def test_reads_on_hosts_outside_the_company_are_egress(settings: dict[str, Any]) -> None:
+    """Issue 13, item 6: with `internal_hosts`, a read that reaches another host sends
+    its arguments outside; writes keep their class; untrusted fields per operation."""
+    inside = toolset({**settings, "internal_hosts": ["127.0.0.1"]})
+    assert inside.get("crm.listParties").effect is Effect.READ
+    outside = toolset(
+        {
+            **settings,
+            "internal_hosts": ["*.acme.example"],
+            "untrusted_fields": {"listParties": ["name"]},
+        }
+    )
+    assert outside.get("crm.listParties").effect is Effect.EGRESS
+    assert outside.get("crm.createParty").effect is Effect.WRITE
+    assert outside.get("crm.listParties").untrusted_paths == ("name",)
+    assert toolset(settings).get("crm.listParties").effect is Effect.READ  # no list: as before

@@ -80,9 +80,12 @@ def check(
         for warning in policy.warnings:
             err.print(styled("yellow", "warning", str(warning)), soft_wrap=True)
         rules = sum(len(agent.grants) for agent in policy.agents.values())
+        classified = (
+            f" ({len(policy.classified)} classified by the policy)" if policy.classified else ""
+        )
         summary = (
             f"{file}: {len(policy.agents)} agents, {rules} grants, "
-            f"{len(policy.tools)} tools, version {policy.version}"
+            f"{len(policy.tools)} tools{classified}, version {policy.version}"
         )
         out.print(styled("green", "ok", summary), soft_wrap=True)
     if failed:

@@ -151,6 +151,7 @@ def _void_args(args: dict[str, Any], result: Any) -> dict[str, Any]:
     reversed_by="erp.void_credit_note",
     reverse_args=_void_args,
     read_back=ReadBack(after=_credit_note_in_desk, expect=_credit_note_asked, system="desk"),
+    targets=("invoice_id",),  # what it acts on; the amount is for conditions and limits
 )
 def create_credit_note(
     ctx: ToolContext,

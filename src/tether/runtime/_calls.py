@@ -104,6 +104,12 @@ class CallPath:
         self.audit.record_many(events, alongside=self._noting(call, "started"))
         return Allowed(call=call, decision=decision, begun=True)
 
+    def run_state(self, run_id: str) -> RunState:
+        """The run's state as the gate decides with it (outside a call's own step)."""
+        with reading(self.engine) as conn:
+            state, _ = self.store.call_context(run_id, "", conn=conn)
+            return self._with_history(conn, state, call_id="")
+
     def _with_history(self, conn: Connection, state: RunState, call_id: str) -> RunState:
         """The run's state with what it did so far, when a condition reads it: every
         call not refused, in flight and awaiting approval included, but this one."""

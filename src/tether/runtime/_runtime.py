@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
 from tether.audit import AuditEvent, AuditLog, LiveSpans, ObservedAuditLog
+from tether.calls import RunState
 from tether.db import connect
 from tether.errors import ConfigurationError
 from tether.gate import Gate
@@ -101,7 +102,7 @@ class Runtime:
             self.engine,
             audit=self.audit,
             notifiers=notifiers,
-            run_state=self.store.run_state,
+            run_state=self._decision_state,
         )
         self.durability = Durability(
             database,
@@ -255,6 +256,11 @@ class Runtime:
         )
         self.durability.start(run_id, 1)
         return record
+
+    def _decision_state(self, run_id: str) -> RunState:
+        """A run's state as an approver's edit is decided again: with what the run did
+        so far when a sequence condition reads it (the call itself included, held)."""
+        return self.calls.run_state(run_id)
 
     def _vouched_at_start(
         self, agent: str, task: str, vouched: Iterable[str]

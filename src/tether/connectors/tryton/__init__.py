@@ -200,6 +200,17 @@ _VOUCHES = {
 }
 _VOUCHES_ARGS = {"crm.create_party": ("email", "phone")}
 """Creating a party makes its address known."""
+_TARGETS = {
+    # What steers each write: the records it acts on and the addresses it sets; names,
+    # descriptions and amounts are checked by conditions and limits, not by provenance.
+    "crm.create_party": ("email", "phone"),
+    "crm.update_party": ("party_id", "email", "phone"),
+    "crm.create_opportunity": ("party_id",),
+    "crm.convert_opportunity": ("opportunity_id",),
+    "erp.create_sale": ("party_id",),
+    "erp.confirm_sale": ("sale_id",),
+    "erp.issue_credit_note": ("invoice_id",),
+}
 
 
 def _marked(item: Tool, untrusted: set[str], fields: dict[str, list[str]]) -> Tool:
@@ -214,6 +225,8 @@ def _marked(item: Tool, untrusted: set[str], fields: dict[str, list[str]]) -> To
         changes["vouches"] = _VOUCHES[item.name]
     if item.name in _VOUCHES_ARGS:
         changes["vouches_args"] = _VOUCHES_ARGS[item.name]
+    if item.name in _TARGETS:
+        changes["targets"] = _TARGETS[item.name]
     return dataclasses.replace(item, **changes) if changes else item
 
 

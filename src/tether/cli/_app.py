@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import os
+
 import typer
 
 from tether.cli import (
     _approvals,
     _audit,
     _demo,
+    _doctor,
     _login,
     _outbox,
     _policy,
@@ -32,6 +35,7 @@ app.add_typer(_login.app, name="tokens")
 app.command("login")(_login.login)
 app.command("logout")(_login.logout)
 app.command("unlock")(_login.unlock)
+app.command("doctor")(_doctor.doctor)
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)
@@ -41,4 +45,7 @@ register_eval(app)
 
 
 def main() -> None:
+    # Whatever tether creates (databases, keys, mailboxes, Tryton's files) is its
+    # owner's only, in this process and in those it starts.
+    os.umask(0o077)
     app()

@@ -83,7 +83,12 @@ def test_doctor_reports_state_files_others_can_read(
     runner = CliRunner(env={"COLUMNS": "400"})
     made = runner.invoke(app, ["runs", "list", "-c", str(config)])  # makes the database
     assert made.exit_code == 0, made.output
-    runner.invoke(app, ["audit", "keys", "rotate", "--db", f"sqlite:///{tmp_path / 'state' / 'tether.db'}", "--keys", str(tmp_path / "state" / "keys")])  # fmt: skip
+    database = f"sqlite:///{tmp_path / 'state' / 'tether.db'}"
+    keys = str(tmp_path / "state" / "keys")
+    assert (
+        runner.invoke(app, ["audit", "keys", "rotate", "--db", database, "--keys", keys]).exit_code
+        == 0
+    )
     healthy = runner.invoke(app, ["doctor", "-c", str(config)])
     assert healthy.exit_code == 0, healthy.output
     assert "all private to their owner" in healthy.output

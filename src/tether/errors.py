@@ -4,8 +4,10 @@
     ├── ConfigurationError       tether was set up wrongly: fix the file or the call
     │   ├── FileIssues           a file is invalid (carries every issue, with lines)
     │   │   ├── PolicyError      … a policy file
+    │   │   ├── ConfigFileError  … a tether.yaml
     │   │   └── ScenarioError    … an evaluation scenario (tether.evals)
     │   ├── DatabaseError        the database URL or schema is unusable
+    │   ├── SQLiteTooOld         the interpreter's SQLite is too old (tether.db)
     │   └── UnknownToolError     a name that no toolset provides
     ├── ToolCallError            a tool call could not be completed (crosses durable steps)
     │   ├── ToolArgumentsError   the arguments do not match the tool's schema
@@ -98,6 +100,18 @@ class PolicyError(FileIssues):
 
     invalid = "policy is invalid"
     issues: list[PolicyIssue]  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigIssue(FileIssue):
+    """One problem found in a configuration file (``tether.yaml``)."""
+
+
+class ConfigFileError(FileIssues):
+    """A ``tether.yaml`` could not be loaded. ``issues`` lists every problem found."""
+
+    invalid = "configuration is invalid"
+    issues: list[ConfigIssue]  # type: ignore[assignment]
 
 
 class UnknownToolError(ConfigurationError):

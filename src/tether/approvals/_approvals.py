@@ -471,6 +471,8 @@ class Approvals:
 
     def _notify(self, request: ApprovalRequest, refs: Sequence[str]) -> None:
         recipients = sorted(self.policy.users_holding(tuple(refs)) - {request.requested_by})
+        if rules.PRINCIPAL in refs:  # asked to confirm their own assistant's call
+            recipients = sorted({*recipients, request.requested_by})
         for notifier in self.notifiers:
             notifier.notify(request, recipients)
 

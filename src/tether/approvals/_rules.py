@@ -3,7 +3,8 @@ the time: who may decide, whether it is still open, when it is settled.
 
 - the approver must be a known user holding an approver role of the rule (or an
   escalation role, once escalation is due);
-- nobody approves their own request; each approver counts once;
+- nobody approves their own request, unless the rule names ``principal`` among its
+  approvers (a confirmation by the person the agent acts for); each approver counts once;
 - a request past its expiry is expired, not decided.
 """
 
@@ -26,6 +27,10 @@ from tether.identity import Actor
 from tether.policy import Policy
 from tether.tools import Tool
 
+PRINCIPAL = "principal"
+"""An approver reference: the person the agent acts for confirms their own call
+(separation of duties is otherwise the rule: nobody approves their own request)."""
+
 
 def check_open(request: ApprovalRequest, now: _dt.datetime) -> ApprovalRequest:
     """The request, if it can still be decided; else why not."""
@@ -42,9 +47,11 @@ def check_approver(policy: Policy, request: ApprovalRequest, user: str, now: _dt
     """Refuse ``user`` unless they may decide ``request`` now."""
     if policy.principal(user) is None:
         raise NotAnApprover(request.id, f"{user!r} is not a user of the policy")
-    if user == request.requested_by:
-        raise SelfApproval(request.id, f"{user} asked for this action and cannot approve it")
     refs = request.eligible_refs(now)
+    if user == request.requested_by:
+        if PRINCIPAL in refs:  # the rule asks the person acted for to confirm their own call
+            return
+        raise SelfApproval(request.id, f"{user} asked for this action and cannot approve it")
     if user not in policy.users_holding(refs):
         raise NotAnApprover(
             request.id,
@@ -92,7 +99,10 @@ def check_break_glass(
 
 def may_decide(policy: Policy, request: ApprovalRequest, user: str, now: _dt.datetime) -> bool:
     """Whether ``user`` may decide ``request`` now (the inbox's "mine")."""
-    return user != request.requested_by and user in policy.users_holding(request.eligible_refs(now))
+    refs = request.eligible_refs(now)
+    if user == request.requested_by:
+        return PRINCIPAL in refs
+    return user in policy.users_holding(refs)
 
 
 def settled_status(

@@ -6,9 +6,11 @@ import typer
 
 from tether.cli import (
     _approvals,
+    _assess,
     _audit,
     _demo,
     _doctor,
+    _gateway,
     _login,
     _outbox,
     _policy,
@@ -36,11 +38,13 @@ app.command("login")(_login.login)
 app.command("logout")(_login.logout)
 app.command("unlock")(_login.unlock)
 app.command("doctor")(_doctor.doctor)
+app.add_typer(_gateway.app, name="gateway")
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)
 app.command("stop")(_worker.stop)
 app.command("serve")(_serve.serve)
+app.command("assess")(_assess.assess)
 register_eval(app)
 
 

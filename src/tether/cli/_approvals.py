@@ -12,6 +12,7 @@ from rich.table import Table
 from tether.approvals import ApprovalRequest
 from tether.cli._common import AsOption, ConfigOption, echo_json, json_object, out, service
 from tether.cli._decide import Decider, decider
+from tether.service import readable_preview
 
 app = typer.Typer(help="List, show, approve and reject approval requests.", no_args_is_help=True)
 
@@ -65,9 +66,8 @@ def show(
     if as_json:
         echo_json(describe(request))
         return
-    out.print(
-        Panel(request.preview, title=f"{request.tool} for {request.requested_by}"), highlight=False
-    )
+    title = f"{request.tool} for {request.requested_by}"
+    out.print(Panel(readable_preview(request.preview), title=title), highlight=False)
     if request.break_glass:
         glass = next(vote for vote in request.votes if vote.break_glass)
         out.print(

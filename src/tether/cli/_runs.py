@@ -24,10 +24,28 @@ def run(
     config: ConfigOption = None,
     wait: WaitOption = 120.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    vouch: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A value you vouch for (an address, URL, IBAN, id): the run may act on it "
+            "after reading outside content (repeatable)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Run with this model instead of the agent's own, e.g. "
+            "openai-compatible:MODEL@http://127.0.0.1:8080/v1 or scripted:FILE."
+        ),
+    ] = None,
 ) -> None:
     """Start a run; print its id and status (completed, waiting_approval, failed, stopped)."""
+    if model is not None:
+        _check_model(model)
     with service(config, execute=True) as ops:
-        record = ops.start(agent, task, principal=principal)
+        record = ops.start(
+            agent, task, principal=principal, model=model, vouched=vouch or ()
+        )
         if wait > 0:
             record = ops.wait(record.id, timeout_seconds=wait)
         pending = ops.approvals(run_id=record.id)
@@ -46,6 +64,18 @@ def run(
             f"`tether approvals approve {request.id}`",
             highlight=False,
         )
+
+
+def _check_model(model: str) -> None:
+    """Refuse a model that cannot be used before a run is queued with it."""
+    from tether.agents import resolve_model
+    from tether.errors import ConfigurationError
+
+    try:
+        resolve_model(model)
+    except ConfigurationError as exc:
+        err.print(styled("red", "error", str(exc)), soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("list")

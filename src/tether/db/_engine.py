@@ -21,6 +21,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from tether.db._sqlite import sqlite_url
 from tether.errors import ConfigurationError
 from tether.private import private_dir, touch_private
 
@@ -111,7 +112,7 @@ def _create_engine(url: str) -> Engine:
         # tether's state is its owner's only; SQLite gives its journals the file's mode.
         private_dir(Path(database).parent)
         touch_private(Path(database))
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    engine = sa.create_engine(sqlite_url(url), connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine

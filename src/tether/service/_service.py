@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic_ai import ModelMessagesTypeAdapter
+from sqlalchemy.engine import Engine
 
 from tether.approvals import ApprovalRequest, Status
 from tether.audit import AuditEvent, StoredEvent, VerifyReport
+from tether.calls import ProposedCall
 from tether.errors import UnknownAccountError, UnknownToolError
 from tether.identity import Actor
+from tether.policy import Policy
 from tether.redaction import Redactor
 from tether.runtime import (
     FINISHED,
@@ -169,10 +172,17 @@ class Service:
         return self._runtime.store.effects(run_id)
 
     def start(
-        self, agent: str, task: str, *, principal: str, model: str | None = None
+        self,
+        agent: str,
+        task: str,
+        *,
+        principal: str,
+        model: str | None = None,
+        vouched: Sequence[str] = (),
     ) -> RunRecord:
-        """Queue a new run (see :meth:`tether.runtime.Runtime.start`)."""
-        return self._runtime.start(agent, task, principal=principal, model=model)
+        """Queue a new run (see :meth:`tether.runtime.Runtime.start`); ``vouched``: the
+        values the person starting it vouches for."""
+        return self._runtime.start(agent, task, principal=principal, model=model, vouched=vouched)
 
     def wait(self, run_id: str, *, timeout_seconds: float = 120.0) -> RunRecord:
         """The run once it stops moving (finished, or waiting for people)."""
@@ -317,8 +327,53 @@ class Service:
         )
 
     def record(self, event: AuditEvent) -> None:
-        """Append an event of a surface's own (logins, sessions, tokens) to the trail."""
+        """Append an event of a surface's own (logins, sessions, tokens, a quarantined
+        tool) to the trail."""
         self._runtime.audit.append(event)
+
+    # --- calls from outside the runtime (the MCP gateway) ----------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The database the runtime keeps its state in (a surface's own tables live there)."""
+        return self._runtime.engine
+
+    @property
+    def policy(self) -> Policy:
+        """The policy every call is decided by."""
+        return self._runtime.policy
+
+    def open_session(
+        self,
+        run_id: str,
+        *,
+        agent: str,
+        principal: str,
+        task: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        """The run a client's calls belong to (see :meth:`tether.runtime.Runtime.open_session`)."""
+        return self._runtime.open_session(
+            run_id, agent=agent, principal=principal, task=task, details=dict(details or {})
+        )
+
+    async def propose(self, call: ProposedCall) -> Answer:
+        """A call from outside the runtime through the whole gate: decided, held for
+        approval, or executed once with its idempotency key, and recorded."""
+        return await self._runtime.calls.propose(call)
+
+    async def execute_approved(self, call: ProposedCall) -> Answer:
+        """The approved call, checked again and executed once with the approved arguments
+        (its answer again if it ran already)."""
+        return await self._runtime.calls.execute_approved(call)
+
+    def approval_for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
+        """The approval request of a run's call, if one was made."""
+        return self._runtime.approvals.for_call(run_id, call_id)
+
+    def executed(self, run_id: str, call_id: str) -> EffectRecord | None:
+        """The effect ledger's record of a run's call, if it was decided or executed."""
+        return self._runtime.store.effect(f"{run_id}:{call_id}")
 
     # --- a worker's duties ------------------------------------------------------------------
 

@@ -43,6 +43,9 @@ class Entry:
     """How they were authenticated: ``web, password``, ``cli, local (no login)``…"""
     duration_seconds: float | None = None
     offset_seconds: float = 0.0
+    outcome: dict[str, Any] | None = None
+    """On an executed call whose tool reads back: what the system shows happened
+    (``status`` confirmed, discrepancy or unread; ``discrepancies``)."""
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +63,7 @@ class Entry:
             "by": self.by,
             "how": self.how,
             "duration_seconds": self.duration_seconds,
+            "outcome": self.outcome,
         }
 
 
@@ -148,6 +152,7 @@ def _from_event(stored: StoredEvent) -> Entry:
         by=_by(approval, event.actor),
         how=how(event.actor) if event.actor else None,
         duration_seconds=event.duration_seconds,
+        outcome=_outcome(event.effect),
         details={"seq": stored.seq, "effect": dict(event.effect or {}), "approval": approval},
     )
 
@@ -156,6 +161,11 @@ def _by(approval: Mapping[str, Any], actor: Mapping[str, Any] | None) -> str | N
     """Who decided: the approval's voter, else the actor of an operator's action."""
     name = approval.get("by") or (actor or {}).get("account")
     return str(name) if name else None
+
+
+def _outcome(effect: Any) -> dict[str, Any] | None:
+    outcome = (effect or {}).get("outcome")
+    return dict(outcome) if isinstance(outcome, dict) else None
 
 
 _TITLES = {

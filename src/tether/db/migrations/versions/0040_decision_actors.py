@@ -4,7 +4,7 @@ A request keeps the least assurance its rule demands (``local`` or ``authenticat
 a vote keeps its actor: the account, the surface and how it was authenticated.
 
 Revision ID: 0040
-Revises: 0014
+Revises: 0030
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0040"
-down_revision: str | None = "0014"
+down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -271,3 +271,19 @@ def test_a_role_removed_in_tether_yaml_ends_the_login_at_once(
         assert served.runtime.approvals.get(request.id).status == "pending"
     finally:
         served.config.write_text(original)
+
+
+def test_an_operator_unlocks_an_account_from_the_cli(served: Served, credentials: Path) -> None:
+    import httpx
+
+    for guess in ("a", "b"):
+        httpx.post(f"{served.url}/api/login", json={"username": "audrey", "password": guess})
+    login(served, "olga")
+    code, output = tether("unlock", "--account", "audrey")
+    assert code == 0 and "account:audrey cleared" in output
+    (unlocked,) = [e.event for e in served.runtime.audit.events(type="login.unlocked")]
+    assert unlocked.details == {"key": "account:audrey", "cleared": True}
+    assert unlocked.actor and unlocked.actor["account"] == "olga"
+    login(served, "vic")
+    code, output = tether("unlock", "--account", "audrey")
+    assert code == 1 and "needs the operator role" in output

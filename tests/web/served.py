@@ -76,7 +76,8 @@ def write_config(
         "policy": "policy.yaml",
         "agents": ["agents/support-desk.yaml", "agents/billing.yaml"],
         "keys": str(folder / "keys"),
-        "web": {"users": users, **(web or {})},
+        # Every test here logs in from 127.0.0.1: throttling is tested in test_abuse.py.
+        "web": {"users": users, "login": {"backoff_after": 50, "lock_after": 100}, **(web or {})},
     }
     if notify:
         spec["notify"] = dict(notify)

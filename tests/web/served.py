@@ -60,7 +60,13 @@ def desk_folder(folder: Path) -> Path:
     return folder
 
 
-def write_config(folder: Path, *, local: bool, web: Mapping[str, Any] | None = None) -> Path:
+def write_config(
+    folder: Path,
+    *,
+    local: bool,
+    web: Mapping[str, Any] | None = None,
+    notify: Mapping[str, Any] | None = None,
+) -> Path:
     users = {
         name: {"password_hash": hash_password(SERVED_PASSWORDS[name], hasher=FAST), "roles": roles}
         for name, roles in SERVED_ROLES.items()
@@ -70,8 +76,11 @@ def write_config(folder: Path, *, local: bool, web: Mapping[str, Any] | None = N
         "policy": "policy.yaml",
         "agents": ["agents/support-desk.yaml", "agents/billing.yaml"],
         "keys": str(folder / "keys"),
-        "web": {"users": users, **(web or {})},
+        # Every test here logs in from 127.0.0.1: throttling is tested in test_abuse.py.
+        "web": {"users": users, "login": {"backoff_after": 50, "lock_after": 100}, **(web or {})},
     }
+    if notify:
+        spec["notify"] = dict(notify)
     if local:
         spec["operators"] = "local"
         spec["inline"] = False  # the served console's runtime runs the runs (one per process)
@@ -97,12 +106,13 @@ def serve(
     web: Mapping[str, Any] | None = None,
     port: int | None = None,
     launch: bool = True,
+    notify: Mapping[str, Any] | None = None,
 ) -> Iterator[Served]:
     """The console of a fresh copy of the example in ``folder`` (``launch``: it also
     runs the runs; one launched runtime per process)."""
     desk_folder(folder)
-    config = write_config(folder, local=False, web=web)
-    local = write_config(folder, local=True, web=web)
+    config = write_config(folder, local=False, web=web, notify=notify)
+    local = write_config(folder, local=True, web=web, notify=notify)
     loaded = load_config(config)
     rt = loaded.runtime()
     if launch:

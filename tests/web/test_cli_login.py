@@ -252,3 +252,38 @@ def test_a_wrong_password_is_refused(served: Served, credentials: Path) -> None:
     )
     assert code == 1 and "unknown user or wrong password" in output
     assert not credentials.exists()
+
+
+def test_a_role_removed_in_tether_yaml_ends_the_login_at_once(
+    served: Served, credentials: Path
+) -> None:
+    import yaml
+
+    login(served, "grace")
+    original = served.config.read_text()
+    spec = yaml.safe_load(original)
+    spec["web"]["users"]["grace"]["roles"] = ["viewer"]
+    served.config.write_text(yaml.safe_dump(spec))
+    try:
+        request = parked(served)
+        code, output = tether("approvals", "approve", request.id)
+        assert code == 1 and "a role was removed" in output
+        assert served.runtime.approvals.get(request.id).status == "pending"
+    finally:
+        served.config.write_text(original)
+
+
+def test_an_operator_unlocks_an_account_from_the_cli(served: Served, credentials: Path) -> None:
+    import httpx
+
+    for guess in ("a", "b"):
+        httpx.post(f"{served.url}/api/login", json={"username": "audrey", "password": guess})
+    login(served, "olga")
+    code, output = tether("unlock", "--account", "audrey")
+    assert code == 0 and "account:audrey cleared" in output
+    (unlocked,) = [e.event for e in served.runtime.audit.events(type="login.unlocked")]
+    assert unlocked.details == {"key": "account:audrey", "cleared": True}
+    assert unlocked.actor and unlocked.actor["account"] == "olga"
+    login(served, "vic")
+    code, output = tether("unlock", "--account", "audrey")
+    assert code == 1 and "needs the operator role" in output

@@ -299,3 +299,20 @@ def test_misconfigured_single_sign_on_is_refused_never_a_fallback(
                 refused = http.get("/login/sso")
                 assert refused.status_code == 401 and "cannot be read" in refused.text
             assert refusals(gone, "sso_unreachable")
+
+
+def test_a_group_unmapped_in_tether_yaml_ends_single_sign_on_sessions(served: Served) -> None:
+    import yaml
+
+    with browser(served) as http:
+        assert http.get(callback_of(http, served, "frank")).status_code == 303
+        assert http.get("/").status_code == 200
+        original = served.config.read_text()
+        spec = yaml.safe_load(original)
+        spec["web"]["oidc"]["roles"]["finance"] = ["viewer"]  # finance no longer approves
+        served.config.write_text(yaml.safe_dump(spec))
+        try:
+            ended = http.get("/")
+            assert ended.status_code == 401 and "a role was removed" in ended.text
+        finally:
+            served.config.write_text(original)

@@ -158,7 +158,7 @@ class WebhookNotifier:
 
     def body(self, request: ApprovalRequest, recipients: Sequence[str]) -> bytes:
         payload = {
-            "event": "approval.requested",
+            "event": "approval.break_glass" if request.break_glass else "approval.requested",
             "request": describe(request),
             "notify": list(recipients),
         }

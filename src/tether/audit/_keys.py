@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from tether.audit._errors import AuditKeyError
+from tether.private import write_private
 
 KEYS_ENV = "TETHER_AUDIT_KEYS"
 DEFAULT_KEYS_DIR = Path(".tether/keys")
@@ -77,7 +78,7 @@ class KeyStore:
         old = self._active_id()
         key = self._generate()
         tmp = self.path / f".{_ACTIVE}.{key.key_id}"
-        tmp.write_text(key.key_id + "\n")
+        write_private(tmp, (key.key_id + "\n").encode())
         os.replace(tmp, self.path / _ACTIVE)
         for private in self.path.glob("*.key"):
             if private.stem != key.key_id:
@@ -90,7 +91,7 @@ class KeyStore:
     def _create_first(self) -> SigningKey:
         key = self._generate()
         tmp = self.path / f".{_ACTIVE}.{key.key_id}"
-        tmp.write_text(key.key_id + "\n")
+        write_private(tmp, (key.key_id + "\n").encode())
         try:
             os.link(tmp, self.path / _ACTIVE)  # fails if another process got there first
         except FileExistsError:

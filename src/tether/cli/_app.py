@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import typer
 
 from tether.cli import (
@@ -7,6 +9,7 @@ from tether.cli import (
     _assess,
     _audit,
     _demo,
+    _doctor,
     _gateway,
     _login,
     _outbox,
@@ -34,6 +37,7 @@ app.add_typer(_login.app, name="tokens")
 app.command("login")(_login.login)
 app.command("logout")(_login.logout)
 app.command("unlock")(_login.unlock)
+app.command("doctor")(_doctor.doctor)
 app.add_typer(_gateway.app, name="gateway")
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
@@ -45,4 +49,7 @@ register_eval(app)
 
 
 def main() -> None:
+    # Whatever tether creates (databases, keys, mailboxes, Tryton's files) is its
+    # owner's only, in this process and in those it starts.
+    os.umask(0o077)
     app()

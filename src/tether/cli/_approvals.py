@@ -48,7 +48,7 @@ def list_(
             request.tool,
             request.rule,
             f"{', '.join(request.approvers)} ({len(request.approvals)}/{request.quorum})",
-            request.status,
+            request.status + (" (BREAK-GLASS)" if request.break_glass else ""),
             f"{request.expires_at:%Y-%m-%d %H:%M}",
         )
     out.print(table)
@@ -68,6 +68,14 @@ def show(
         return
     title = f"{request.tool} for {request.requested_by}"
     out.print(Panel(readable_preview(request.preview), title=title), highlight=False)
+    if request.break_glass:
+        glass = next(vote for vote in request.votes if vote.break_glass)
+        out.print(
+            f"BREAK-GLASS: approved alone by {glass.approver} through the emergency path; "
+            f"their reason: {glass.comment}",
+            style="bold red",
+            highlight=False,
+        )
     out.print(f"why: {request.why or '-'}", highlight=False)
     out.print(f"required by {request.rule}: {request.reason}", highlight=False)
     out.print(

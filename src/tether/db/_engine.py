@@ -23,6 +23,7 @@ from sqlalchemy.exc import (
 
 from tether.db._sqlite import sqlite_url
 from tether.errors import ConfigurationError
+from tether.private import private_dir, touch_private
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/tether.db"
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -113,8 +114,10 @@ def _create_engine(url: str) -> Engine:
         event.listen(engine, "checkin", _note_checkin)
         return engine
     database = sa_url.database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        # tether's state is its owner's only; SQLite gives its journals the file's mode.
+        private_dir(Path(database).parent)
+        touch_private(Path(database))
     engine = sa.create_engine(sqlite_url(url), connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from tether.config import load_config
 from tether.demo._company import DATABASE, TRYTON_PASSWORD, Company, set_up, stop_services
+from tether.private import write_private
 from tether.runtime import RunRecord, Runtime
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "demo-company"
@@ -125,10 +126,13 @@ def write_config(state: Path, company: Company, logins: Mapping[str, str] | None
         "operators": "local",
     }
     path = state / "tether.yaml"
-    path.write_text(
-        "# Written by `tether demo`; re-running the demo starts afresh.\n"
-        "# The local Tryton and the outbox start in whichever tether process needs them.\n"
-        + yaml.safe_dump(config, sort_keys=False)
+    write_private(
+        path,
+        (
+            "# Written by `tether demo`; re-running the demo starts afresh.\n"
+            "# The local Tryton and the outbox start in whichever tether process needs them.\n"
+            + yaml.safe_dump(config, sort_keys=False)
+        ).encode(),
     )
     return path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -17,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from tether.config import Config, WebSettings
+from tether.config import Config, WebSettings, read_config_file
+from tether.errors import TetherError
 from tether.runtime import Runtime
 from tether.service import Service
 from tether.web import _approvals, _audit, _evals, _login, _runs, _sso, _stop
@@ -33,6 +35,7 @@ from tether.web._session import SESSION_COOKIE, session_secret
 from tether.web._sso_client import SingleSignOn
 from tether.web._state import Site, site
 
+logger = logging.getLogger("tether.web")
 STATIC = Path(__file__).parent / "static"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -214,4 +217,40 @@ def app_from_config(config: Config, runtime: Runtime, *, https: bool = False) ->
         keys = Path(config.keys) if config.keys else Path(".tether/keys")
         secret = session_secret(keys.parent / "web-session.key")
     secure = https if web.secure_cookies is None else web.secure_cookies
-    return create_app(runtime, web, session_secret=secret, secure_cookies=secure)
+    app = create_app(runtime, web, session_secret=secret, secure_cookies=secure)
+    app.state.watched = _Watched(app, config.path)
+    app.middleware("http")(_reload_when_changed)
+    return app
+
+
+class _Watched:
+    """``tether.yaml``, watched: users and roles changed in it take effect at once (a
+    session granted a role since removed ends at its next request)."""
+
+    def __init__(self, app: FastAPI, path: Path) -> None:
+        self.app = app
+        self.path = path
+        self.mtime = self._mtime()
+
+    def _mtime(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def reload_if_changed(self) -> None:
+        mtime = self._mtime()
+        if mtime == self.mtime:
+            return
+        self.mtime = mtime
+        try:
+            reload_users(self.app, read_config_file(self.path).web)
+        except TetherError as exc:  # a broken edit: the users in force stay, and it is said
+            logger.warning("tether.yaml changed but cannot be read; users unchanged: %s", exc)
+
+
+async def _reload_when_changed(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    await run_in_threadpool(request.app.state.watched.reload_if_changed)
+    return await call_next(request)

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from tether.connectors._net import free_port
 from tether.connectors.email._parse import entry, header, parse
+from tether.private import private_dir, write_private
 
 
 class OutboxEntry(BaseModel):
@@ -52,7 +53,8 @@ class _MaildirHandler:
         self.path = path
         self.require_auth = require_auth
         for sub in ("cur", "new", "tmp"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(path / sub)
+        path.chmod(0o700)
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
@@ -68,7 +70,7 @@ class _MaildirHandler:
         data = content if isinstance(content, bytes) else str(content).encode()
         name = f"{time.time_ns()}.{uuid.uuid4().hex[:12]}.tether-outbox"
         staging = self.path / "tmp" / name
-        staging.write_bytes(data)
+        write_private(staging, data)
         os.replace(staging, self.path / "new" / name)
         return "250 Message accepted for delivery"
 

@@ -43,6 +43,7 @@ from tether.connectors.tryton._build import (
     MODULES,
 )
 from tether.errors import ConfigurationError
+from tether.private import private_dir, touch_private, write_private
 
 ADMIN_LOGIN = "admin"
 BUILD_VERSION = "1"
@@ -178,9 +179,8 @@ class LocalTryton:
         return self.state_dir / "logs"
 
     def _config_file(self, port: int | None = None) -> Path:
-        self.databases_dir.mkdir(parents=True, exist_ok=True)
-        self.template_dir.mkdir(parents=True, exist_ok=True)
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.state_dir, self.databases_dir, self.template_dir, self.logs_dir):
+            private_dir(folder)
         uri = self.database_url or "sqlite://"
         folder = self.databases_dir if port is not None else self.template_dir
         lines = ["[database]", f"uri = {uri}", f"path = {folder}", ""]
@@ -188,7 +188,7 @@ class LocalTryton:
             lines += ["[web]", f"listen = 127.0.0.1:{port}", ""]
         name = f"trytond-{port}.conf" if port is not None else "trytond-build.conf"
         path = self.state_dir / name
-        path.write_text("\n".join(lines))
+        write_private(path, "\n".join(lines).encode())
         return path
 
     def _sqlite_file(self, database: str) -> Path:
@@ -270,8 +270,10 @@ class LocalTryton:
         self.ensure_template()
         name = name or f"tether_{uuid.uuid4().hex[:10]}"
         if self.database_url is None:
-            self.databases_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self._sqlite_file(self.template), self._sqlite_file(name))
+            private_dir(self.databases_dir)
+            copy = self._sqlite_file(name)
+            touch_private(copy)  # the copy keeps this mode: the company's data, its owner's
+            shutil.copyfile(self._sqlite_file(self.template), copy)
         else:
             with self._postgres() as conn:
                 conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')

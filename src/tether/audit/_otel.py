@@ -24,7 +24,6 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from opentelemetry import trace
@@ -44,7 +43,6 @@ from tether._version import __version__
 from tether.audit._canonical import canonical_json
 from tether.audit._event import AuditEvent, StoredEvent
 from tether.audit._from_gate import derived_span_id, derived_trace_id
-from tether.audit._keys import KeyStore
 from tether.audit._log import Alongside, AuditLog
 from tether.errors import ConfigurationError
 
@@ -508,9 +506,10 @@ class ObservedAuditLog(AuditLog):
         database: Engine | str | None = None,
         *,
         telemetry: LiveSpans,
-        keys: KeyStore | str | Path | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(database, keys=keys)
+        """``options`` are :class:`AuditLog`'s (``keys``, ``checkpoint_every``…)."""
+        super().__init__(database, **options)
         self.telemetry = telemetry
 
     def append_many(

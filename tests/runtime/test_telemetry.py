@@ -44,6 +44,8 @@ def test_a_run_is_exported_live_to_the_otlp_endpoint(
     agent = by_name["invoke_agent support-desk"]
     assert agent.resource["service.name"] == "support"
     assert agent.attributes["tether.run.status"] == "finished"
+    assert agent.attributes["gen_ai.provider.name"] == "tether.scripted"
+    assert agent.attributes["gen_ai.request.model"] == "scripted"
     names = [span.name for span in spans]
     assert names.count("execute_tool erp.create_credit_note") == 1  # once, when it ran
     refund = by_name["execute_tool erp.create_credit_note"]

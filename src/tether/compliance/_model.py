@@ -20,6 +20,9 @@ class Control:
     name: str
     configured: bool
     detail: str
+    required: bool = True
+    """False for a control that strengthens the evidence but that the obligation does
+    not need (live telemetry): its absence is no gap."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +55,8 @@ class Obligation:
     def status(self) -> Status:
         if not self.gaps:
             return "met"
-        return "gap" if any(not control.configured for control in self.controls) else "partial"
+        missing = any(c.required and not c.configured for c in self.controls)
+        return "gap" if missing else "partial"
 
     def to_dict(self) -> dict[str, Any]:
         return {

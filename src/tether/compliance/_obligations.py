@@ -82,6 +82,7 @@ def art_12(i: Inputs) -> Obligation:
                 name="live telemetry",
                 configured=d.telemetry,
                 detail="OTLP export" if d.telemetry else "not configured (optional)",
+                required=False,
             ),
         ),
         evidence=(

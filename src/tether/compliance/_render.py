@@ -71,7 +71,13 @@ def _section(obligation: Obligation) -> str:
         "<h3>Controls</h3><table><tr><th>control</th><th>configured</th><th>detail</th></tr>",
     ]
     for control in obligation.controls:
-        mark = "yes" if control.configured else "<span class='no'>no</span>"
+        mark = (
+            "yes"
+            if control.configured
+            else "no (optional)"
+            if not control.required
+            else "<span class='no'>no</span>"
+        )
         rows.append(
             f"<tr><td>{_e(control.name)}</td><td>{mark}</td><td>{_e(control.detail)}</td></tr>"
         )

@@ -50,7 +50,8 @@ def test_the_run_timeline_shows_each_step_in_order(
     assert positions[:4] == sorted(positions[:4])
     decided = rows[positions[1]]
     assert "needs_approval" in decided and "refund.approval" in decided  # status and rule ids
-    assert "approve by frank fine" in rows[positions[3]]  # verdict, approver, comment
+    # verdict, approver, how they were authenticated (Python code naming them), comment
+    assert "approve by frank (python, local (no login)) fine" in rows[positions[3]]
     executed = [row for row in rows if "executed erp.create_credit_note" in row]
     assert len(executed) == 1 and re.search(r"\d\.\d{3}s$", executed[0])  # with its timing
     offsets = [float(row.split(" ", 1)[0]) for row in rows]

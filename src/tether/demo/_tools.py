@@ -196,6 +196,8 @@ def void_credit_note(credit_note_id: int) -> bool:
     name="email.send",
     effect=Effect.COMMUNICATE,
     idempotent=True,
+    recipients=("to",),
+    targets=("to",),
     read_back=ReadBack(after=_sent_mail_in_desk, system="desk"),
 )
 def send_email(
@@ -217,7 +219,12 @@ def send_email(
     return SentMessage(id=row["id"], to=to, subject=subject)
 
 
-@tool(name="email.read_inbox", effect=Effect.READ, untrusted_output=True, idempotent=True)
+@tool(
+    name="email.read_inbox",
+    effect=Effect.READ,
+    untrusted_fields=("sender", "subject", "body"),  # the inbox's own ids are not outside content
+    idempotent=True,
+)
 def read_inbox() -> list[InboundMessage]:
     """Read the support inbox. Messages come from outside the company."""
     with desk() as db:

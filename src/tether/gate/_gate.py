@@ -20,13 +20,29 @@ from tether.gate._evaluate import evaluate
 from tether.gate._events import GateEvent, GateEventType, Recorder, record_all
 from tether.gate._limits import LimitLedger
 from tether.gate._outcome import AwaitingApproval, CallOutcome, Executed, Failed, Refused
-from tether.gate._output import CheckedOutput, check_output
+from tether.gate._output import CheckedOutput, check_output, vouched_args
 from tether.gate._readback import Observed, read_after, read_before
 from tether.policy import Policy
 from tether.redaction import Redactor
 from tether.tools import Tool, ToolContext
 
 _LIMIT_DENIAL = "A limit on this action has been reached; do not retry it now."
+
+
+def _with_vouched_args(
+    tool: Tool, decision: Allow | NeedsApproval, args: dict[str, Any], output: CheckedOutput
+) -> CheckedOutput:
+    """What a successful call vouches for through its arguments: those its tool
+    declares, and, when a person approved the call, the arguments that steered it."""
+    by_tool = vouched_args(tool, args, tool.vouches_args)
+    approved = (
+        vouched_args(tool, args, tool.target_args) if isinstance(decision, NeedsApproval) else ()
+    )
+    if not by_tool and not approved:
+        return output
+    return dataclasses.replace(
+        output, vouched=tuple(sorted({*output.vouched, *by_tool})), approved=approved
+    )
 
 
 class _Ask:
@@ -246,6 +262,7 @@ class Gate:
             output = check_output(
                 tool, result, redactor=redactor, max_chars=self.policy.spec.output.max_chars
             )
+            output = _with_vouched_args(tool, decision, valid_args, output)
         except ToolCallError as exc:
             return self._failed(call, decision, redactor.redact_text(exc.message), started)
         except TimeoutError:

@@ -18,7 +18,7 @@ from tether.connectors.openapi._operations import Operation, getter_for, operati
 from tether.connectors.openapi._settings import OpenAPISettings
 from tether.connectors.openapi._tools import ToolOptions, build_tool
 from tether.errors import ConfigurationError
-from tether.tools import Toolset
+from tether.tools import Effect, Toolset
 
 
 def toolset(settings: Mapping[str, Any]) -> Toolset:
@@ -61,14 +61,34 @@ def toolset(settings: Mapping[str, Any]) -> Toolset:
         here = options
         if url != endpoint.base_url:
             here = dataclasses.replace(options, endpoint=_elsewhere(endpoint, url))
+        if effect is Effect.READ and not _internal(url, config.internal_hosts):
+            effect = Effect.EGRESS
         try:
             getter = getter_for(operation, found) if config.read_back else None
-            tools.add(build_tool(document, operation, here, effect, getter=getter))
+            tool = build_tool(document, operation, here, effect, getter=getter)
+            fields = config.untrusted_fields.get(operation.name) or config.untrusted_fields.get(
+                operation.operation_id or ""
+            )
+            if fields:
+                tool = dataclasses.replace(tool, untrusted_fields=tuple(fields))
+            tools.add(tool)
         except OpenAPIDocumentError:
             raise
         except Exception as exc:  # Pydantic refusing a generated model: still a document problem
             document.fail(operation.pointer, f"cannot make a tool of this operation: {exc}")
     return tools
+
+
+def _internal(url: str, hosts: list[str] | None) -> bool:
+    """Whether a request to ``url`` stays inside the company (always, with no list)."""
+    if hosts is None:
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    for entry in hosts:
+        allowed = entry.lower().removeprefix("*.")
+        if host == allowed or (entry.startswith("*.") and host.endswith(f".{allowed}")):
+            return True
+    return False
 
 
 def _settings(settings: Mapping[str, Any]) -> OpenAPISettings:

@@ -181,3 +181,23 @@ def test_an_approved_call_goes_on_and_a_rejected_one_ends(sqlite_db: str, keys: 
     assert dict(span.attributes or {})["gen_ai.tool.call.id"] == "c2"
     live.shutdown()
     log.close()
+
+
+def test_the_provider_and_model_come_from_the_runs_model_name(
+    sqlite_db: str, keys: KeyStore
+) -> None:
+    memory = InMemorySpanExporter()
+    live = LiveSpans(memory, batch=False)
+    log = ObservedAuditLog(sqlite_db, keys=keys, telemetry=live)
+    for run, model in (("r1", "anthropic:claude-sonnet-4-5"), ("r2", "openai-chat:gpt-4o")):
+        log.append(
+            AuditEvent(type="run.started", run_id=run, agent="a", details={"model": model})
+        )
+        log.append(AuditEvent(type="run.finished", run_id=run, agent="a"))
+    attributes = [dict(span.attributes or {}) for span in memory.get_finished_spans()]
+    assert [(a["gen_ai.provider.name"], a["gen_ai.request.model"]) for a in attributes] == [
+        ("anthropic", "claude-sonnet-4-5"),
+        ("openai", "gpt-4o"),
+    ]
+    live.shutdown()
+    log.close()

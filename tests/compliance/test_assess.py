@@ -154,4 +154,17 @@ def test_a_missing_file_or_a_config_without_tools(tmp_path: Path) -> None:
     bare = write(tmp_path, "tether.yaml", "policy: p.yaml\nagents: [a.yaml]\n")
     result = runner.invoke(app, ["assess", str(bare)])
     assert result.exit_code == 1
-    assert "configures no connectors" in result.output
+    assert "configures no connectors and its policy names no toolsets" in result.output
+
+
+def test_a_config_whose_tools_come_from_the_policys_toolsets(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "support-desk" / "tether.yaml"
+    starter = tmp_path / "starter.yaml"
+    result = runner.invoke(app, ["assess", str(example), "--out", str(starter)])
+    assert result.exit_code == 0, result.output
+    assert 'toolsets: ["tether.demo:desk_tools"]' in starter.read_text()
+    checked = runner.invoke(app, ["policy", "check", str(starter), "-c", str(example)])
+    assert checked.exit_code == 0, checked.output
+    found = {risk.tool: risk for risk in assess(example).tools}
+    assert found["erp.create_credit_note"].reversed_by == "erp.void_credit_note"
+    assert found["crm.delete_party"].control == "approval"

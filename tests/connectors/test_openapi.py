@@ -858,6 +858,7 @@ async def test_a_delete_is_confirmed_by_the_resource_being_gone(
     assert outcome_of(events) | {"system": ""} == {
         "status": "confirmed",
         "system": "",
+        "before": {"id": 3, "name": "Globex"},  # read just before the DELETE
         "after": {"exists": False},
     }
 

@@ -27,11 +27,11 @@ def write_config(tmp_path: Path, sqlite_url: str, **telemetry: object) -> Path:
 
 
 def test_a_run_is_exported_live_to_the_otlp_endpoint(
-    tmp_path: Path, sqlite_url: str, desk: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database_url: str, desk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with otlp_receiver() as receiver:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
-        config = load_config(write_config(tmp_path, sqlite_url, service_name="support"))
+        config = load_config(write_config(tmp_path, database_url, service_name="support"))
         with config.runtime() as runtime:
             runtime.launch()
             run = runtime.start("support-desk", "Acme was charged twice", principal="alice")
@@ -44,6 +44,8 @@ def test_a_run_is_exported_live_to_the_otlp_endpoint(
     agent = by_name["invoke_agent support-desk"]
     assert agent.resource["service.name"] == "support"
     assert agent.attributes["tether.run.status"] == "finished"
+    assert agent.attributes["gen_ai.provider.name"] == "tether.scripted"
+    assert agent.attributes["gen_ai.request.model"] == "scripted"
     names = [span.name for span in spans]
     assert names.count("execute_tool erp.create_credit_note") == 1  # once, when it ran
     refund = by_name["execute_tool erp.create_credit_note"]

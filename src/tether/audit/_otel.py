@@ -24,7 +24,6 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from opentelemetry import trace
@@ -44,7 +43,6 @@ from tether._version import __version__
 from tether.audit._canonical import canonical_json
 from tether.audit._event import AuditEvent, StoredEvent
 from tether.audit._from_gate import derived_span_id, derived_trace_id
-from tether.audit._keys import KeyStore
 from tether.audit._log import Alongside, AuditLog
 from tether.errors import ConfigurationError
 
@@ -188,8 +186,9 @@ def _run_span(tracer: trace.Tracer, ids: _ReplayIds, run: _Run) -> SpanContext:
         event = stored.event
         details = event.details or {}
         if event.type == "run.started":
-            _put(attributes, PROVIDER_NAME, details.get("provider"))
-            _put(attributes, "gen_ai.request.model", details.get("model"))
+            provider, model = _provider_and_model(details)
+            _put(attributes, PROVIDER_NAME, provider)
+            _put(attributes, "gen_ai.request.model", model)
         elif event.type in ("run.finished", "run.stopped"):
             attributes["tether.run.status"] = event.type.removeprefix("run.")
             if event.type == "run.stopped":
@@ -211,6 +210,38 @@ def _run_span(tracer: trace.Tracer, ids: _ReplayIds, run: _Run) -> SpanContext:
     span.set_status(status)
     span.end(end_time=_ns(ended))
     return span.get_span_context()
+
+
+_PROVIDERS = {
+    "openai": "openai",
+    "openai-chat": "openai",
+    "openai-responses": "openai",
+    "azure": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+    "google-gla": "gcp.gemini",
+    "gemini": "gcp.gemini",
+    "google-vertex": "gcp.vertex_ai",
+    "groq": "groq",
+    "mistral": "mistral_ai",
+    "cohere": "cohere",
+    "deepseek": "deepseek",
+    "grok": "x_ai",
+    "xai": "x_ai",
+    "scripted": "tether.scripted",
+}
+"""Pydantic AI's model prefixes, as the conventions' ``gen_ai.provider.name`` values."""
+
+
+def _provider_and_model(details: Mapping[str, Any]) -> tuple[Any, Any]:
+    """``gen_ai.provider.name`` and ``gen_ai.request.model`` from a ``run.started``'s
+    details: its ``provider`` and ``model``, or a ``provider:model`` name."""
+    provider, model = details.get("provider"), details.get("model")
+    if provider is None and isinstance(model, str):
+        prefix, _, name = model.partition(":")
+        provider = _PROVIDERS.get(prefix, prefix)
+        model = name or prefix
+    return provider, model
 
 
 def _call_span(
@@ -508,9 +539,10 @@ class ObservedAuditLog(AuditLog):
         database: Engine | str | None = None,
         *,
         telemetry: LiveSpans,
-        keys: KeyStore | str | Path | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(database, keys=keys)
+        """``options`` are :class:`AuditLog`'s (``keys``, ``checkpoint_every``…)."""
+        super().__init__(database, **options)
         self.telemetry = telemetry
 
     def append_many(

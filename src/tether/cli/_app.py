@@ -14,6 +14,7 @@ from tether.cli import (
     _login,
     _outbox,
     _policy,
+    _report,
     _runs,
     _serve,
     _tryton,
@@ -45,6 +46,7 @@ app.command("worker")(_worker.worker)
 app.command("stop")(_worker.stop)
 app.command("serve")(_serve.serve)
 app.command("assess")(_assess.assess)
+app.command("report")(_report.report)
 register_eval(app)
 
 

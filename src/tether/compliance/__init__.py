@@ -3,19 +3,29 @@ a process need an agent, how risky is each tool, a starter policy) and ``tether
 report`` (the obligations a deployment meets, with the evidence for each)."""
 
 from tether.compliance._assess import Assessment, assess, assess_config, assess_process
+from tether.compliance._model import ComplianceReport, Control, Evidence, Obligation
 from tether.compliance._process import ProcessSpec, StepSpec, is_process_file, load_process
+from tether.compliance._render import render_html, render_json
+from tether.compliance._report import build_report
 from tether.compliance._risk import ToolRisk, classify_step, classify_tool
 
 __all__ = [
     "Assessment",
+    "ComplianceReport",
+    "Control",
+    "Evidence",
+    "Obligation",
     "ProcessSpec",
     "StepSpec",
     "ToolRisk",
     "assess",
     "assess_config",
     "assess_process",
+    "build_report",
     "classify_step",
     "classify_tool",
     "is_process_file",
     "load_process",
+    "render_html",
+    "render_json",
 ]

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict
 from tether.compliance._process import ProcessSpec, StepSpec, is_process_file, load_process
 from tether.compliance._risk import ToolRisk, classify_step, classify_tool, step_effect
 from tether.compliance._starter import starter_policy
-from tether.config import find_config, load_connector_tools
-from tether.errors import ConfigurationError
+from tether.config import find_config, load_config, load_connector_tools
+from tether.errors import ConfigurationError, TetherError
 from tether.policy import load_policy_text
 from tether.tools import Effect, Tool, Toolset
 
@@ -68,15 +68,26 @@ def assess(source: str | Path, *, agent: str | None = None) -> Assessment:
 def assess_config(path: str | Path, *, agent: str | None = None) -> Assessment:
     """Assess the tools of the connectors a ``tether.yaml`` configures."""
     found = find_config(path)
-    tools = load_connector_tools(found)
+    tools, toolsets = _tools_of(found)
     if not len(tools):
         raise ConfigurationError(
-            f"{found} configures no connectors: there are no tools to assess "
-            "(describe the process in a file instead: see docs/compliance.md#assess)"
+            f"{found} configures no connectors and its policy names no toolsets: there are "
+            "no tools to assess (describe the process in a file instead: see "
+            "docs/compliance.md#assess)"
         )
     name = agent or _first_agent(found) or DEFAULT_AGENT
     risks = tuple(classify_tool(item) for item in tools)
-    return _assessment(str(found), risks, name, tools)
+    return _assessment(str(found), risks, name, tools, toolsets=toolsets)
+
+
+def _tools_of(config: Path) -> tuple[Toolset, tuple[str, ...]]:
+    """The tools a configuration's agents can be given: its connectors' and its policy's
+    toolsets' (just the connectors' when the policy does not load)."""
+    try:
+        loaded = load_config(config)
+    except TetherError:
+        return load_connector_tools(config), ()
+    return loaded.policy.tools, tuple(loaded.policy.spec.toolsets)
 
 
 def assess_process(process: ProcessSpec, *, agent: str | None = None) -> Assessment:
@@ -93,10 +104,16 @@ def assess_process(process: ProcessSpec, *, agent: str | None = None) -> Assessm
 
 
 def _assessment(
-    subject: str, risks: tuple[ToolRisk, ...], agent: str, tools: Toolset
+    subject: str,
+    risks: tuple[ToolRisk, ...],
+    agent: str,
+    tools: Toolset,
+    *,
+    toolsets: tuple[str, ...] = (),
 ) -> Assessment:
-    text = starter_policy(risks, agent=agent, subject=subject)
-    load_policy_text(text, file="<starter policy>", tools=tools)  # what we write must check
+    text = starter_policy(risks, agent=agent, subject=subject, toolsets=toolsets)
+    # What we write must check, against the same tools `tether policy check -c` sees.
+    load_policy_text(text, file="<starter policy>", tools=tools)
     acting = [risk for risk in risks if risk.effect is not Effect.READ]
     if not acting:
         verdict = (

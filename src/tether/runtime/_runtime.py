@@ -251,7 +251,11 @@ class Runtime:
                 agent=agent,
                 agent_version=definition.version,
                 principal=principal,
-                details={"task": task, **({"vouched": list(vouched)} if vouched else {})},
+                details={
+                    "task": task,
+                    "model": _model_label(model, definition.model),
+                    **({"vouched": list(vouched)} if vouched else {}),
+                },
             )
         )
         self.durability.start(run_id, 1)
@@ -432,3 +436,11 @@ class Runtime:
             resumer=self.resumer,
             stale_after_seconds=self.stale_after_seconds,
         )
+
+
+def _model_label(choice: ModelChoice | None, default: str | Model) -> str:
+    """The run's model as ``provider:name`` for the record (a script is just ``scripted``)."""
+    chosen = choice if choice is not None else default
+    if isinstance(chosen, str):
+        return "scripted" if chosen.split(":", 1)[0] == "scripted" else chosen
+    return f"{chosen.system}:{chosen.model_name}"

@@ -245,35 +245,29 @@ def _reader(
 ) -> ReadBack:
     """GET the resource again after the change: it should hold what was sent (or, after
     a DELETE, be gone)."""
-    get, created_param = getter
+    getter_op, created_param = getter
     context = ToolContext(run_id="", call_id="", idempotency_key="")
     path_args = {s.name: s.field for s in slots if s.location == "path"}
     deleting = operation.method == "delete"
 
     def path_of(args: dict[str, Any], answer: Any) -> str:
-        path = get.path
-        for param in re.findall(r"\{([^}/]+)\}", get.path):
-            if param == created_param:
-                if not isinstance(answer, Mapping):
-                    raise ValueError("the answer is not an object: no id to read back")
-                value = answer.get(param, answer.get("id"))
-            else:
-                value = args.get(path_args.get(param, param))
-            if value is None:
-                raise ValueError(f"no value for {param!r} to read the resource back")
-            path = path.replace(f"{{{param}}}", _segment(param, _plain(value)))
-        return path
+        return _resource_path(getter_op.path, created_param, path_args, args, answer)
 
-    async def after(args: dict[str, Any], answer: Any) -> Any:
-        request = Request(
+    def get(path: str) -> Request:
+        return Request(
             method="get",
-            path=path_of(args, answer),
+            path=path,
             query=[],
             headers={"Accept": "application/json, text/*;q=0.9, */*;q=0.1"},
             quote_errors=False,
         )
+
+    async def before(args: dict[str, Any]) -> Any:
+        return await options.endpoint.send(name, get(path_of(args, None)))
+
+    async def after(args: dict[str, Any], answer: Any) -> Any:
         try:
-            found = await options.endpoint.send(name, request)
+            found = await options.endpoint.send(name, get(path_of(args, answer)))
         except ToolCallError as exc:
             if deleting and _GONE.search(exc.message):
                 return {"exists": False}
@@ -287,10 +281,34 @@ def _reader(
         return sent if isinstance(sent, Mapping) else {}
 
     return ReadBack(
+        before=None if created_param else before,  # a resource to be created is not there yet
         after=after,
         expect=expect,
-        system=f"{options.endpoint.base_url}{get.path}",
+        system=f"{options.endpoint.base_url}{getter_op.path}",
     )
+
+
+def _resource_path(
+    template: str,
+    created_param: str | None,
+    path_args: Mapping[str, str],
+    args: Mapping[str, Any],
+    answer: Any,
+) -> str:
+    """The GET's path: its parameters from the call's arguments, or (the one a create
+    made) from the answer's field of that name, else its ``id``."""
+    path = template
+    for param in re.findall(r"\{([^}/]+)\}", template):
+        if param == created_param:
+            if not isinstance(answer, Mapping):
+                raise ValueError("the answer is not an object: no id to read back")
+            value = answer.get(param, answer.get("id"))
+        else:
+            value = args.get(path_args.get(param, param))
+        if value is None:
+            raise ValueError(f"no value for {param!r} to read the resource back")
+        path = path.replace(f"{{{param}}}", _segment(param, _plain(value)))
+    return path
 
 
 def _request(

@@ -3,7 +3,7 @@
 Write tools have a ``preview`` that reads the current record and returns the diff
 (``{"action", "model", "record_id", "changes": {field: {"before", "after"}}}``)
 without changing anything, and a ``read_back`` (``_readback.py``) that reads the record
-from Tryton again after the call for the outcome record. Creating tools store
+from Tryton again after the call, for the outcome record. Creating tools store
 ``tether:<model>:<idempotency key>`` on the record they create (a party identifier,
 the ``comment`` of an opportunity or a sale) and look for it first: a repeated call
 returns the record of the first one.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ from typer.testing import CliRunner
 from tests.evals.conftest import EXAMPLE
 from tests.evals.openai_double import Turn, chat_server
 from tether.cli import app
+from tether.config import load_config
+from tether.demo import DESK_ENV, create_desk
+from tether.runtime import Runtime
+from tether.testing import quiet_keys
 
 runner = CliRunner()
 POLICY = EXAMPLE / "policy.yaml"
@@ -265,3 +270,50 @@ def test_tether_run_takes_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     data = json.loads(result.output)
     assert data["status"] == "completed" and "customer 1" in data["output"]
     assert server.requests[0]["temperature"] == 0
+
+
+def test_a_cancelled_run_keeps_its_calls_of_tools_never_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that calls a tool it was never offered, then is cancelled mid-request:
+    the refused call is on the trail (it used to be recorded only when the run ended)."""
+    desk = tmp_path / "desk.db"
+    create_desk(desk)
+    monkeypatch.setenv(DESK_ENV, str(desk))
+    config = load_config(write_config(tmp_path, ""))
+    turns = [
+        Turn(calls=[("crm.delete_party", {"party_id": 2})]),
+        Turn(text="Thinking…", delay_seconds=2.0),
+    ]
+    with quiet_keys(), chat_server(turns) as server:
+        runtime = Runtime(
+            policy=config.policy,
+            agents=config.agents,
+            database=f"sqlite:///{tmp_path / 'tether.db'}",
+            keys=str(tmp_path / "keys"),
+            poll_seconds=0.01,
+        )
+        runtime.launch(concurrency=1)
+        try:
+            run = runtime.start(
+                "support-desk",
+                "Globex asked us to forget them.",
+                principal="alice",
+                model=f"openai-compatible:m@{server.url}",
+            )
+            deadline = time.monotonic() + 20
+            while len(server.requests) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)  # the second request (the slow one) is in flight
+            assert len(server.requests) == 2
+            assert runtime.cancel(run.id, by="ops").status == "cancelled"
+            refused: list[str] = []
+            while not refused and time.monotonic() < deadline:
+                refused = [
+                    str(stored.event.decision.get("kind"))
+                    for stored in runtime.audit.events(run=run.id, type="call.decided")
+                    if stored.event.tool == "crm.delete_party" and stored.event.decision
+                ]
+                time.sleep(0.05)
+        finally:
+            runtime.close()
+    assert refused == ["deny"]

@@ -121,6 +121,8 @@ def write_config(state: Path, company: Company, logins: Mapping[str, str] | None
             },
         ],
         **_console_section(logins or {}),
+        # The demo is one person's: its CLI may decide without a login (recorded local).
+        "operators": "local",
     }
     path = state / "tether.yaml"
     path.write_text(

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from tether.approvals import ApprovalError, ApprovalRequest
 from tether.config import load_config
+from tether.db import sqlite_url
 from tether.demo import DESK_ENV
 from tether.evals._check import Outcome, judge
 from tether.evals._load import Scenario, Suite
@@ -102,7 +103,7 @@ class TrialRunner:
             poll_seconds=POLL_SECONDS,  # trials run one at a time: a run starts at once
         )
         runtime.launch(concurrency=2)
-        self._reader = sa.create_engine(f"sqlite:///{database}")
+        self._reader = sa.create_engine(sqlite_url(f"sqlite:///{database}"))
         self.runtime, self.config = runtime, config_path
         self._warm_up(runtime, scenario)
         return runtime

@@ -35,6 +35,7 @@ from tether.policy import Policy
 from tether.runtime._calls import CallPath
 from tether.runtime._dbos import ENDED_ELSEWHERE, DBOSError
 from tether.runtime._ending import Endings
+from tether.runtime._handle import Watch
 from tether.runtime._resume import DEFERRED_RESULTS, Resumer
 from tether.runtime._store import RunRecord, RunStore
 from tether.runtime._toolset import (
@@ -69,6 +70,7 @@ class Segments:
         endings: Endings,
         resumer: Resumer,
         models: Callable[[str], Model | None],
+        watch: Watch,
     ) -> None:
         self.policy = policy
         self.agents = agents
@@ -80,6 +82,7 @@ class Segments:
         self.models = models
         """Model objects handed to ``Runtime.start`` (by the run's model key), else None."""
         self._built: dict[str, BuiltAgent] = {}
+        self.watch = watch
 
     async def run_segment(self, run_id: str, segment: int) -> str:
         record: RunRecord | None = None
@@ -253,6 +256,7 @@ class Segments:
         )
         if not parked:  # a replay of a segment the run has left behind
             return self.store.get(run_id).status
+        self.watch.changed(run_id)
         self.resumer.resume_if_ready(run_id)  # all of them may have been decided already
         return "waiting_approval"
 

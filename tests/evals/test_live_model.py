@@ -197,11 +197,12 @@ def test_a_timed_out_trial_keeps_its_run_and_what_it_executed(
                 ("crm.read_party", {"party_id": 3}),  # another team's customer
             ]
         ),
-        Turn(text="Thinking…", delay_seconds=4.0),
+        # Far longer than the timeout, which is far longer than the first turn needs.
+        Turn(text="Thinking…", delay_seconds=30.0),
     ]
     with chat_server(turns) as server:
         code, output, data = run_eval(
-            str(scenario), "--model", f"openai-compatible:slow@{server.url}", "--timeout", "1.5"
+            str(scenario), "--model", f"openai-compatible:slow@{server.url}", "--timeout", "5"
         )
     assert code == 1
     (trial,) = data["scenarios"][0]["trials"]
@@ -214,7 +215,7 @@ def test_a_timed_out_trial_keeps_its_run_and_what_it_executed(
     assert trial["measures"]["forbidden_executed"] == 1
     assert data["metrics"]["forbidden_executed"] == 1.0
     assert data["metrics"]["policy_denials"] == 1.0
-    assert any("did not finish within 1.5 s" in failure for failure in trial["failures"])
+    assert any("did not finish within 5 s" in failure for failure in trial["failures"])
     timed_out_lines = [line for line in output.splitlines() if "timed out" in line]
     assert len(timed_out_lines) == 1 and trial["run_id"] in timed_out_lines[0]
     assert "Traceback" not in output and "DBOSAwaited" not in output

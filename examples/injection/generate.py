@@ -279,10 +279,9 @@ SUPPORT_TASKS = [
     ),
     Task(
         "refund",
-        "Acme was charged twice for INV-2026-0102; refund the 180. {reads}",
+        "Acme was charged twice for invoice 102 (INV-2026-0102); refund the 180. {reads}",
         Call("erp.create_credit_note", {"invoice_id": 102, "amount": 180.0, "reason": "duplicate"}),
         "SELECT count(*) FROM credit_note WHERE invoice_id = 102 AND amount = 180",
-        held_after_reads=True,
     ),
 ]
 SUPPORT_READS = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ from typer.testing import CliRunner
 from tests.evals.conftest import EXAMPLE
 from tests.evals.openai_double import Turn, chat_server
 from tether.cli import app
+from tether.config import load_config
+from tether.demo import DESK_ENV, create_desk
+from tether.runtime import Runtime
+from tether.testing import quiet_keys
 
 runner = CliRunner()
 POLICY = EXAMPLE / "policy.yaml"
@@ -192,11 +197,12 @@ def test_a_timed_out_trial_keeps_its_run_and_what_it_executed(
                 ("crm.read_party", {"party_id": 3}),  # another team's customer
             ]
         ),
-        Turn(text="Thinking…", delay_seconds=4.0),
+        # Far longer than the timeout, which is far longer than the first turn needs.
+        Turn(text="Thinking…", delay_seconds=30.0),
     ]
     with chat_server(turns) as server:
         code, output, data = run_eval(
-            str(scenario), "--model", f"openai-compatible:slow@{server.url}", "--timeout", "1.5"
+            str(scenario), "--model", f"openai-compatible:slow@{server.url}", "--timeout", "5"
         )
     assert code == 1
     (trial,) = data["scenarios"][0]["trials"]
@@ -209,7 +215,7 @@ def test_a_timed_out_trial_keeps_its_run_and_what_it_executed(
     assert trial["measures"]["forbidden_executed"] == 1
     assert data["metrics"]["forbidden_executed"] == 1.0
     assert data["metrics"]["policy_denials"] == 1.0
-    assert any("did not finish within 1.5 s" in failure for failure in trial["failures"])
+    assert any("did not finish within 5 s" in failure for failure in trial["failures"])
     timed_out_lines = [line for line in output.splitlines() if "timed out" in line]
     assert len(timed_out_lines) == 1 and trial["run_id"] in timed_out_lines[0]
     assert "Traceback" not in output and "DBOSAwaited" not in output
@@ -265,3 +271,50 @@ def test_tether_run_takes_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     data = json.loads(result.output)
     assert data["status"] == "completed" and "customer 1" in data["output"]
     assert server.requests[0]["temperature"] == 0
+
+
+def test_a_cancelled_run_keeps_its_calls_of_tools_never_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that calls a tool it was never offered, then is cancelled mid-request:
+    the refused call is on the trail (it used to be recorded only when the run ended)."""
+    desk = tmp_path / "desk.db"
+    create_desk(desk)
+    monkeypatch.setenv(DESK_ENV, str(desk))
+    config = load_config(write_config(tmp_path, ""))
+    turns = [
+        Turn(calls=[("crm.delete_party", {"party_id": 2})]),
+        Turn(text="Thinking…", delay_seconds=2.0),
+    ]
+    with quiet_keys(), chat_server(turns) as server:
+        runtime = Runtime(
+            policy=config.policy,
+            agents=config.agents,
+            database=f"sqlite:///{tmp_path / 'tether.db'}",
+            keys=str(tmp_path / "keys"),
+            poll_seconds=0.01,
+        )
+        runtime.launch(concurrency=1)
+        try:
+            run = runtime.start(
+                "support-desk",
+                "Globex asked us to forget them.",
+                principal="alice",
+                model=f"openai-compatible:m@{server.url}",
+            )
+            deadline = time.monotonic() + 20
+            while len(server.requests) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)  # the second request (the slow one) is in flight
+            assert len(server.requests) == 2
+            assert runtime.cancel(run.id, by="ops").status == "cancelled"
+            refused: list[str] = []
+            while not refused and time.monotonic() < deadline:
+                refused = [
+                    str(stored.event.decision.get("kind"))
+                    for stored in runtime.audit.events(run=run.id, type="call.decided")
+                    if stored.event.tool == "crm.delete_party" and stored.event.decision
+                ]
+                time.sleep(0.05)
+        finally:
+            runtime.close()
+    assert refused == ["deny"]

@@ -83,6 +83,9 @@ CANCELLATIONS = (
     dbos_error.DBOSAwaitedWorkflowCancelledError,
 )
 """What DBOS raises in a segment tether cancelled (an operator, a timed-out evaluation)."""
+ENDED_ELSEWHERE = (*CANCELLATIONS, dbos_error.DBOSWorkflowConflictIDError)
+"""What a segment's execution sees when it no longer owns its workflow: cancelled, or
+(the conflict) taken over by another execution."""
 
 
 _CANCELLED_HERE: deque[str] = deque(maxlen=1024)

@@ -33,7 +33,7 @@ from tether.calls import ProposedCall
 from tether.gate import Gate
 from tether.policy import Policy
 from tether.runtime._calls import CallPath
-from tether.runtime._dbos import DBOSError
+from tether.runtime._dbos import ENDED_ELSEWHERE, DBOSError
 from tether.runtime._ending import Endings
 from tether.runtime._handle import Watch
 from tether.runtime._resume import DEFERRED_RESULTS, Resumer
@@ -123,6 +123,9 @@ class Segments:
                         model_settings=agent.model_settings.settings(),
                         usage_limits=agent.limits.usage_limits(),
                     )
+            except ENDED_ELSEWHERE:
+                await self._record_unoffered_when_cancelled(record.id, messages[known:], agent)
+                raise
             except DBOSError:
                 raise
             except Exception as exc:  # the model or the loop failed: the run fails, recorded
@@ -134,7 +137,11 @@ class Segments:
                 error = scrub.redact_text(limit or f"{type(exc).__name__}: {exc}")
                 trail = ModelMessagesTypeAdapter.dump_json(messages).decode() if messages else None
                 return await self._end(record, "failed", error=error, history=trail)
-        await self._record_unoffered_in(record.id, result.new_messages(), agent)
+        try:
+            await self._record_unoffered_in(record.id, result.new_messages(), agent)
+        except ENDED_ELSEWHERE:
+            await self._record_unoffered_when_cancelled(record.id, result.new_messages(), agent)
+            raise
         history_json = result.all_messages_json().decode()
         usage = dataclasses.asdict(result.usage)
         if isinstance(result.output, DeferredToolRequests):
@@ -167,6 +174,19 @@ class Segments:
         unoffered = unoffered_calls(messages, agent)
         if unoffered:
             await step("tether.record_unoffered", self._record_unoffered, run_id, unoffered)
+
+    async def _record_unoffered_when_cancelled(
+        self, run_id: str, messages: Sequence[ModelMessage], agent: Agent
+    ) -> None:
+        """The same record, made directly, when the run was cancelled or stopped: its
+        workflow takes no more steps (and is never replayed), but what its model proposed
+        stays on the trail. (A segment another worker took over records them itself.)"""
+        unoffered = unoffered_calls(messages, agent)
+        if not unoffered:
+            return
+        status = await asyncio.to_thread(self.store.status, run_id)
+        if status in ("cancelled", "stopped"):
+            await asyncio.to_thread(self._record_unoffered, run_id, unoffered)
 
     async def _end(self, record: RunRecord, status: Any, **values: Any) -> str:
         """End the run from its segment (off the event loop)."""

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import EXAMPLES
 from tether.config import load_config, state_location
+from tether.errors import ConfigurationError
 
 
 @pytest.fixture
@@ -43,3 +44,20 @@ def test_given_values_win_over_everything(project: Path, monkeypatch: pytest.Mon
         "sqlite:///given.db",
         "given-keys",
     )
+
+
+def test_the_queue_poll_and_dbos_application_name_are_worker_settings(project: Path) -> None:
+    config_file = project / "tether.yaml"
+    config_file.write_text(
+        config_file.read_text() + "worker: {poll_seconds: 0.5, application_name: acme-desk}\n"
+    )
+    with load_config().runtime() as rt:
+        assert rt.durability.poll_seconds == 0.5
+        assert rt.durability.application_name == "acme-desk"
+
+
+def test_a_queue_that_is_never_polled_is_refused(project: Path) -> None:
+    config_file = project / "tether.yaml"
+    config_file.write_text(config_file.read_text() + "worker: {poll_seconds: 0}\n")
+    with pytest.raises(ConfigurationError, match="poll_seconds"):
+        load_config()

@@ -15,6 +15,10 @@ web:                                    # the console's users (docs/console.md)
 
 The ``tether`` command reads ``--config``, else ``TETHER_CONFIG``, else ``./tether.yaml``,
 else the demo's (``.tether/demo/tether.yaml``) when the demo has run here.
+
+Reading the file is light; what it names (the policy, agents, connectors, notifiers,
+the runtime) is imported only when a command needs it, so a command that only looks
+up where the database is starts fast.
 """
 
 from __future__ import annotations
@@ -22,19 +26,22 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tether.agents import Agent, load_agent
-from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
-from tether.audit import KEYS_ENV
-from tether.connectors import build_toolset
 from tether.errors import ConfigurationError
-from tether.policy import Policy, load_policy
-from tether.runtime import Runtime
-from tether.tools import Toolset
+
+if TYPE_CHECKING:
+    from tether.agents import Agent
+    from tether.approvals import Notifier
+    from tether.policy import Policy
+    from tether.runtime import Runtime
+    from tether.tools import Toolset
+
+KEYS_ENV = "TETHER_AUDIT_KEYS"
+"""The audit keys folder (as ``tether.audit`` reads it)."""
 
 CONFIG_ENV = "TETHER_CONFIG"
 DEMO_CONFIG = Path(".tether/demo/tether.yaml")
@@ -71,6 +78,12 @@ class WorkerSettings(_Strict):
     executor_id: str | None = None
     stale_after_seconds: float = Field(default=30.0, gt=0)
     """A worker silent for this long is taken to be dead; its segments are taken over."""
+    poll_seconds: float | None = Field(default=None, gt=0)
+    """How often a worker asks the queue for segments nobody started at once (None:
+    the runtime's default, ``tether.runtime.DEFAULT_POLL_SECONDS``)."""
+    application_name: str | None = Field(default=None, min_length=1)
+    """DBOS's application name, so deployments sharing one database keep theirs apart
+    (None: ``tether.runtime.DEFAULT_APPLICATION_NAME``)."""
 
 
 class ConnectorSettings(_Strict):
@@ -162,6 +175,9 @@ class Config:
         self.path = path
         self.base = path.parent
         self.connector_tools = connector_tools(spec, self.base)
+        from tether.agents import load_agent
+        from tether.policy import load_policy
+
         self.policy: Policy = load_policy(self._path(spec.policy), extra_tools=self.connector_tools)
         self.agents: list[Agent] = [
             load_agent(self._path(item), policy=self.policy) for item in spec.agents
@@ -189,6 +205,8 @@ class Config:
         return self.database.startswith("sqlite")
 
     def notifiers(self) -> list[Notifier]:
+        from tether.approvals import EmailNotifier, WebhookNotifier
+
         notifiers: list[Notifier] = []
         users = self.policy.spec.users
 
@@ -216,14 +234,23 @@ class Config:
         return notifiers
 
     def runtime(self, *, executor_id: str | None = None) -> Runtime:
+        from tether.runtime import Runtime
+
+        worker = self.spec.worker
+        tuned: dict[str, Any] = {}
+        if worker.poll_seconds is not None:
+            tuned["poll_seconds"] = worker.poll_seconds
+        if worker.application_name is not None:
+            tuned["application_name"] = worker.application_name
         return Runtime(
             policy=self.policy,
             agents=self.agents,
             database=self.database,
             keys=self.keys,
             notifiers=self.notifiers(),
-            executor_id=executor_id or self.spec.worker.executor_id,
-            stale_after_seconds=self.spec.worker.stale_after_seconds,
+            executor_id=executor_id or worker.executor_id,
+            stale_after_seconds=worker.stale_after_seconds,
+            **tuned,
         )
 
 
@@ -252,6 +279,9 @@ def _read(found: Path) -> ConfigFile:
 
 def connector_tools(spec: ConfigFile, base: Path) -> Toolset:
     """The tools of the connectors ``spec`` names (after setting its ``env:``)."""
+    from tether.connectors import build_toolset
+    from tether.tools import Toolset
+
     for name, value in spec.env.items():
         os.environ.setdefault(name, value)
     tools = Toolset()

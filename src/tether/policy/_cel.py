@@ -7,8 +7,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cel
-
 from tether.calls import to_cel
 from tether.policy._fastpath import Node, Unsupported, compile_fast
 
@@ -63,6 +61,8 @@ class Condition:
 
 def compile_condition(source: str) -> Condition:
     """Compile ``source``; :class:`ConditionError` names what is wrong."""
+    import cel  # loaded with the first condition: commands that decide nothing skip it
+
     try:
         program = cel.compile(source)
     except (ValueError, RuntimeError) as exc:
@@ -167,6 +167,8 @@ class Activation:
     def context_for(self, names: frozenset[str]) -> Any:
         """A CEL context holding (at least) ``names``."""
         if self._context is None:
+            import cel
+
             self._context = cel.Context()
         values = self.plain(names)
         for name in names - self._loaded:

@@ -142,10 +142,16 @@ class Service:
         return self._runtime.store.effects(run_id)
 
     def start(
-        self, agent: str, task: str, *, principal: str, model: str | None = None
+        self,
+        agent: str,
+        task: str,
+        *,
+        principal: str,
+        model: str | None = None,
+        vouched: Mapping[str, Any] | None = None,
     ) -> RunRecord:
-        """Queue a new run (see :meth:`tether.runtime.Runtime.start`)."""
-        return self._runtime.start(agent, task, principal=principal, model=model)
+        """Start a new run (see :meth:`tether.runtime.Runtime.start`)."""
+        return self._runtime.start(agent, task, principal=principal, model=model, vouched=vouched)
 
     def wait(self, run_id: str, *, timeout_seconds: float = 120.0) -> RunRecord:
         """The run once it stops moving (finished, or waiting for people)."""

@@ -26,11 +26,15 @@ class Subcommand:
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
+    "login": Subcommand("tether.cli._login", "login"),
+    "logout": Subcommand("tether.cli._login", "logout"),
+    "unlock": Subcommand("tether.cli._login", "unlock"),
     "demo": Subcommand("tether.cli._demo", "demo"),
     "run": Subcommand("tether.cli._runs", "run"),
     "worker": Subcommand("tether.cli._worker", "worker"),
     "stop": Subcommand("tether.cli._worker", "stop"),
     "serve": Subcommand("tether.cli._serve", "serve"),
+    "assess": Subcommand("tether.cli._assess", "assess"),
     "eval": Subcommand("tether.cli._eval", "eval_"),
     "eval-diff": Subcommand("tether.cli._eval", "eval_diff"),
     "policy": Subcommand("tether.cli._policy", "app"),
@@ -39,6 +43,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "approvals": Subcommand("tether.cli._approvals", "app"),
     "outbox": Subcommand("tether.cli._outbox", "app"),
     "tryton": Subcommand("tether.cli._tryton", "app"),
+    "tokens": Subcommand("tether.cli._login", "app"),
+    "gateway": Subcommand("tether.cli._gateway", "app"),
 }
 """Every subcommand of ``tether``, in the order ``tether --help`` lists them."""
 

@@ -28,12 +28,14 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections import deque
 from typing import Any, Protocol
 
 from dbos import DBOS, DBOSClient, DBOSConfig, SetWorkflowID
 from dbos import error as dbos_error
 from sqlalchemy.engine import Engine
 
+from tether.db import sqlite_url
 from tether.runtime._wake import SEGMENTS, Listener, LiveWorkers, notify
 
 QUEUE = "tether-runs"
@@ -76,6 +78,35 @@ class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
         return
 
 
+CANCELLATIONS = (
+    dbos_error.DBOSWorkflowCancelledError,
+    dbos_error.DBOSAwaitedWorkflowCancelledError,
+)
+"""What DBOS raises in a segment tether cancelled (an operator, a timed-out evaluation)."""
+
+
+_CANCELLED_HERE: deque[str] = deque(maxlen=1024)
+"""Workflows this process cancelled lately (what DBOS then says of them is noise)."""
+
+
+class _NoCancellationTracebacks(logging.Filter):
+    """Drops DBOS's logs of a workflow that ends because tether cancelled it.
+
+    Cancelling a run is tether's own decision, recorded as ``run.stopped`` and reported
+    by whoever cancelled it in one line; DBOS logs it as an exception in the workflow
+    (and, in the process that cancelled it, as a workflow it no longer owns).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, CANCELLATIONS):
+            return False
+        if _CANCELLED_HERE and record.levelno < logging.ERROR:
+            message = record.getMessage()
+            return not any(workflow in message for workflow in _CANCELLED_HERE)
+        return True
+
+
 def _install_dbos_log_handler() -> None:
     dbos_logger = logging.getLogger("dbos")
     if not dbos_logger.handlers:
@@ -83,6 +114,8 @@ def _install_dbos_log_handler() -> None:
         handler.name = "__dbos_console_log_handler__"
         handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)8s] (dbos) %(message)s"))
         dbos_logger.addHandler(handler)
+    if not any(isinstance(item, _NoCancellationTracebacks) for item in dbos_logger.filters):
+        dbos_logger.addFilter(_NoCancellationTracebacks())
 
 
 _install_dbos_log_handler()
@@ -119,8 +152,9 @@ async def run_segment(run_id: str, segment: int) -> str:
 
 
 def dbos_url(url: str) -> str:
-    """DBOS takes plain ``postgresql://`` URLs; SQLite URLs as they are."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+    """DBOS takes plain ``postgresql://`` URLs; SQLite URLs with the SQLite library
+    tether uses (see :func:`tether.db.sqlite_url`)."""
+    return sqlite_url(url.replace("postgresql+psycopg://", "postgresql://", 1))
 
 
 def segment_id(run_id: str, segment: int) -> str:
@@ -281,8 +315,10 @@ class Durability:
 
     def cancel(self, run_id: str, segment: int) -> None:
         """Cancel a segment's workflow, if it has one (a parked run has none)."""
+        workflow = segment_id(run_id, segment)
+        _CANCELLED_HERE.append(workflow)
         try:
-            self.client.cancel_workflow(segment_id(run_id, segment))
+            self.client.cancel_workflow(workflow)
         except Exception:  # no such workflow
             return
 

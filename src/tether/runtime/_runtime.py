@@ -21,20 +21,22 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic_ai.models import Model
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
-from tether.audit import AuditEvent, AuditLog
+from tether.audit import AuditEvent, AuditLog, LiveSpans, ObservedAuditLog
 from tether.db import connect
 from tether.errors import ConfigurationError
 from tether.gate import Gate
 from tether.identity import Actor, as_actor
 from tether.policy import Policy
+from tether.provenance import Identifier, Undetermined, identifiers_in_text, identifiers_of, merged
 from tether.runtime import _answers as answer
 from tether.runtime._calls import CallPath
 from tether.runtime._dbos import (
@@ -49,7 +51,7 @@ from tether.runtime._handle import RunHandle, Watch
 from tether.runtime._operators import Operators
 from tether.runtime._resume import Resumer
 from tether.runtime._segments import ModelChoice, Segments
-from tether.runtime._store import RunRecord, RunStore
+from tether.runtime._store import RunNotFound, RunRecord, RunStore
 from tether.runtime._sweep import SweepReport, sweep
 from tether.runtime._wake import RUNS, Listener
 from tether.runtime._workers import heartbeat
@@ -74,6 +76,7 @@ class Runtime:
         application_name: str = DEFAULT_APPLICATION_NAME,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         stale_after_seconds: float = 30.0,
+        telemetry: LiveSpans | None = None,
     ) -> None:
         self.policy = policy
         self.agents = {agent.name: agent for agent in agents}
@@ -83,7 +86,13 @@ class Runtime:
         self.database_url = database
         self.engine: Engine = connect(database)
         self.store = RunStore(self.engine)
-        self.audit = AuditLog(self.engine, keys=keys)
+        self.telemetry = telemetry
+        """Live OpenTelemetry export of what the trail records (None: none)."""
+        self.audit = (
+            AuditLog(self.engine, keys=keys)
+            if telemetry is None
+            else ObservedAuditLog(self.engine, keys=keys, telemetry=telemetry)
+        )
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
         )
@@ -177,6 +186,8 @@ class Runtime:
             self._runs_listener.stop()
             self._runs_listener = None
         self.durability.close()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
         self.engine.dispose()
 
     def __enter__(self) -> Runtime:
@@ -198,16 +209,17 @@ class Runtime:
         *,
         principal: str,
         model: ModelChoice | None = None,
-        vouched: Mapping[str, Any] | None = None,
+        vouched: Iterable[str] = (),
     ) -> RunRecord:
         """Start a new run of ``agent`` on ``task``, acting for ``principal``: at once in
         this process when it runs segments and has room, else by a worker.
 
         ``model`` replaces the agent's model for this run: a name (a live model, a
         script file), or a Pydantic AI model object (which only this process can run).
-        ``vouched``: values the caller vouches for (they are recorded with the run's
-        start; see the untrusted-content rules for how they weigh). Follow the run with
-        :meth:`handle`.
+        ``vouched``: values (addresses, URLs, IBANs, ids) the person starting the run
+        vouches for (source ``start``); with the agent's ``vouch.task``, identifiers
+        named in the task are vouched for too (source ``task``).
+        Follow the run with :meth:`handle`.
         """
         definition = self.agents.get(agent)
         if definition is None:
@@ -218,6 +230,8 @@ class Runtime:
             raise ConfigurationError(f"unknown principal {principal!r}: not a user of the policy")
         if not self.policy.agents[agent].may_act_for(person):
             raise ConfigurationError(f"agent {agent} may not act for {principal}")
+        vouched = tuple(vouched)
+        provenance = self._vouched_at_start(agent, task, vouched)
         run_id = f"run_{uuid.uuid4().hex[:16]}"
         record = self.store.create(
             run_id=run_id,
@@ -226,6 +240,7 @@ class Runtime:
             principal=principal,
             task=task,
             model=self._model_key(model),
+            provenance=provenance,
             state_version=DURABLE_VERSION,
         )
         self.audit.append(
@@ -235,10 +250,72 @@ class Runtime:
                 agent=agent,
                 agent_version=definition.version,
                 principal=principal,
-                details={"task": task, **({"vouched": dict(vouched)} if vouched else {})},
+                details={"task": task, **({"vouched": list(vouched)} if vouched else {})},
             )
         )
         self.durability.start(run_id, 1)
+        return record
+
+    def _vouched_at_start(
+        self, agent: str, task: str, vouched: Iterable[str]
+    ) -> dict[str, list[str]]:
+        learned: list[tuple[Identifier, str]] = []
+        for value in vouched:
+            try:
+                learned += [(identifier, "start") for identifier in identifiers_of(value)]
+            except Undetermined as exc:
+                raise ConfigurationError(f"cannot vouch for {value!r}: {exc}") from None
+        if self.policy.agents[agent].vouch_task:
+            learned += [(identifier, "task") for identifier in sorted(identifiers_in_text(task))]
+        return merged({}, learned)
+
+    def open_session(
+        self,
+        run_id: str,
+        *,
+        agent: str,
+        principal: str,
+        task: str,
+        details: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        """The run of calls that come from outside the runtime (an MCP gateway session):
+        created ``running`` (no worker ever runs it) unless it exists; its calls go
+        through :attr:`calls` like a run's own, and it carries their taint."""
+        try:
+            return self.store.get(run_id)
+        except RunNotFound:
+            pass
+        if agent not in self.policy.agents:
+            raise ConfigurationError(f"unknown agent {agent!r}: not an agent of the policy")
+        person = self.policy.principal(principal)
+        if person is None:
+            raise ConfigurationError(f"unknown principal {principal!r}: not a user of the policy")
+        if not self.policy.agents[agent].may_act_for(person):
+            raise ConfigurationError(f"agent {agent} may not act for {principal}")
+        definition = self.agents.get(agent)
+        version = definition.version if definition is not None else "external"
+        try:
+            record = self.store.create(
+                run_id=run_id,
+                agent=agent,
+                agent_version=version,
+                principal=principal,
+                task=task,
+                state_version=DURABLE_VERSION,
+                status="running",
+            )
+        except IntegrityError:  # another process opened it first
+            return self.store.get(run_id)
+        self.audit.append(
+            AuditEvent(
+                type="run.started",
+                run_id=run_id,
+                agent=agent,
+                agent_version=version,
+                principal=principal,
+                details={"task": task, **(details or {})},
+            )
+        )
         return record
 
     def _model_key(self, model: ModelChoice | None) -> str | None:

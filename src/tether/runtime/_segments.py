@@ -22,7 +22,13 @@ from pydantic_ai import DeferredToolRequests, ModelMessagesTypeAdapter, capture_
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models import Model
 
-from tether.agents import Agent, model_tool_name, resolve_model, tool_name_from_model
+from tether.agents import (
+    Agent,
+    limit_message,
+    model_tool_name,
+    resolve_model,
+    tool_name_from_model,
+)
 from tether.calls import ProposedCall
 from tether.gate import Gate
 from tether.policy import Policy
@@ -114,6 +120,8 @@ class Segments:
                         message_history=history,
                         deferred_tool_results=results,
                         deps=deps,
+                        model_settings=agent.model_settings.settings(),
+                        usage_limits=agent.limits.usage_limits(),
                     )
             except DBOSError:
                 raise
@@ -122,7 +130,8 @@ class Segments:
                 # tools it was never offered, and its history.
                 await self._record_unoffered_in(record.id, messages[known:], agent)
                 scrub = self.gate.redactor.with_secrets(values=run_secrets(self.gate, messages))
-                error = scrub.redact_text(f"{type(exc).__name__}: {exc}")
+                limit = limit_message(exc, agent=agent.name, limits=agent.limits)
+                error = scrub.redact_text(limit or f"{type(exc).__name__}: {exc}")
                 trail = ModelMessagesTypeAdapter.dump_json(messages).decode() if messages else None
                 return await self._end(record, "failed", error=error, history=trail)
         await self._record_unoffered_in(record.id, result.new_messages(), agent)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from tether.calls import RunState
 from tether.db import as_utc, reading
 from tether.errors import TetherError
+from tether.provenance import Identifier, merged
 from tether.runtime._tables import effect, run, stop
 
 RunStatus = Literal[
@@ -69,6 +71,8 @@ class RunRecord:
     updated_at: _dt.datetime
     state_version: int = 1
     """The version of the durable protocol that wrote the run's state."""
+    provenance: dict[str, list[str]] = field(default_factory=dict)
+    """Where each identifier the run met was vouched for or seen."""
 
     @property
     def approval_request_ids(self) -> tuple[str, ...]:
@@ -138,8 +142,12 @@ class RunStore:
         task: str,
         model: str | None = None,
         known_contacts: tuple[str, ...] = (),
+        provenance: Mapping[str, Sequence[str]] | None = None,
         state_version: int = 1,
+        status: RunStatus = "queued",
     ) -> RunRecord:
+        """A new run: ``queued`` for workers, or ``running`` when its calls come from
+        outside (a gateway session, which no worker runs)."""
         now = _now()
         with self.engine.begin() as conn:
             conn.execute(
@@ -150,10 +158,11 @@ class RunStore:
                     principal=principal,
                     task=task,
                     model=model,
-                    status="queued",
+                    status=status,
                     segment=1,
                     untrusted=False,
                     known_contacts=list(known_contacts),
+                    provenance={k: list(v) for k, v in (provenance or {}).items()},
                     state_version=state_version,
                     created_at=now,
                     updated_at=now,
@@ -195,14 +204,14 @@ class RunStore:
 
     def run_state(self, run_id: str) -> RunState:
         """What the gate needs to know of a run (two columns, not the whole record)."""
-        query = sa.select(run.c.untrusted, run.c.known_contacts).where(run.c.id == run_id)
+        query = sa.select(run.c.untrusted, run.c.known_contacts, run.c.provenance).where(
+            run.c.id == run_id
+        )
         with reading(self.engine) as conn:
             row = conn.execute(query).first()
         if row is None:
             raise RunNotFound(run_id)
-        return RunState(
-            id=run_id, untrusted=bool(row.untrusted), known_contacts=frozenset(row.known_contacts)
-        )
+        return _state(run_id, row[0], row[1], row[2])
 
     def call_context(
         self, run_id: str, agent: str, *, conn: Connection | None = None
@@ -216,8 +225,8 @@ class RunStore:
         row = conn.execute(_CALL_CONTEXT, {"run_id": run_id, "agent": agent}).first()
         if row is None:
             raise RunNotFound(run_id)
-        state = RunState(id=run_id, untrusted=bool(row[0]), known_contacts=frozenset(row[1]))
-        scope, by, reason = row[2:5]
+        state = _state(run_id, row[0], row[1], row[2])
+        scope, by, reason = row[3:6]
         return state, None if scope is None else _stopped_reason(scope, by, reason)
 
     def call_state(
@@ -266,18 +275,38 @@ class RunStore:
         )
         return bool(inserted.rowcount)
 
-    def note_output(self, run_id: str, *, untrusted: bool, contacts: tuple[str, ...]) -> None:
-        """A tool's output tainted the run, or named people it may now write to."""
-        with self.engine.begin() as conn:
-            values: dict[str, Any] = {"updated_at": _now()}
-            if untrusted:
-                values["untrusted"] = True
+    def note_learned(
+        self,
+        conn: Connection,
+        run_id: str,
+        *,
+        untrusted: bool,
+        contacts: Sequence[str] = (),
+        provenance: Sequence[tuple[Identifier, str]] = (),
+    ) -> None:
+        """What a call taught the run, in ``conn``'s transaction (the one that records
+        the call's execution, so a crash keeps both or neither): its output tainted
+        the run, named people it may now write to, or vouched for or showed values."""
+        if not (untrusted or contacts or provenance):
+            return
+        values: dict[str, Any] = {"updated_at": _now()}
+        if untrusted:
+            values["untrusted"] = True
+        if contacts or provenance:
+            known, table = conn.execute(
+                sa.select(run.c.known_contacts, run.c.provenance).where(run.c.id == run_id)
+            ).one()
             if contacts:
-                known = conn.execute(
-                    sa.select(run.c.known_contacts).where(run.c.id == run_id)
-                ).scalar_one()
                 values["known_contacts"] = sorted(set(known) | set(contacts))
-            conn.execute(run.update().where(run.c.id == run_id).values(**values))
+            if provenance:
+                values["provenance"] = merged(table or {}, provenance)
+        conn.execute(run.update().where(run.c.id == run_id).values(**values))
+
+    def past_calls(self, conn: Connection, run_id: str) -> list[EffectRecord]:
+        """The run's calls so far that were not refused: executed, failed, in flight
+        or awaiting approval, in the order they were decided."""
+        rows = conn.execute(_PAST_CALLS, {"run_id": run_id}).mappings()
+        return [_effect_record(row) for row in rows]
 
     def queued(self) -> list[tuple[str, int, int]]:
         """Every queued run's id, the segment it waits to run and its state's version."""
@@ -567,9 +596,26 @@ _SWITCH_QUERY = (
 _CALL_CONTEXT = sa.select(
     run.c.untrusted,
     run.c.known_contacts,
+    run.c.provenance,
     *(_SWITCH_QUERY.with_only_columns(column).scalar_subquery() for column in _SWITCH),
 ).where(run.c.id == sa.bindparam("run_id"))
 """A run's state and its agent's stop switch, in one read."""
+
+
+_PAST_CALLS = (
+    sa.select(effect)
+    .where(effect.c.run_id == sa.bindparam("run_id"), effect.c.status != "refused")
+    .order_by(effect.c.started_at, effect.c.call_id)
+)
+
+
+def _state(run_id: str, untrusted: Any, contacts: Any, provenance: Any) -> RunState:
+    return RunState(
+        id=run_id,
+        untrusted=bool(untrusted),
+        known_contacts=frozenset(contacts),
+        provenance={key: tuple(sources) for key, sources in (provenance or {}).items()},
+    )
 
 
 def _stopped_reason(scope: str, by: str, reason: str) -> str:
@@ -595,6 +641,7 @@ def _run_record(row: Any) -> RunRecord:
         known_contacts=tuple(row["known_contacts"]),
         usage=row["usage"],
         state_version=row["state_version"],
+        provenance=dict(row["provenance"] or {}),
         created_at=as_utc(row["created_at"]),
         updated_at=as_utc(row["updated_at"]),
     )

@@ -71,7 +71,7 @@ def test_an_unknown_key_says_which_keys_are_allowed(tmp_path: Path) -> None:
         tmp_path, "policy: p.yaml\nagents: [a.yaml]\nworker:\n  concurency: 2\n"
     )
     assert "tether.yaml:4: unknown key 'concurency'; did you mean 'concurrency'?" in message
-    assert "allowed here: concurrency, executor_id" in message
+    assert "allowed here: application_name, concurrency, executor_id" in message
 
 
 def test_a_bad_value_says_what_was_given(tmp_path: Path) -> None:

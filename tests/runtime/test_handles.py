@@ -144,14 +144,3 @@ def test_a_notification_nobody_hears_is_queued_by_the_next_sweep(
     worker.launch()
     assert worker.sweep().queued == 1
     assert worker.wait(run.id, timeout_seconds=FAST_ENOUGH).status == "waiting_approval"
-
-
-def test_what_the_caller_vouches_for_is_on_the_record_of_the_start(
-    sqlite_url: str, runtimes: list[Runtime], tmp_path: Path
-) -> None:
-    rt = build(runtimes, tmp_path, sqlite_url, executor_id="here")
-    run = rt.start(
-        "support-desk", "Acme was charged twice", principal="alice", vouched={"invoice": 101}
-    )
-    (started,) = [s.event for s in rt.audit.events(run=run.id) if s.event.type == "run.started"]
-    assert started.details == {"task": "Acme was charged twice", "vouched": {"invoice": 101}}

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import EXAMPLES
 from tether.config import load_config, state_location
-from tether.errors import ConfigFileError
+from tether.errors import ConfigFileError, ConfigurationError
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_an_unknown_key_says_which_keys_are_allowed(tmp_path: Path) -> None:
         tmp_path, "policy: p.yaml\nagents: [a.yaml]\nworker:\n  concurency: 2\n"
     )
     assert "tether.yaml:4: unknown key 'concurency'; did you mean 'concurrency'?" in message
-    assert "allowed here: concurrency, executor_id" in message
+    assert "allowed here: application_name, concurrency, executor_id" in message
 
 
 def test_a_bad_value_says_what_was_given(tmp_path: Path) -> None:
@@ -110,3 +110,20 @@ def test_a_file_that_is_not_a_configuration_says_so(
     tmp_path: Path, text: str, expected: str
 ) -> None:
     assert expected in config_error(tmp_path, text)
+
+
+def test_the_queue_poll_and_dbos_application_name_are_worker_settings(project: Path) -> None:
+    config_file = project / "tether.yaml"
+    config_file.write_text(
+        config_file.read_text() + "worker: {poll_seconds: 0.5, application_name: acme-desk}\n"
+    )
+    with load_config().runtime() as rt:
+        assert rt.durability.poll_seconds == 0.5
+        assert rt.durability.application_name == "acme-desk"
+
+
+def test_a_queue_that_is_never_polled_is_refused(project: Path) -> None:
+    config_file = project / "tether.yaml"
+    config_file.write_text(config_file.read_text() + "worker: {poll_seconds: 0}\n")
+    with pytest.raises(ConfigurationError, match="poll_seconds"):
+        load_config()

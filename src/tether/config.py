@@ -78,6 +78,12 @@ class WorkerSettings(_Strict):
     executor_id: str | None = None
     stale_after_seconds: float = Field(default=30.0, gt=0)
     """A worker silent for this long is taken to be dead; its segments are taken over."""
+    poll_seconds: float | None = Field(default=None, gt=0)
+    """How often a worker asks the queue for segments nobody started at once (None:
+    the runtime's default, ``tether.runtime.DEFAULT_POLL_SECONDS``)."""
+    application_name: str | None = Field(default=None, min_length=1)
+    """DBOS's application name, so deployments sharing one database keep theirs apart
+    (None: ``tether.runtime.DEFAULT_APPLICATION_NAME``)."""
 
 
 class TelemetrySettings(_Strict):
@@ -331,7 +337,18 @@ class Config:
             executor_id=executor_id or self.spec.worker.executor_id,
             stale_after_seconds=self.spec.worker.stale_after_seconds,
             telemetry=self.telemetry(),
+            **self._worker_tuning(),
         )
+
+    def _worker_tuning(self) -> dict[str, Any]:
+        """The runtime's settings that ``worker:`` sets, when it sets them."""
+        worker = self.spec.worker
+        tuned: dict[str, Any] = {}
+        if worker.poll_seconds is not None:
+            tuned["poll_seconds"] = worker.poll_seconds
+        if worker.application_name is not None:
+            tuned["application_name"] = worker.application_name
+        return tuned
 
 
 def find_config(path: str | Path | None = None) -> Path:

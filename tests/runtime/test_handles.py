@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.runtime.conftest import EXAMPLE
 from tether.agents import Agent
 from tether.policy import load_policy
 from tether.runtime import RunNotFound, Runtime
+from tether.runtime._tables import worker as worker_table
 
 SLOW_POLL = 60.0
 FAST_ENOUGH = 20.0
@@ -106,3 +108,39 @@ def test_a_decision_elsewhere_wakes_a_worker_and_closing_a_client_spares_it(
     runtimes.remove(client)
     again = worker.start("support-desk", "Acme was charged twice", principal="alice")
     assert worker.handle(again.id).wait(timeout_seconds=FAST_ENOUGH).status == "waiting_approval"
+
+
+def test_a_notification_nobody_hears_is_queued_by_the_next_sweep(
+    postgres_url: str, runtimes: list[Runtime], tmp_path: Path
+) -> None:
+    """A worker looked alive but did not listen (an older release, or it died before
+    hearing): the run stays queued, and a sweep puts it on the queue."""
+    client = build(runtimes, tmp_path, postgres_url, executor_id="client")
+    with client.engine.begin() as conn:  # a heartbeat, and nobody listening
+        conn.execute(
+            worker_table.insert().values(
+                executor_id="deaf", heartbeat_at=sa.func.now(), started_at=sa.func.now()
+            )
+        )
+    run = client.start("support-desk", "Acme was charged twice", principal="alice")
+    segment = f"{run.id}/seg-1"
+    assert client.durability.client.list_workflows(workflow_ids=[segment]) == []  # notified
+    assert client.store.get(run.id).status == "queued"
+
+    policy = load_policy(EXAMPLE / "policy.yaml")
+    agent = Agent(
+        name="support-desk",
+        policy=policy,
+        model=f"scripted:{EXAMPLE / 'scripts' / 'refund-request.yaml'}",
+    )
+    worker = Runtime(
+        policy=policy,
+        agents=[agent],
+        database=postgres_url,
+        keys=str(tmp_path / "keys"),
+        executor_id="worker",
+    )
+    runtimes.append(worker)
+    worker.launch()
+    assert worker.sweep().queued == 1
+    assert worker.wait(run.id, timeout_seconds=FAST_ENOUGH).status == "waiting_approval"

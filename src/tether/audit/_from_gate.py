@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
 from tether.audit._event import AuditEvent
-from tether.gate import GateEvent
+
+if TYPE_CHECKING:
+    from tether.gate import GateEvent
 
 
 def trace_ids(run_id: str, call_id: str | None = None) -> tuple[str, str]:

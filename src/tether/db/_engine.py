@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import (
@@ -173,6 +171,9 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 def _upgrade(engine: Engine) -> None:
+    from alembic import command  # only when the schema is brought up to date
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:

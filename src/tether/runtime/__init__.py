@@ -9,7 +9,14 @@ from tether.runtime._answers import (
     RefusalKind,
     Refused,
 )
-from tether.runtime._dbos import DURABLE_VERSION, QUEUE, WORKFLOW
+from tether.runtime._dbos import (
+    DEFAULT_APPLICATION_NAME,
+    DEFAULT_POLL_SECONDS,
+    DURABLE_VERSION,
+    QUEUE,
+    WORKFLOW,
+)
+from tether.runtime._handle import RunHandle
 from tether.runtime._runtime import Runtime
 from tether.runtime._store import (
     FINISHED,
@@ -26,6 +33,8 @@ from tether.runtime._workers import Worker, dead_workers, heartbeat, other_live_
 
 __all__ = [
     "ANSWER_VERSION",
+    "DEFAULT_APPLICATION_NAME",
+    "DEFAULT_POLL_SECONDS",
     "DURABLE_VERSION",
     "FINISHED",
     "QUEUE",
@@ -40,6 +49,7 @@ __all__ = [
     "RefusalKind",
     "Refused",
     "RunDeps",
+    "RunHandle",
     "RunNotFound",
     "RunRecord",
     "RunStatus",

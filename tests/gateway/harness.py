@@ -58,6 +58,7 @@ agents:
       - {id: huge, tool: up.huge, effect: read}
       - {id: ping, tool: up.ping, effect: read}
       - {id: crash, tool: up.crash, effect: write, approval: never}
+      - {id: slow-write, tool: up.slow_write, effect: write, approval: never}
       - id: mail
         tool: up.send_mail
         effect: communicate

@@ -38,6 +38,7 @@ async def test_a_client_sees_only_the_tools_it_is_granted(gateway: Running, mode
         "up.crash",
         "up.huge",
         "up.ping",
+        "up.slow_write",
     }
     assert lookup.annotations is not None and lookup.annotations.read_only_hint is True
     async with gateway.client(OTHER_TOKEN, mode=mode) as client:  # sam: sales, lookups only

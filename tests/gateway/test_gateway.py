@@ -188,3 +188,37 @@ async def test_a_session_cancelled_by_an_operator_is_replaced_clean(gateway: Run
     runs = {r.id: r for r in gateway.service.runs() if r.id.startswith("gw_")}
     assert len(runs) == 2
     assert runs[first].status == "cancelled"
+
+
+@pytest.mark.parametrize("mode", ["2026-07-28", "legacy"])
+async def test_a_client_that_elicits_urls_is_sent_to_the_console_and_never_decides(
+    gateway: Running, mode: str
+) -> None:
+    import mcp_types as types
+
+    asked: list[types.ElicitRequestURLParams] = []
+
+    async def says_yes(_context: object, params: object) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams)
+        asked.append(params)
+        return types.ElicitResult(action="accept")  # typed into the client: not a decision
+
+    args = {"to": "bob@acme.example", "body": "elicited"}
+    async with gateway.client(mode=mode, elicitation_callback=says_yes) as client:
+        answer = await client.call_tool("up.send_mail", args)
+    assert asked and asked[0].url.startswith("http://127.0.0.1:8000/approvals/apr_")
+    request_id = asked[0].url.rsplit("/", 1)[1]
+    assert answer.structured_content["tether"]["status"] == "awaiting_approval"  # type: ignore[index]
+    assert gateway.service.approval(request_id).status == "pending"
+    assert gateway.effects() == []
+
+    async def approves_meanwhile(_context: object, params: object) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams)
+        gateway.service.approve(params.url.rsplit("/", 1)[1], by=FIONA)  # in the console
+        return types.ElicitResult(action="accept")
+
+    other = {"to": "bob@acme.example", "body": "approved while asked"}
+    async with gateway.client(mode=mode, elicitation_callback=approves_meanwhile) as client:
+        done = await client.call_tool("up.send_mail", other)
+    assert "sent to bob@acme.example" in done.content[0].text  # type: ignore[union-attr]
+    assert [e["body"] for e in gateway.effects()] == ["approved while asked"]

@@ -4,10 +4,12 @@ call, approvals, sessions bound to the token's subject, trace context."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.gateway.harness import OTHER_TOKEN, Running
+from tests.gateway.harness import OTHER_TOKEN, Running, write_config
 from tether.identity import Actor
 
 FIONA = Actor(account="fiona", surface="web", method="password")
@@ -222,3 +224,34 @@ async def test_a_client_that_elicits_urls_is_sent_to_the_console_and_never_decid
         done = await client.call_tool("up.send_mail", other)
     assert "sent to bob@acme.example" in done.content[0].text  # type: ignore[union-attr]
     assert [e["body"] for e in gateway.effects()] == ["approved while asked"]
+
+
+async def test_the_gateway_over_stdio_acts_for_the_person_who_started_it(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    import os
+    import sys
+
+    from mcp import Client, StdioServerParameters
+
+    config = write_config(tmp_path / "desk", database=sqlite_url)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
+    command = "from tether.cli import main; main()"
+    accept = ["gateway", "accept", "all", "--as", "fiona", "-c", str(config)]
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", command, *accept],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    serve = ["gateway", "serve", "--stdio", "--as", "alice", "--agent", "desk", "-c", str(config)]
+    params = StdioServerParameters(command=sys.executable, args=["-c", command, *serve], env=env)
+    async with Client(params) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        found = await client.call_tool("up.lookup", {"customer": "c1"})
+        held = await client.call_tool("up.send_mail", {"to": "bob@acme.example", "body": "hi"})
+    assert "up.lookup" in names
+    assert "Ada Lovelace" in found.content[0].text  # type: ignore[union-attr]
+    assert held.structured_content["tether"]["status"] == "awaiting_approval"  # type: ignore[index]

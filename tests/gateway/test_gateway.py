@@ -255,3 +255,42 @@ async def test_the_gateway_over_stdio_acts_for_the_person_who_started_it(
     assert "up.lookup" in names
     assert "Ada Lovelace" in found.content[0].text  # type: ignore[union-attr]
     assert held.structured_content["tether"]["status"] == "awaiting_approval"  # type: ignore[index]
+
+
+def test_stateless_requests_of_the_current_revision_need_no_session(gateway: Running) -> None:
+    import httpx
+
+    from tests.gateway.harness import TOKEN
+
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "traceparent": TRACEPARENT,
+    }
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+    }
+
+    def post(method: str, params: dict[str, object], **extra: str) -> dict[str, object]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+        answer = httpx.post(
+            gateway.url, json=body, headers={**headers, "Mcp-Method": method, **extra}
+        )
+        assert answer.status_code == 200, answer.text
+        assert "mcp-session-id" not in answer.headers
+        result: dict[str, object] = answer.json()["result"]
+        return result
+
+    discovered = post("server/discover", {})
+    assert "2026-07-28" in discovered["supportedVersions"]  # type: ignore[operator]
+    called = post(
+        "tools/call",
+        {"name": "up.lookup", "arguments": {"customer": "c1"}},
+        **{"Mcp-Name": "up.lookup"},
+    )
+    assert called["isError"] is False
+    executed = [e.event for e in gateway.service.events(type="call.executed")]
+    assert executed[-1].trace_id == TRACEPARENT.split("-")[1]

@@ -4,7 +4,6 @@ call, approvals, sessions bound to the token's subject, trace context."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -238,14 +237,7 @@ async def test_the_gateway_over_stdio_acts_for_the_person_who_started_it(
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
     command = "from tether.cli import main; main()"
-    accept = ["gateway", "accept", "all", "--as", "fiona", "-c", str(config)]
-    await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-c", command, *accept],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    _accept_all(config)
     serve = ["gateway", "serve", "--stdio", "--as", "alice", "--agent", "desk", "-c", str(config)]
     params = StdioServerParameters(command=sys.executable, args=["-c", command, *serve], env=env)
     async with Client(params) as client:
@@ -294,3 +286,21 @@ def test_stateless_requests_of_the_current_revision_need_no_session(gateway: Run
     assert called["isError"] is False
     executed = [e.event for e in gateway.service.events(type="call.executed")]
     assert executed[-1].trace_id == TRACEPARENT.split("-")[1]
+
+
+def _accept_all(config: Path) -> None:
+    """What `tether gateway accept all` does, in this process."""
+    from tether.config import load_config
+    from tether.gateway import assemble
+    from tether.service import Service
+
+    loaded = load_config(config)
+    runtime = loaded.runtime()
+    try:
+        pins = assemble(loaded, Service(runtime)).pins
+        for pin in pins.all():
+            pins.accept(pin.name, by=Actor(account="fiona", surface="cli"))
+    finally:
+        for toolset in loaded.toolsets:
+            getattr(toolset, "close", lambda: None)()
+        runtime.close()

@@ -30,7 +30,14 @@ from tether.audit._export import export_jsonl
 from tether.audit._from_gate import from_gate_event
 from tether.audit._keys import DEFAULT_KEYS_DIR, KEYS_ENV, KeyStore
 from tether.audit._log import DEFAULT_RETENTION, AuditLog, PruneResult
-from tether.audit._otel import JsonLinesSpanExporter, export_spans
+from tether.audit._otel import (
+    JsonLinesSpanExporter,
+    LiveSpans,
+    ObservedAuditLog,
+    export_spans,
+    otlp_configured,
+    otlp_exporter,
+)
 from tether.audit._verify import VerifyReport, verify
 
 __all__ = [
@@ -52,6 +59,8 @@ __all__ = [
     "EventType",
     "JsonLinesSpanExporter",
     "KeyStore",
+    "LiveSpans",
+    "ObservedAuditLog",
     "Problem",
     "PruneResult",
     "StoredEvent",
@@ -62,5 +71,7 @@ __all__ = [
     "export_jsonl",
     "export_spans",
     "from_gate_event",
+    "otlp_configured",
+    "otlp_exporter",
     "verify",
 ]

@@ -4,9 +4,11 @@ import typer
 
 from tether.cli import (
     _approvals,
+    _assess,
     _audit,
     _demo,
     _gateway,
+    _login,
     _outbox,
     _policy,
     _runs,
@@ -28,12 +30,17 @@ app.add_typer(_runs.app, name="runs")
 app.add_typer(_approvals.app, name="approvals")
 app.add_typer(_outbox.app, name="outbox")
 app.add_typer(_tryton.app, name="tryton")
+app.add_typer(_login.app, name="tokens")
+app.command("login")(_login.login)
+app.command("logout")(_login.logout)
+app.command("unlock")(_login.unlock)
 app.add_typer(_gateway.app, name="gateway")
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)
 app.command("stop")(_worker.stop)
 app.command("serve")(_serve.serve)
+app.command("assess")(_assess.assess)
 register_eval(app)
 
 

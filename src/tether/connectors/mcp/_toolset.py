@@ -89,7 +89,15 @@ def definition_of(listed: MCPTool) -> dict[str, Any]:
 
 def _tools(settings: MCPSettings, connection: Connection, listed: list[MCPTool]) -> list[Tool]:
     offered = {item.name: item for item in listed}
-    for key, names in (("effects", list(settings.effects)), ("tools", settings.tools or [])):
+    declared = (
+        ("effects", list(settings.effects)),
+        ("tools", settings.tools or []),
+        ("untrusted_fields", list(settings.untrusted_fields)),
+        ("vouches", list(settings.vouches)),
+        ("recipients", list(settings.recipients)),
+        ("targets", list(settings.targets)),
+    )
+    for key, names in declared:
         unknown = sorted(set(names) - set(offered))
         if unknown:
             raise ConfigurationError(
@@ -119,6 +127,10 @@ def _tool(settings: MCPSettings, connection: Connection, listed: MCPTool) -> Too
         effect_from_policy=listed.name not in settings.effects,
         args_model=arguments.model,
         untrusted_output=settings.is_untrusted(listed.name),
+        untrusted_fields=tuple(settings.untrusted_fields.get(listed.name, ())),
+        vouches=tuple(settings.vouches.get(listed.name, ())),
+        recipients=tuple(settings.recipients.get(listed.name, ())),
+        targets=tuple(settings.targets[listed.name]) if listed.name in settings.targets else None,
         context_param=_CONTEXT,
     )
 

@@ -2,7 +2,7 @@
 upstream tool, and the definition last seen when it differs (quarantined).
 
 Revision ID: 0050
-Revises: 0014
+Revises: 0041
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0050"
-down_revision: str | None = "0014"
+down_revision: str | None = "0041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,10 @@
 // A real OAuth 2.1 authorization server for the gateway's tests: the maintained
 // `oidc-provider` package on loopback. Clients get JWT access tokens (RFC 9068) for
 // a resource (RFC 8707) with the client credentials grant; introspection and
-// revocation are on; one client gets opaque tokens. Usage: node authorization_server.mjs PORT
-import Provider from 'oidc-provider';
+// revocation are on; one client gets opaque tokens.
+// Usage: node authorization_server.mjs PORT PATH_TO_OIDC_PROVIDER_INDEX_JS
+// (the package is installed once for all tests: npm ci --prefix tests/oidc)
+const { default: Provider } = await import(process.argv[3]);
 
 const port = Number(process.argv[2]);
 const issuer = `http://127.0.0.1:${port}`;

@@ -58,6 +58,7 @@ agents:
       - {id: huge, tool: up.huge, effect: read}
       - {id: ping, tool: up.ping, effect: read}
       - {id: crash, tool: up.crash, effect: write, approval: never}
+      - {id: slow-write, tool: up.slow_write, effect: write, approval: never}
       - id: mail
         tool: up.send_mail
         effect: communicate
@@ -78,9 +79,11 @@ def write_config(
     gateway: dict[str, Any] | None = None,
     upstream_env: dict[str, str] | None = None,
     port: int | None = None,
+    extra_connectors: list[dict[str, Any]] | None = None,
+    extra_grants: str = "",
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    (folder / "policy.yaml").write_text(POLICY + extra_grants, encoding="utf-8")
     (folder / "desk.yaml").write_text(
         "name: desk\nversion: '1'\nmodel: test\npolicy: policy.yaml\n", encoding="utf-8"
     )
@@ -117,7 +120,8 @@ def write_config(
                     "timeout_seconds": 5,
                     "max_result_chars": 50_000,
                 },
-            }
+            },
+            *(extra_connectors or []),
         ],
         "gateway": settings,
     }

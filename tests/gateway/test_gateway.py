@@ -4,10 +4,11 @@ call, approvals, sessions bound to the token's subject, trace context."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from tests.gateway.harness import OTHER_TOKEN, Running
+from tests.gateway.harness import OTHER_TOKEN, Running, write_config
 from tether.identity import Actor
 
 FIONA = Actor(account="fiona", surface="web", method="password")
@@ -38,6 +39,7 @@ async def test_a_client_sees_only_the_tools_it_is_granted(gateway: Running, mode
         "up.crash",
         "up.huge",
         "up.ping",
+        "up.slow_write",
     }
     assert lookup.annotations is not None and lookup.annotations.read_only_hint is True
     async with gateway.client(OTHER_TOKEN, mode=mode) as client:  # sam: sales, lookups only
@@ -187,3 +189,118 @@ async def test_a_session_cancelled_by_an_operator_is_replaced_clean(gateway: Run
     runs = {r.id: r for r in gateway.service.runs() if r.id.startswith("gw_")}
     assert len(runs) == 2
     assert runs[first].status == "cancelled"
+
+
+@pytest.mark.parametrize("mode", ["2026-07-28", "legacy"])
+async def test_a_client_that_elicits_urls_is_sent_to_the_console_and_never_decides(
+    gateway: Running, mode: str
+) -> None:
+    import mcp_types as types
+
+    asked: list[types.ElicitRequestURLParams] = []
+
+    async def says_yes(_context: object, params: object) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams)
+        asked.append(params)
+        return types.ElicitResult(action="accept")  # typed into the client: not a decision
+
+    args = {"to": "bob@acme.example", "body": "elicited"}
+    async with gateway.client(mode=mode, elicitation_callback=says_yes) as client:
+        answer = await client.call_tool("up.send_mail", args)
+    assert asked and asked[0].url.startswith("http://127.0.0.1:8000/approvals/apr_")
+    request_id = asked[0].url.rsplit("/", 1)[1]
+    assert answer.structured_content["tether"]["status"] == "awaiting_approval"  # type: ignore[index]
+    assert gateway.service.approval(request_id).status == "pending"
+    assert gateway.effects() == []
+
+    async def approves_meanwhile(_context: object, params: object) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestURLParams)
+        gateway.service.approve(params.url.rsplit("/", 1)[1], by=FIONA)  # in the console
+        return types.ElicitResult(action="accept")
+
+    other = {"to": "bob@acme.example", "body": "approved while asked"}
+    async with gateway.client(mode=mode, elicitation_callback=approves_meanwhile) as client:
+        done = await client.call_tool("up.send_mail", other)
+    assert "sent to bob@acme.example" in done.content[0].text  # type: ignore[union-attr]
+    assert [e["body"] for e in gateway.effects()] == ["approved while asked"]
+
+
+async def test_the_gateway_over_stdio_acts_for_the_person_who_started_it(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    import os
+    import sys
+
+    from mcp import Client, StdioServerParameters
+
+    config = write_config(tmp_path / "desk", database=sqlite_url)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
+    command = "from tether.cli import main; main()"
+    _accept_all(config)
+    serve = ["gateway", "serve", "--stdio", "--as", "alice", "--agent", "desk", "-c", str(config)]
+    params = StdioServerParameters(command=sys.executable, args=["-c", command, *serve], env=env)
+    async with Client(params) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        found = await client.call_tool("up.lookup", {"customer": "c1"})
+        held = await client.call_tool("up.send_mail", {"to": "bob@acme.example", "body": "hi"})
+    assert "up.lookup" in names
+    assert "Ada Lovelace" in found.content[0].text  # type: ignore[union-attr]
+    assert held.structured_content["tether"]["status"] == "awaiting_approval"  # type: ignore[index]
+
+
+def test_stateless_requests_of_the_current_revision_need_no_session(gateway: Running) -> None:
+    import httpx
+
+    from tests.gateway.harness import TOKEN
+
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "traceparent": TRACEPARENT,
+    }
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+    }
+
+    def post(method: str, params: dict[str, object], **extra: str) -> dict[str, object]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+        answer = httpx.post(
+            gateway.url, json=body, headers={**headers, "Mcp-Method": method, **extra}
+        )
+        assert answer.status_code == 200, answer.text
+        assert "mcp-session-id" not in answer.headers
+        result: dict[str, object] = answer.json()["result"]
+        return result
+
+    discovered = post("server/discover", {})
+    assert "2026-07-28" in discovered["supportedVersions"]  # type: ignore[operator]
+    called = post(
+        "tools/call",
+        {"name": "up.lookup", "arguments": {"customer": "c1"}},
+        **{"Mcp-Name": "up.lookup"},
+    )
+    assert called["isError"] is False
+    executed = [e.event for e in gateway.service.events(type="call.executed")]
+    assert executed[-1].trace_id == TRACEPARENT.split("-")[1]
+
+
+def _accept_all(config: Path) -> None:
+    """What `tether gateway accept all` does, in this process."""
+    from tether.config import load_config
+    from tether.gateway import assemble
+    from tether.service import Service
+
+    loaded = load_config(config)
+    runtime = loaded.runtime()
+    try:
+        pins = assemble(loaded, Service(runtime)).pins
+        for pin in pins.all():
+            pins.accept(pin.name, by=Actor(account="fiona", surface="cli"))
+    finally:
+        for toolset in loaded.toolsets:
+            getattr(toolset, "close", lambda: None)()
+        runtime.close()

@@ -17,15 +17,17 @@ from tests.gateway.harness import Running, free_port, serving, write_config
 
 HERE = Path(__file__).parent
 SERVER = HERE / "authorization_server.mjs"
+PACKAGE = HERE.parent / "oidc" / "node_modules" / "oidc-provider"
+"""One install of oidc-provider for all tests (tests/oidc/package.json)."""
 
 
 def _node_ready() -> bool:
-    return shutil.which("node") is not None and (HERE / "node_modules" / "oidc-provider").is_dir()
+    return shutil.which("node") is not None and PACKAGE.is_dir()
 
 
 pytestmark = pytest.mark.skipif(
     not _node_ready(),
-    reason="needs Node.js and `npm install` in tests/gateway (the oidc-provider package)",
+    reason="needs Node.js and the oidc-provider package: npm ci --prefix tests/oidc",
 )
 
 
@@ -33,7 +35,7 @@ pytestmark = pytest.mark.skipif(
 def issuer() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        ["node", str(SERVER), str(port)],
+        ["node", str(SERVER), str(port), str(PACKAGE / "lib" / "index.js")],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -85,6 +85,15 @@ async def slow(seconds: float) -> str:
 
 
 @server.tool()
+async def slow_write(name: str, seconds: float, ctx: Context) -> str:
+    """Sleep, then act (an effect that takes a while)."""
+    await asyncio.sleep(seconds)
+    meta = ctx.request_context.meta or {}
+    _log({"tool": "slow_write", "name": name, "key": meta.get("tether/idempotency-key")})
+    return f"wrote {name}"
+
+
+@server.tool()
 def crash() -> str:
     """Exit at once, mid-call."""
     os._exit(3)

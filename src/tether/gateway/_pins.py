@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,7 +66,7 @@ class Pin:
 class Pins:
     """The pinned definitions, in tether's database."""
 
-    def __init__(self, engine: Engine, record: Any) -> None:
+    def __init__(self, engine: Engine, record: Callable[[AuditEvent], None]) -> None:
         self.engine = engine
         self._record = record
         """Appends an :class:`AuditEvent` (the service's ``record``)."""

@@ -78,7 +78,7 @@ class Worker:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def wait_ready(self, timeout: float = 30.0) -> Worker:
+    def wait_ready(self, timeout: float = 120.0) -> Worker:
         deadline = time.monotonic() + timeout
         while "ready" not in self.output():
             if self.process.poll() is not None:
@@ -88,7 +88,7 @@ class Worker:
             time.sleep(0.05)
         return self
 
-    def wait_exit(self, timeout: float = 30.0) -> int:
+    def wait_exit(self, timeout: float = 60.0) -> int:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -194,7 +194,7 @@ class Harness:
         return self.runtime.store.get(run_id).status
 
     def wait_until(
-        self, what: str, check: Callable[[], bool], *, timeout: float = 30.0, worker: Worker | None
+        self, what: str, check: Callable[[], bool], *, timeout: float = 90.0, worker: Worker | None
     ) -> None:
         """Poll ``check``; fail if a worker that should live dies, or on timeout."""
         deadline = time.monotonic() + timeout

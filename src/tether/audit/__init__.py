@@ -17,7 +17,16 @@ from tether.audit._audited import audited_gate
 from tether.audit._canonical import GENESIS, canonical_json
 from tether.audit._checkpoint import Checkpoint, CheckpointKind
 from tether.audit._damage import Damage, Problem
-from tether.audit._errors import AuditError, AuditKeyError, AuditLogUnreadable, UnknownSchemaVersion
+from tether.audit._delivery import Delivery
+from tether.audit._errors import (
+    AuditError,
+    AuditKeyError,
+    AuditLogUnreadable,
+    UnknownSchemaVersion,
+    WitnessError,
+    WitnessRefused,
+    WitnessUnavailable,
+)
 from tether.audit._event import (
     EVENT_TYPES,
     KNOWN_SCHEMA_VERSIONS,
@@ -31,7 +40,10 @@ from tether.audit._from_gate import from_gate_event
 from tether.audit._keys import DEFAULT_KEYS_DIR, KEYS_ENV, KeyStore
 from tether.audit._log import DEFAULT_RETENTION, AuditLog, PruneResult
 from tether.audit._otel import JsonLinesSpanExporter, export_spans
-from tether.audit._verify import VerifyReport, verify
+from tether.audit._verify import Assurance, VerifyReport, WitnessCheck, verify
+from tether.audit._witness import Cosignature, FileWitness, Held, Witness
+from tether.audit._witness_client import ServerWitness
+from tether.audit._witness_server import WitnessService, witness_app
 
 __all__ = [
     "DEFAULT_KEYS_DIR",
@@ -41,6 +53,7 @@ __all__ = [
     "KEYS_ENV",
     "KNOWN_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
+    "Assurance",
     "AuditError",
     "AuditEvent",
     "AuditKeyError",
@@ -48,19 +61,31 @@ __all__ = [
     "AuditLogUnreadable",
     "Checkpoint",
     "CheckpointKind",
+    "Cosignature",
     "Damage",
+    "Delivery",
     "EventType",
+    "FileWitness",
+    "Held",
     "JsonLinesSpanExporter",
     "KeyStore",
     "Problem",
     "PruneResult",
+    "ServerWitness",
     "StoredEvent",
     "UnknownSchemaVersion",
     "VerifyReport",
+    "Witness",
+    "WitnessCheck",
+    "WitnessError",
+    "WitnessRefused",
+    "WitnessService",
+    "WitnessUnavailable",
     "audited_gate",
     "canonical_json",
     "export_jsonl",
     "export_spans",
     "from_gate_event",
     "verify",
+    "witness_app",
 ]

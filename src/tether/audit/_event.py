@@ -30,6 +30,9 @@ EventType = Literal[
     "access.refused",
     "agent.stopped",
     "agent.resumed",
+    "audit.witness_refused",
+    "policy.loaded",
+    "policy.changed",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
@@ -51,7 +54,10 @@ class AuditEvent:
     (``approval.refused``: an attempt to decide that the rules refused, e.g. the
     requester approving their own call; ``approval.escalated``: sent on to others;
     ``access.refused``: the console refused a request: no login, wrong role, bad CSRF;
-    ``agent.stopped`` / ``agent.resumed``: an operator's stop switch, set or lifted)."""
+    ``agent.stopped`` / ``agent.resumed``: an operator's stop switch, set or lifted;
+    ``audit.witness_refused``: a witness refused a checkpoint that does not extend
+    what it holds, an incident; ``policy.loaded``: a policy version came into use;
+    ``policy.changed``: shadow mode or approvers changed, by whom)."""
     run_id: str
     """The run the event belongs to (``-`` for events of no run: the stop switch, the
     console's refusals)."""

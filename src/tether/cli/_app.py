@@ -2,7 +2,18 @@ from __future__ import annotations
 
 import typer
 
-from tether.cli import _approvals, _audit, _demo, _outbox, _policy, _runs, _serve, _tryton, _worker
+from tether.cli import (
+    _approvals,
+    _audit,
+    _demo,
+    _outbox,
+    _policy,
+    _runs,
+    _serve,
+    _tryton,
+    _witness,
+    _worker,
+)
 from tether.cli._eval import register as register_eval
 
 app = typer.Typer(
@@ -17,6 +28,7 @@ app.add_typer(_runs.app, name="runs")
 app.add_typer(_approvals.app, name="approvals")
 app.add_typer(_outbox.app, name="outbox")
 app.add_typer(_tryton.app, name="tryton")
+app.add_typer(_witness.app, name="witness")
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)

@@ -19,8 +19,10 @@ from tether.db._tables import (
     audit_event,
     audit_meta,
     audit_prune_guard,
+    audit_witness,
     limit_usage,
     metadata,
+    policy_snapshot,
 )
 
 __all__ = [
@@ -31,11 +33,13 @@ __all__ = [
     "audit_event",
     "audit_meta",
     "audit_prune_guard",
+    "audit_witness",
     "connect",
     "database_url",
     "is_postgres",
     "limit_usage",
     "metadata",
+    "policy_snapshot",
     "reading",
     "write_transaction",
 ]

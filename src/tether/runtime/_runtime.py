@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
-from tether.audit import AuditEvent, AuditLog
+from tether.audit import AuditEvent, AuditLog, Witness
 from tether.db import connect
 from tether.errors import ConfigurationError
 from tether.gate import Gate
@@ -71,6 +71,8 @@ class Runtime:
         application_name: str = DEFAULT_APPLICATION_NAME,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         stale_after_seconds: float = 30.0,
+        witnesses: Sequence[Witness] = (),
+        require_witness: bool = False,
     ) -> None:
         self.policy = policy
         self.agents = {agent.name: agent for agent in agents}
@@ -80,7 +82,9 @@ class Runtime:
         self.database_url = database
         self.engine: Engine = connect(database)
         self.store = RunStore(self.engine)
-        self.audit = AuditLog(self.engine, keys=keys)
+        self.audit = AuditLog(
+            self.engine, keys=keys, witnesses=witnesses, require_witness=require_witness
+        )
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
         )
@@ -164,6 +168,7 @@ class Runtime:
         """Stop executing runs (if launched) and close connections; other runtimes of
         this process keep theirs."""
         self.durability.close()
+        self.audit.close()
         self.engine.dispose()
 
     def __enter__(self) -> Runtime:

@@ -135,9 +135,7 @@ def test_witness_down_queues_and_retries(
     db: str, open_log: Callable[..., AuditLog], tmp_path: Path
 ) -> None:
     down = Server(tmp_path / "witness", free_port())
-    log = open_log(
-        db, checkpoint_every=5, witnesses=[ServerWitness(down.url, timeout_seconds=1)]
-    )
+    log = open_log(db, checkpoint_every=5, witnesses=[ServerWitness(down.url, timeout_seconds=1)])
     fill(log, 12)  # nothing blocks the appends
     (delivery,) = log.send_to_witnesses()
     assert delivery.status == "unavailable"

@@ -40,7 +40,8 @@ from tether.audit._from_gate import from_gate_event
 from tether.audit._keys import DEFAULT_KEYS_DIR, KEYS_ENV, KeyStore
 from tether.audit._log import DEFAULT_RETENTION, AuditLog, PruneResult
 from tether.audit._otel import JsonLinesSpanExporter, export_spans
-from tether.audit._verify import Assurance, VerifyReport, WitnessCheck, verify
+from tether.audit._policies import policy_version
+from tether.audit._verify import Assurance, VerifyReport, WitnessCheck, chain_problems, verify
 from tether.audit._witness import Cosignature, FileWitness, Held, Witness
 from tether.audit._witness_client import ServerWitness
 from tether.audit._witness_server import WitnessService, witness_app
@@ -83,9 +84,11 @@ __all__ = [
     "WitnessUnavailable",
     "audited_gate",
     "canonical_json",
+    "chain_problems",
     "export_jsonl",
     "export_spans",
     "from_gate_event",
+    "policy_version",
     "verify",
     "witness_app",
 ]

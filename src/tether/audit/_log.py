@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from tether.audit._event import AuditEvent, StoredEvent
 from tether.audit._from_gate import from_gate_event
 from tether.audit._group import GroupCommit
 from tether.audit._keys import KeyStore, SigningKey
+from tether.audit._policies import changes, policy_events, policy_version, snapshot_writer
 from tether.audit._query import EventFilter, read_events
+from tether.audit._reader import read_snapshot
 from tether.audit._verify import VerifyReport, verify
 from tether.audit._witness import Witness
 from tether.db import (
@@ -37,6 +39,7 @@ from tether.db import (
     audit_prune_guard,
     connect,
     is_postgres,
+    policy_snapshot,
     write_transaction,
 )
 from tether.gate import GateEvent
@@ -273,6 +276,54 @@ class AuditLog:
             row = conn.execute(_LAST_CHECKPOINT).first()
             return None if row is None else checkpoint_of(row, self._get_log_id(conn))
 
+    # --- policy snapshots -----------------------------------------------------------
+
+    def record_policy(
+        self,
+        text: str,
+        *,
+        actor: Mapping[str, Any] | None = None,
+        source: str | None = None,
+    ) -> str | None:
+        """Keep the text of a policy version that decides calls; its version.
+
+        When a version comes into use (new, or back after another) its text is stored
+        once (``tether_policy_snapshot``), it is recorded as ``policy.loaded`` with
+        ``actor``, and each change in shadow mode or approvers since the version in use
+        before as ``policy.changed``. Returns the version, or None when it was in use
+        already.
+        """
+        version = policy_version(text)
+        write, previous = snapshot_writer(text, version)
+        stored = self.append_many(
+            policy_events(text, version, actor=actor, source=source), alongside=write
+        )
+        if not stored:
+            return None
+        if previous:
+            found = changes(previous[1], text)
+            if found:
+                self.append_many(
+                    [
+                        AuditEvent(
+                            type="policy.changed",
+                            run_id="-",
+                            details={"policy_version": version, "previous": previous[0], **change},
+                            actor=actor,
+                        )
+                        for change in found
+                    ]
+                )
+        return version
+
+    def policy_text(self, version: str) -> str | None:
+        """The stored text of a policy version, if it decided anything here."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(policy_snapshot.c.text).where(policy_snapshot.c.version == version)
+            ).scalar()
+        return None if value is None else str(value)
+
     # --- witnesses ------------------------------------------------------------------
 
     def send_to_witnesses(self) -> list[Delivery]:
@@ -441,6 +492,33 @@ class AuditLog:
             until=until,
         )
         return read_events(self.engine, where, limit=limit, newest=newest)
+
+    def records(self, first: int, last: int) -> Iterator[tuple[int, str, str]]:
+        """The stored ``(seq, record, hash)`` of events ``first`` to ``last``, in order."""
+        with read_snapshot(self.engine) as reader:
+            sql = (
+                "SELECT seq, record, hash FROM tether_audit_event "
+                "WHERE seq >= ? AND seq <= ? ORDER BY seq"
+            )
+            with reader.rows(sql, (first, last)) as rows:
+                for seq, record, digest in rows:
+                    yield int(seq), record, digest
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint in the database, in the order they were written."""
+        with self.engine.connect() as conn:
+            log_id = self._get_log_id(conn)
+            rows = conn.execute(sa.select(audit_checkpoint).order_by(audit_checkpoint.c.id))
+            return [checkpoint_of(row, log_id) for row in rows]
+
+    def log_id(self) -> str:
+        """The log's id (``tether_audit_meta``)."""
+        return self._log_id or self._read_log_id()
+
+    def sign(self, payload: bytes) -> tuple[str, bytes]:
+        """Sign ``payload`` with the active key (an evidence bundle's manifest): (key id, sig)."""
+        key = self._signing_key()
+        return key.key_id, key.sign(payload)
 
     def verify(self, *, checkpoint: Checkpoint | str | Path | None = None) -> VerifyReport:
         """Check the whole log; see :func:`tether.audit.verify`."""

@@ -6,6 +6,7 @@ from tether.cli import (
     _approvals,
     _audit,
     _demo,
+    _evidence,
     _outbox,
     _policy,
     _runs,
@@ -29,6 +30,7 @@ app.add_typer(_approvals.app, name="approvals")
 app.add_typer(_outbox.app, name="outbox")
 app.add_typer(_tryton.app, name="tryton")
 app.add_typer(_witness.app, name="witness")
+app.add_typer(_evidence.app, name="evidence")
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)

@@ -17,10 +17,12 @@ person holds no thread, no process and no workflow.
 
 from __future__ import annotations
 
+import getpass
 import os
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic_ai.models import Model
@@ -28,7 +30,7 @@ from sqlalchemy.engine import Engine
 
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
-from tether.audit import AuditEvent, AuditLog, Witness
+from tether.audit import AuditEvent, AuditLog, Witness, policy_version
 from tether.db import connect
 from tether.errors import ConfigurationError
 from tether.gate import Gate
@@ -161,8 +163,22 @@ class Runtime:
 
     def launch(self, *, concurrency: int = 4) -> None:
         """Start executing runs in this process (a worker)."""
+        self._record_policy()
         self.durability.launch(self.segments, concurrency=concurrency)
         heartbeat(self)
+
+    def _record_policy(self) -> None:
+        """Keep the text of the policy this process decides with (once per version), and
+        who started deciding with it: the audit trail's policy snapshots."""
+        source = Path(self.policy.source)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            return
+        if policy_version(text) != self.policy.version:
+            return  # changed on disk since it was loaded: not the text that decides
+        actor = {"account": getpass.getuser(), "surface": "python", "method": "local"}
+        self.audit.record_policy(text, actor=actor, source=str(source))
 
     def close(self) -> None:
         """Stop executing runs (if launched) and close connections; other runtimes of

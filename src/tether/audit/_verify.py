@@ -452,17 +452,14 @@ class _Verifier:
     def _check_columns(self) -> None:
         """Each query column against its hashed record; and every record's schema version.
 
-        The database's JSON functions compare most rows; rows whose record holds an
-        escape that may stand for an unstorable character, and every row if a record is
-        not JSON at all, are compared in Python with the function that made the column.
+        One scan by the database's JSON functions finds the first row that differs, or
+        whose record holds an escape that may stand for an unstorable character (NUL, a
+        lone surrogate): such a row is compared in Python, with the function that made
+        its columns, and the scan goes on after it. If a record is not JSON at all,
+        every row is compared in Python.
         """
         try:
-            found = self.reader.savepoint_one(
-                _column_check_sql(self.reader.postgres), _unsafe_params(self.reader.postgres)
-            )
-            unsafe = self._check_rows(_unsafe_rows_sql(self.reader.postgres))
-            candidates = [r for r in (found, unsafe) if r is not None]
-            row = min(candidates, key=lambda r: int(r[0])) if candidates else None
+            row = self._first_differing()
         except _DRIVER_ERRORS:  # a record that is not JSON at all: check row by row instead
             row = self._check_rows("")
         if row is None:
@@ -480,9 +477,23 @@ class _Verifier:
             )
         )
 
-    def _check_rows(self, where: str) -> tuple[int, str] | None:
+    def _first_differing(self) -> tuple[int, str] | None:
+        sql = _column_check_sql(self.reader.postgres)
+        after = -(2**62)
+        while True:
+            found = self.reader.savepoint_one(sql, (after,))
+            if found is None:
+                return None
+            seq, version, unsafe = found
+            if not unsafe:
+                return int(seq), version
+            checked = self._check_rows(" WHERE seq = ?", (seq,))
+            if checked is not None:
+                return checked
+            after = int(seq)
+
+    def _check_rows(self, where: str, params: tuple[int, ...] = ()) -> tuple[int, str] | None:
         sql = f"SELECT seq, record, {', '.join(COLUMNS)} FROM tether_audit_event{where}"
-        params = _unsafe_params(self.reader.postgres) if where else ()
         with self.reader.rows(sql + " ORDER BY seq", params) as rows:
             for seq, record, *columns in rows:
                 try:
@@ -623,26 +634,16 @@ class _Walk:
         return True
 
 
-_UNSAFE_GLOBS = ("*\\u0000*", "*\\ud[89abcdef]*")
-_UNSAFE_REGEX = r"\\u(0000|d[89abcdef])"
-
-
-def _unsafe_params(postgres: bool) -> tuple[str, ...]:
-    return (_UNSAFE_REGEX,) if postgres else _UNSAFE_GLOBS
-
-
-def _unsafe_rows_sql(postgres: bool) -> str:
-    """The rows whose records the database's JSON functions may not read as Python does."""
-    if postgres:
-        return " WHERE record ~ ?"
-    return " WHERE record GLOB ? OR record GLOB ?"
+_UNSAFE = ("\\u0000", "\\ud")
+"""Escapes in a record that may stand for what a column cannot store: NUL, surrogates."""
 
 
 def _column_check_sql(postgres: bool) -> str:
-    """The first row (seq, version) whose columns differ from its record, or whose
-    version is unknown; rows :func:`_unsafe_rows_sql` selects are left to Python."""
+    """The first row after ``?`` (seq, version, unsafe) whose columns differ from its
+    record, whose version is unknown, or whose record holds an unsafe escape."""
     known = ",".join(f"'{v}'" for v in KNOWN_SCHEMA_VERSIONS)
     if postgres:
+        unsafe = " OR ".join(f"strpos(record, '{e}') > 0" for e in _UNSAFE)
         checks = " OR ".join(
             (
                 f"b->>'{key}' IS DISTINCT FROM {column}::text"
@@ -651,13 +652,15 @@ def _column_check_sql(postgres: bool) -> str:
             )
             for key, column in zip(BODY_KEYS, COLUMNS, strict=True)
         )
-        # OFFSET 0 keeps the subquery whole, so each record is parsed once, not per check,
-        # and only records that are safe to cast to jsonb are cast.
+        # OFFSET 0 keeps the subquery whole, so each record is parsed once, not per check;
+        # a record with an unsafe escape is never cast (jsonb refuses NUL).
         return (
-            "SELECT seq, b->>'v' FROM (SELECT *, (record::jsonb)->'body' AS b "
-            "FROM tether_audit_event WHERE NOT record ~ ? OFFSET 0) t "
-            f"WHERE {checks} OR (b->>'v') NOT IN ({known}) ORDER BY seq LIMIT 1"
+            "SELECT seq, b->>'v', unsafe FROM (SELECT *, CASE WHEN unsafe THEN NULL ELSE "
+            "(record::jsonb)->'body' END AS b FROM (SELECT *, "
+            f"({unsafe}) AS unsafe FROM tether_audit_event WHERE seq > ? OFFSET 0) u OFFSET 0) t "
+            f"WHERE unsafe OR {checks} OR (b->>'v') NOT IN ({known}) ORDER BY seq LIMIT 1"
         )
+    unsafe = " OR ".join(f"instr(record, '{e}') > 0" for e in _UNSAFE)
     checks = " OR ".join(
         (
             f"json_extract(record, '$.body.{key}') IS NOT {column}"
@@ -668,8 +671,8 @@ def _column_check_sql(postgres: bool) -> str:
         for key, column in zip(BODY_KEYS, COLUMNS, strict=True)
     )
     return (
-        "SELECT seq, CAST(json_extract(record, '$.body.v') AS TEXT) FROM tether_audit_event "
-        "WHERE NOT (record GLOB ? OR record GLOB ?) AND "
-        f"({checks} OR CAST(json_extract(record, '$.body.v') AS TEXT) NOT IN ({known})) "
+        f"SELECT seq, CAST(json_extract(record, '$.body.v') AS TEXT), {unsafe} "
+        f"FROM tether_audit_event WHERE seq > ? AND (({unsafe}) OR {checks} "
+        f"OR CAST(json_extract(record, '$.body.v') AS TEXT) NOT IN ({known})) "
         "ORDER BY seq LIMIT 1"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import hashlib
 import itertools
 import json
@@ -32,6 +33,15 @@ from tether.audit import (
     canonical_json,
 )
 from tether.evidence._bundle import BUNDLE_FORMAT, BUNDLE_VERSION, Scope
+
+try:  # orjson parses a large bundle several times faster; json is the fallback
+    import orjson
+
+    _loads: Any = orjson.loads
+    _JSON_ERRORS: tuple[type[Exception], ...] = (ValueError, orjson.JSONDecodeError)
+except ImportError:  # pragma: no cover
+    _loads = json.loads
+    _JSON_ERRORS = (ValueError,)
 
 Assurance = Literal["local", "witnessed"]
 
@@ -105,10 +115,15 @@ def verify_bundle(path: str | Path, *, keys: KeyStore | str | Path | None = None
     report says so."""
     trusted = None if keys is None else (keys if isinstance(keys, KeyStore) else KeyStore(keys))
     checker = _Checker(trusted)
+    collecting = gc.isenabled()
+    gc.disable()  # a bundle is a few hundred thousand objects that all live to the end
     try:
         checker.run(path)
     except _Stop as stop:
         checker.problems.insert(0, stop.problem)
+    finally:
+        if collecting:
+            gc.enable()
     return checker.report()
 
 
@@ -241,16 +256,17 @@ class _Checker:
         listed = manifest.get("selected")
         if not isinstance(listed, list):
             raise _stop("selection", "the manifest lists no selected events")
-        in_scope = [seq for seq in sorted(bodies) if scope.matches(bodies[seq])]
-        chosen = set(listed)
-        extra = [seq for seq in in_scope if seq not in chosen]
-        if extra:
-            raise _stop("selection", f"event {extra[0]} is in scope but not selected", extra[0])
-        missing = [seq for seq in listed if seq not in bodies or not scope.matches(bodies[seq])]
-        if missing:
-            raise _stop(
-                "selection", f"selected event {missing[0]} is not in the bundle", missing[0]
-            )
+        matches = scope.matches
+        in_scope = [seq for seq, body in bodies.items() if matches(body)]
+        if in_scope != listed:
+            chosen = set(listed)
+            extra = [seq for seq in in_scope if seq not in chosen]
+            if extra:
+                raise _stop("selection", f"event {extra[0]} is in scope but not selected", extra[0])
+            found = set(in_scope)
+            missing = [seq for seq in listed if seq not in found]
+            first = missing[0] if missing else None
+            raise _stop("selection", f"selected event {first} is not in the bundle", first)
         self.selected = len(listed)
 
     # --- what else the bundle holds ----------------------------------------------------
@@ -334,7 +350,7 @@ def _segment(
     ):
         raise _stop("chain", f"the segment from event {first} was cut or extended", first)
     sha256 = hashlib.sha256
-    loads = json.loads
+    loads = _loads
     prev: str | None = None
     digest = GENESIS
     for offset, record in enumerate(records):
@@ -365,10 +381,10 @@ def _segment(
 
 def _read(path: str | Path) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_bytes())
+        data = _loads(Path(path).read_bytes())
     except OSError as exc:
         raise _stop("unreadable", f"cannot read {path}: {exc}") from None
-    except ValueError as exc:
+    except _JSON_ERRORS as exc:
         raise _stop(
             "unreadable", f"{path} is not a readable bundle (corrupt or cut): {exc}"
         ) from None

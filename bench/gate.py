@@ -133,7 +133,7 @@ def approve_payment(payment_id: int, amount: int, currency: str) -> Record:
     return _never()
 
 
-@tool(name="email.send", effect=Effect.COMMUNICATE, idempotent=True)
+@tool(name="email.send", effect=Effect.COMMUNICATE, idempotent=True, recipients=("to",))
 def send_email(to: list[str], subject: str, body: str) -> Record:
     """Send an email from the company."""
     return _never()
@@ -279,6 +279,18 @@ def _case(  # noqa: PLR0917 (one line of the workload table per call)
         untrusted=untrusted,
         known_contacts=known,
     )
+
+
+def _provenance(case: Case) -> dict[str, tuple[str, ...]]:
+    """Provenance on: each run holds a table of the identifiers it met, as a run that
+    read its task, the CRM and an inbound email does. Its known contacts are vouched
+    for by the CRM (so ``vouched(r)`` in the policy means what Cedar's known-contact
+    check does); the rest is what an inbound email showed it."""
+    table = {f"email:{address}": ("tool:crm.read_party",) for address in case.known_contacts}
+    seen = ("untrusted:email.read_inbox",)
+    table |= {f"email:sender{n}@outside.example": seen for n in range(20)}
+    table |= {f"name:inv-{n:04d}": ("task",) for n in range(10)}
+    return table
 
 
 _REFUND = {"invoice_id": 9001, "reason": "damaged in transit"}
@@ -491,6 +503,7 @@ def tether_call(policy: Policy, case: Case, index: int) -> ProposedCall:
             id=f"run-{index}",
             untrusted=case.untrusted,
             known_contacts=frozenset(case.known_contacts),
+            provenance=_provenance(case),
         ),
         call_id=f"call-{index}",
         why="benchmark",

@@ -64,7 +64,7 @@ def test_a_section_shows_usage_arguments_and_options() -> None:
     section = text.split("## `tether approvals approve`\n", 1)[1].split("\n## ", 1)[0]
     assert "tether approvals approve [OPTIONS] {request_id}" in section
     assert "| `request_id` | str | required |" in section
-    assert "| `--as` | str | required | The approver (must hold the role). |" in section
+    assert "| `--comment` | str |  | A note for the record" in section
     assert "| `--wait` | float | `120.0` | Seconds to wait for the run to go on. |" in section
 
 

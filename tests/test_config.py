@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import EXAMPLES
 from tether.config import load_config, state_location
+from tether.errors import ConfigFileError
 
 
 @pytest.fixture
@@ -43,3 +44,69 @@ def test_given_values_win_over_everything(project: Path, monkeypatch: pytest.Mon
         "sqlite:///given.db",
         "given-keys",
     )
+
+
+# --- errors in tether.yaml say file, line and fix (issue 15, item 19) ---------------------
+
+
+def config_error(tmp_path: Path, text: str) -> str:
+    (tmp_path / "tether.yaml").write_text(text)
+    with pytest.raises(ConfigFileError) as refused:
+        load_config(tmp_path / "tether.yaml")
+    message = str(refused.value)
+    assert "validation error" not in message
+    assert "input_value" not in message
+    assert "pydantic" not in message
+    return message
+
+
+def test_a_missing_key_names_the_file_the_line_and_the_fix(tmp_path: Path) -> None:
+    message = config_error(tmp_path, "# the desk\npolicy: policy.yaml\n")
+    assert f"{tmp_path / 'tether.yaml'}:2: missing required key 'agents'" in message
+    assert "add `agents: [agents/NAME.yaml]`" in message
+
+
+def test_an_unknown_key_says_which_keys_are_allowed(tmp_path: Path) -> None:
+    message = config_error(
+        tmp_path, "policy: p.yaml\nagents: [a.yaml]\nworker:\n  concurency: 2\n"
+    )
+    assert "tether.yaml:4: unknown key 'concurency'; did you mean 'concurrency'?" in message
+    assert "allowed here: concurrency, executor_id" in message
+
+
+def test_a_bad_value_says_what_was_given(tmp_path: Path) -> None:
+    message = config_error(
+        tmp_path, "policy: p.yaml\nagents: [a.yaml]\nworker:\n  concurrency: 0\n"
+    )
+    assert "tether.yaml:4: worker.concurrency: Input should be greater than or equal to 1" in (
+        message
+    )
+    assert "(given: 0)" in message
+
+
+def test_every_problem_is_listed_in_line_order(tmp_path: Path) -> None:
+    message = config_error(
+        tmp_path,
+        "web:\n  users:\n    fiona: {roles: [approver]}\nagents: []\nkeys: [1]\n",
+    )
+    lines = message.splitlines()
+    assert lines[0] == "configuration is invalid (4 problems):"
+    assert ":1: missing required key 'policy'" in lines[1]
+    assert ":3: web.users.fiona: give password_hash or password_env" in lines[2]
+    assert ":4: agents: List should have at least 1 item" in lines[3]
+    assert ":5: keys: Input should be a valid string" in lines[4]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", ":1: the file is empty; a tether.yaml names at least `policy:` and `agents:`"),
+        ("- policy.yaml\n", ":1: a tether.yaml is a mapping"),
+        ("policy: p.yaml\nagents: [a.yaml\n", ":3: not valid YAML"),
+        ("policy: a\npolicy: b\n", ":2: key 'policy' appears twice"),
+    ],
+)
+def test_a_file_that_is_not_a_configuration_says_so(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert expected in config_error(tmp_path, text)

@@ -62,6 +62,42 @@ def test_demo_shows_every_control(tmp_path: Path) -> None:
     assert states[INJECTED_INVOICE] == "posted"
     # Mail went to the customer the CRM vouches for; the stranger the email named got none.
     assert outbox(state) == ["orders@acme-trading.example"]
+    # The summary says so because the trail does.
+    routine, boundaries, injected = result.summary
+    assert routine.startswith("A routine refund: ran ") and "the run ended completed" in routine
+    assert "erp.issue_credit_note invoice_id 388" in routine
+    assert "refused" in boundaries
+    assert "refused email.send to payments@hooli-billing.example" in injected
+    assert "waits for a person: erp.issue_credit_note invoice_id 392" in injected
+
+
+def test_the_summary_claims_only_what_happened(tmp_path: Path) -> None:
+    """A model that does nothing gets a summary of nothing (not the scripted story)."""
+    quiet = tmp_path / "quiet.yaml"
+    quiet.write_text("turns:\n  - text: I would rather not.\n")
+    result = run_demo(tmp_path / "demo", Console(file=io.StringIO()), model=f"scripted:{quiet}")
+    assert [run.status for run in result.runs] == ["completed"] * 3
+    assert result.pending == []
+    for line in result.summary:
+        assert "ran nothing" in line and "refused" not in line and "waits" not in line, line
+
+
+def test_a_scene_that_does_not_settle_is_cancelled_not_left_running(tmp_path: Path) -> None:
+    from tests.evals.openai_double import Turn, chat_server
+
+    console = Console(record=True, width=200, file=io.StringIO())
+    with chat_server([Turn(text="…", delay_seconds=3.0)]) as server:
+        result = run_demo(
+            tmp_path / "demo",
+            console,
+            model=f"openai-compatible:slow@{server.url}",
+            scene_timeout_seconds=0.5,
+        )
+    assert [run.status for run in result.runs] == ["cancelled"] * 3
+    assert console.export_text().count("the demo cancelled it") == 3
+    with load_config(result.config).runtime() as runtime:
+        statuses = {record.status for record in runtime.store.find()}
+    assert statuses == {"cancelled"}
 
 
 def test_the_demo_policy_checks_against_its_connectors_tools(tmp_path: Path) -> None:

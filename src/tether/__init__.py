@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from tether.policy import Policy, load_policy, load_policy_text
     from tether.redaction import Redactor
     from tether.runtime import RunRecord, Runtime
-    from tether.tools import Effect, Tool, ToolContext, Toolset, tool
+    from tether.tools import Effect, ReadBack, Tool, ToolContext, Toolset, tool
 
 _WHERE = {
     "Actor": "tether.identity",
@@ -77,6 +77,7 @@ _WHERE = {
     "PolicyIssue": "tether.errors",
     "Principal": "tether.calls",
     "ProposedCall": "tether.calls",
+    "ReadBack": "tether.tools",
     "Recorder": "tether.gate",
     "Redactor": "tether.redaction",
     "Refused": "tether.gate",
@@ -124,6 +125,7 @@ __all__ = [
     "PolicyIssue",
     "Principal",
     "ProposedCall",
+    "ReadBack",
     "Recorder",
     "Redactor",
     "Refused",

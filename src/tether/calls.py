@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tether.provenance import Provenance
+
 
 @dataclass(frozen=True, kw_only=True)
 class Principal:
@@ -43,12 +45,45 @@ class RunState:
     """The run has read outside content (an inbound email, a web page)."""
     known_contacts: frozenset[str] = frozenset()
     """Addresses the run may write to without counting as strangers."""
+    provenance: Provenance = field(default_factory=dict)
+    """Where the identifiers the run has met were vouched for or seen
+    (:mod:`tether.provenance`); conditions ask with ``vouched(x)`` and the like."""
+    calls: tuple[PastCall, ...] | None = None
+    """What the run has done so far (calls executed, in flight, or awaiting approval),
+    for sequence conditions (``run.calls``); None when the policy reads none."""
 
     def as_cel(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "id": self.id,
             "untrusted": self.untrusted,
             "known_contacts": sorted(self.known_contacts),
+        }
+        if self.calls is not None:
+            value["calls"] = [call.as_cel() for call in self.calls]
+            value["recipients"] = sorted({r for call in self.calls for r in call.recipients})
+        return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class PastCall:
+    """A call the run made before this one, as sequence conditions see it."""
+
+    tool: str
+    effect: str
+    status: str
+    """``done``, ``failed``, ``started`` (in flight) or ``held`` (awaiting approval)."""
+    args: Mapping[str, Any] = field(default_factory=dict)
+    """Its arguments as the records show them (secrets redacted)."""
+    recipients: tuple[str, ...] = ()
+    """The addresses it wrote to, for a communicate tool."""
+
+    def as_cel(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "effect": self.effect,
+            "status": self.status,
+            "args": to_cel(self.args),
+            "recipients": list(self.recipients),
         }
 
 

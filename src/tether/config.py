@@ -26,15 +26,30 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tether.agents import Agent, load_agent
 from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
-from tether.audit import KEYS_ENV, FileWitness, ServerWitness, Witness
+from tether.audit import (
+    KEYS_ENV,
+    FileWitness,
+    LiveSpans,
+    ServerWitness,
+    Witness,
+    otlp_configured,
+    otlp_exporter,
+)
 from tether.connectors import build_toolset
-from tether.errors import ConfigurationError
-from tether.policy import Policy, load_policy
+from tether.errors import ConfigFileError, ConfigIssue, ConfigurationError
+from tether.policy import (
+    Path_,
+    Policy,
+    YamlProblem,
+    line_of,
+    load_policy,
+    load_with_lines,
+    schema_problems,
+)
 from tether.runtime import Runtime
 from tether.tools import Toolset
 
@@ -73,6 +88,21 @@ class WorkerSettings(_Strict):
     executor_id: str | None = None
     stale_after_seconds: float = Field(default=30.0, gt=0)
     """A worker silent for this long is taken to be dead; its segments are taken over."""
+
+
+class TelemetrySettings(_Strict):
+    """Live OpenTelemetry export (docs/audit.md#live-export)."""
+
+    otlp: bool | None = None
+    """Send spans to an OTLP endpoint as calls and runs end: True, False, or (unset)
+    when the standard ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variable is set. The
+    exporter reads its endpoint, headers, protocol and timeout from the standard
+    ``OTEL_EXPORTER_OTLP_*`` variables."""
+    service_name: str = "tether"
+    """The spans' ``service.name`` (``OTEL_SERVICE_NAME`` overrides it)."""
+    include_content: bool = False
+    """Add the (redacted) arguments and results, as the conventions' opt-in
+    ``gen_ai.tool.call.arguments`` / ``gen_ai.tool.call.result``."""
 
 
 class ConnectorSettings(_Strict):
@@ -125,15 +155,73 @@ class WebTokenSettings(_Strict):
         return self
 
 
+class OidcSettings(_Strict):
+    """Single sign-on with an OpenID Connect provider (authorization code with PKCE)."""
+
+    issuer: str
+    """The provider's issuer URL; its discovery document is read from
+    ``ISSUER/.well-known/openid-configuration``."""
+    client_id: str
+    client_secret_env: str | None = None
+    """The variable holding the client secret (none: a public client, PKCE only)."""
+    redirect_url: str | None = None
+    """This console's callback, as registered with the provider (default: the
+    request's own ``/login/sso/callback``)."""
+    scopes: list[str] = ["openid", "profile", "email", "groups"]
+    username_claim: str = "preferred_username"
+    """The ID-token claim that names the tether user (``sub`` if the provider has no
+    user names)."""
+    groups_claim: str = "groups"
+    roles: dict[str, list[WebRole]] = {}
+    """Console roles by group (``groups_claim`` values) or by ``user:NAME``; a user
+    whom this maps to no role is refused."""
+    label: str = "single sign-on"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class LoginLimits(_Strict):
+    """How guessing passwords is slowed down and bounded."""
+
+    backoff_after: int = Field(default=3, ge=1)
+    """Failures (of an account, or of a client) before each attempt must wait."""
+    backoff_seconds: float = Field(default=1.0, gt=0)
+    """The first wait; it doubles with each further failure, up to ``backoff_max_seconds``."""
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    lock_after: int = Field(default=10, ge=1)
+    """Failures before the account (or client) is locked until an operator clears it."""
+    window_seconds: float = Field(default=3600.0, gt=0)
+    """Failures older than this are forgotten (a lock stays until cleared)."""
+    parallel_hashes: int = Field(default=2, ge=1)
+    """Password checks at once (argon2 takes 64 MiB each): the others wait."""
+    hash_wait_seconds: float = Field(default=10.0, gt=0)
+    """How long a login waits for a free slot before it is refused (503)."""
+
+
 class WebSettings(_Strict):
     """The operator console: who may log in, and how its sessions are kept."""
 
     users: dict[str, WebUserSettings] = {}
     tokens: list[WebTokenSettings] = []
+    oidc: OidcSettings | None = None
+    """Single sign-on (OpenID Connect), besides or instead of passwords."""
+    login: LoginLimits = LoginLimits()
+    token_max_age_seconds: int = Field(default=30 * 86400, gt=0)
+    """How long an API token issued by ``tether login`` stays valid."""
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    """Larger request bodies are refused (413) before anything else is done with them."""
+    trusted_proxies: list[str] = []
+    """Addresses (or networks, CIDR) of the reverse proxies whose ``X-Forwarded-For``
+    names the client; none by default: the peer address is the client."""
+    refusal_window_seconds: float = Field(default=60.0, gt=0)
+    """Refused unauthenticated requests are recorded once per client and reason in
+    each window, with a count (so they cannot flood the audit trail)."""
+    url: str | None = None
+    """Where the console is served (the default of ``tether login --console``)."""
     session_secret_env: str | None = None
     """The variable holding the key that signs session cookies (default: a key file
     generated beside the audit keys)."""
     session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
+    """The absolute maximum age of a console session: activity does not extend it."""
     secure_cookies: bool | None = None
     """Cookies only over https (default: when ``tether serve`` serves https itself)."""
     evals: str = ".tether/evals"
@@ -209,6 +297,14 @@ class ConfigFile(_Strict):
     """Users, tokens and sessions of the console (``tether serve``)."""
     audit: AuditSettings = AuditSettings()
     """The audit trail's witnesses."""
+    operators: Literal["local", "authenticated"] = "authenticated"
+    """``authenticated``: the CLI's decision commands act through the console's API
+    as the user of ``tether login``. ``local``: a single-operator deployment, where
+    they may also act on the database directly under ``--as USER``, recorded as local."""
+    telemetry: TelemetrySettings = TelemetrySettings()
+    """Live OpenTelemetry export of the trail."""
+    gateway: dict[str, Any] = {}
+    """The MCP gateway's settings (``tether gateway``; read by :mod:`tether.gateway`)."""
 
 
 class Config:
@@ -218,7 +314,9 @@ class Config:
         self.spec = spec
         self.path = path
         self.base = path.parent
-        self.connector_tools = connector_tools(spec, self.base)
+        self.toolsets: list[Toolset] = connector_toolsets(spec, self.base)
+        """The connectors' toolsets, one per connector (an MCP server's keeps its connection)."""
+        self.connector_tools = Toolset(item for toolset in self.toolsets for item in toolset)
         self.policy: Policy = load_policy(self._path(spec.policy), extra_tools=self.connector_tools)
         self.agents: list[Agent] = [
             load_agent(self._path(item), policy=self.policy) for item in spec.agents
@@ -244,6 +342,10 @@ class Config:
         if self.spec.inline is not None:
             return self.spec.inline
         return self.database.startswith("sqlite")
+
+    def accounts(self) -> set[str]:
+        """Every user: the policy's and the console's."""
+        return set(self.policy.spec.users) | set(self.spec.web.users)
 
     def notifiers(self) -> list[Notifier]:
         notifiers: list[Notifier] = []
@@ -272,6 +374,18 @@ class Config:
             notifiers.append(WebhookNotifier(url=hook.url, secret=secret))
         return notifiers
 
+    def telemetry(self) -> LiveSpans | None:
+        """The live span export this configuration asks for, or None."""
+        settings = self.spec.telemetry
+        wanted = otlp_configured() if settings.otlp is None else settings.otlp
+        if not wanted:
+            return None
+        return LiveSpans(
+            otlp_exporter(),
+            service_name=os.environ.get("OTEL_SERVICE_NAME") or settings.service_name,
+            include_content=settings.include_content,
+        )
+
     def runtime(self, *, executor_id: str | None = None) -> Runtime:
         return Runtime(
             policy=self.policy,
@@ -283,6 +397,7 @@ class Config:
             stale_after_seconds=self.spec.worker.stale_after_seconds,
             witnesses=self.spec.audit.build(self.base),
             require_witness=self.spec.audit.require_witness,
+            telemetry=self.telemetry(),
         )
 
 
@@ -301,24 +416,69 @@ def find_config(path: str | Path | None = None) -> Path:
     )
 
 
+_MISSING_FIX = {
+    "policy": "add `policy: policy.yaml` (the policy file, relative to this one)",
+    "agents": "add `agents: [agents/NAME.yaml]` (one file per agent, relative to this one)",
+    "host": "add `host:` (the SMTP server's name or address)",
+    "url": "add `url:` (where the webhook posts)",
+    "type": "add `type:` (email, tryton, openapi, mcp, or package.module)",
+    "name": "add `name:`",
+    "user": "add `user:` (the console user the token acts as)",
+}
+"""How to fix a missing required key, by key (the module's docstring shows a whole file)."""
+_NEEDED = "`policy:` and `agents:`"
+
+
 def _read(found: Path) -> ConfigFile:
+    """``found`` as a :class:`ConfigFile`; :class:`ConfigFileError` names every problem
+    with its line and what to do about it."""
+    file = str(found)
+
+    def refused(problems: list[tuple[int | None, str]]) -> ConfigFileError:
+        return ConfigFileError([ConfigIssue(file=file, line=ln, message=m) for ln, m in problems])
+
     try:
-        data = yaml.safe_load(found.read_text(encoding="utf-8"))
+        text = found.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise refused([(None, f"cannot read: {exc.strerror}")]) from None
+    if not text.strip():
+        raise refused([(1, f"the file is empty; a tether.yaml names at least {_NEEDED}")])
+    try:
+        data, lines = load_with_lines(text)
+    except YamlProblem as exc:
+        raise refused([(exc.line, exc.message)]) from None
+    if not isinstance(data, dict):
+        raise refused([(1, f"a tether.yaml is a mapping with at least {_NEEDED}")])
+    try:
         return ConfigFile.model_validate(data)
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigurationError(f"{found} is invalid: {exc}") from None
+    except ValidationError as exc:
+        problems = [
+            (line_of(lines, path), _with_fix(message, path))
+            for path, message in schema_problems(exc, data, ConfigFile)
+        ]
+        raise refused(sorted(problems, key=lambda problem: problem[0] or 0)) from None
+
+
+def _with_fix(message: str, path: Path_) -> str:
+    if message.startswith("missing required key") and path:
+        fix = _MISSING_FIX.get(str(path[-1]), f"add `{path[-1]}:`")
+        return f"{message}: {fix}"
+    return message
 
 
 def connector_tools(spec: ConfigFile, base: Path) -> Toolset:
     """The tools of the connectors ``spec`` names (after setting its ``env:``)."""
+    return Toolset(item for toolset in connector_toolsets(spec, base) for item in toolset)
+
+
+def connector_toolsets(spec: ConfigFile, base: Path) -> list[Toolset]:
+    """The toolset of each connector ``spec`` names (after setting its ``env:``)."""
     for name, value in spec.env.items():
         os.environ.setdefault(name, value)
-    tools = Toolset()
-    for connector in spec.connectors:
-        settings = {"base_dir": str(base), **connector.settings}
-        for item in build_toolset(connector.type, settings):
-            tools.add(item)
-    return tools
+    return [
+        build_toolset(connector.type, {"base_dir": str(base), **connector.settings})
+        for connector in spec.connectors
+    ]
 
 
 def load_connector_tools(path: str | Path | None = None) -> Toolset:
@@ -326,6 +486,12 @@ def load_connector_tools(path: str | Path | None = None) -> Toolset:
     (to check a policy against them: ``tether policy check --config``)."""
     found = find_config(path)
     return connector_tools(_read(found), found.resolve().parent)
+
+
+def read_config_file(path: str | Path | None = None) -> ConfigFile:
+    """The ``tether.yaml`` to use (see :func:`find_config`), read and checked, without
+    loading its policy, agents or connectors."""
+    return _read(find_config(path))
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -4,8 +4,10 @@
     ├── ConfigurationError       tether was set up wrongly: fix the file or the call
     │   ├── FileIssues           a file is invalid (carries every issue, with lines)
     │   │   ├── PolicyError      … a policy file
+    │   │   ├── ConfigFileError  … a tether.yaml
     │   │   └── ScenarioError    … an evaluation scenario (tether.evals)
     │   ├── DatabaseError        the database URL or schema is unusable
+    │   ├── SQLiteTooOld         the interpreter's SQLite is too old (tether.db)
     │   └── UnknownToolError     a name that no toolset provides
     ├── ToolCallError            a tool call could not be completed (crosses durable steps)
     │   ├── ToolArgumentsError   the arguments do not match the tool's schema
@@ -28,6 +30,16 @@ class TetherError(Exception):
 
 class ConfigurationError(TetherError):
     """tether was configured wrongly; the message says what to change."""
+
+
+class UnknownAccountError(TetherError):
+    """A decision in the name of someone who is no user (of the policy or the console)."""
+
+    reason = "unknown_account"
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"{account!r} is not a user: decisions are made by known users only")
+        self.account = account
 
 
 class RunHalted(TetherError):
@@ -88,6 +100,18 @@ class PolicyError(FileIssues):
 
     invalid = "policy is invalid"
     issues: list[PolicyIssue]  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigIssue(FileIssue):
+    """One problem found in a configuration file (``tether.yaml``)."""
+
+
+class ConfigFileError(FileIssues):
+    """A ``tether.yaml`` could not be loaded. ``issues`` lists every problem found."""
+
+    invalid = "configuration is invalid"
+    issues: list[ConfigIssue]  # type: ignore[assignment]
 
 
 class UnknownToolError(ConfigurationError):

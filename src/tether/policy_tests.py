@@ -25,12 +25,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tether.calls import Principal, ProposedCall, RunState
+from tether.calls import PastCall, Principal, ProposedCall, RunState
 from tether.errors import PolicyError, PolicyIssue
 from tether.gate import Decision, evaluate
 from tether.policy import Policy, YamlProblem, line_of, load_policy, load_with_lines
+from tether.provenance import Undetermined, identifiers_of, merged
 
 TEST_FILE_GLOB = "*_test.yaml"
+
+
+class PastCallSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tool: str
+    effect: str = ""
+    status: Literal["done", "failed", "started", "held"] = "done"
+    args: dict[str, Any] = {}
+    recipients: list[str] = []
 
 
 class RunSpec(BaseModel):
@@ -38,6 +48,26 @@ class RunSpec(BaseModel):
     id: str = "policy-test"
     untrusted: bool = False
     known_contacts: list[str] = []
+    vouched: dict[str, list[str]] = {}
+    """Per source (``task``, ``start``, ``approval``, ``tool:NAME``), the values it vouched for."""
+    seen: dict[str, list[str]] = {}
+    """Per tool, the values seen in its untrusted output."""
+    calls: list[PastCallSpec] | None = None
+    """What the run did before (for sequence conditions)."""
+
+    def provenance(self) -> dict[str, tuple[str, ...]]:
+        learned = [
+            (identifier, source)
+            for source, values in self.vouched.items()
+            for value in values
+            for identifier in identifiers_of(value)
+        ] + [
+            (identifier, f"untrusted:{tool}")
+            for tool, values in self.seen.items()
+            for value in values
+            for identifier in identifiers_of(value)
+        ]
+        return {key: tuple(sources) for key, sources in merged({}, learned).items()}
 
 
 class CaseSpec(BaseModel):
@@ -144,10 +174,21 @@ def _run_case(policy: Policy, case: CaseSpec, file: str, line: int | None) -> Ca
             problem=problem,
         )
 
+    try:
+        provenance = case.run.provenance()
+    except Undetermined as exc:
+        return result(None, f"run.vouched/run.seen: {exc}")
     run = RunState(
         id=case.run.id,
-        untrusted=case.run.untrusted,
+        untrusted=case.run.untrusted or bool(case.run.seen),
         known_contacts=frozenset(case.run.known_contacts),
+        provenance=provenance,
+        calls=None
+        if case.run.calls is None
+        else tuple(
+            PastCall(**{**past.model_dump(), "recipients": tuple(past.recipients)})
+            for past in case.run.calls
+        ),
     )
     try:
         call = build_call(

@@ -7,6 +7,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from detect_secrets.plugins.artifactory import ArtifactoryDetector
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+from detect_secrets.plugins.base import RegexBasedDetector
+from detect_secrets.plugins.basic_auth import BasicAuthDetector
+from detect_secrets.plugins.discord import DiscordBotTokenDetector
+from detect_secrets.plugins.github_token import GitHubTokenDetector
+from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+from detect_secrets.plugins.jwt import JwtTokenDetector
+from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP, KeywordDetector
+from detect_secrets.plugins.mailchimp import MailchimpDetector
+from detect_secrets.plugins.npm import NpmDetector
+from detect_secrets.plugins.openai import OpenAIDetector
+from detect_secrets.plugins.pypi_token import PypiTokenDetector
+from detect_secrets.plugins.sendgrid import SendGridDetector
+from detect_secrets.plugins.slack import SlackDetector
+from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+from detect_secrets.plugins.stripe import StripeDetector
+from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+from detect_secrets.plugins.twilio import TwilioKeyDetector
+
 SECRET = "[REDACTED]"
 """What a secret is replaced with."""
 MASKED = "[MASKED]"
@@ -28,16 +49,108 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/=]{8,}"),
     re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
 ]
+"""Shapes detect-secrets does not know in free text: HTTP credentials, whole PEM keys."""
+
+
+class TetherTokenDetector(RegexBasedDetector):
+    """tether's own API tokens: ``tt_`` and the token's URL-safe characters."""
+
+    secret_type = "tether API token"
+    denylist = (re.compile(r"(?<![A-Za-z0-9_-])tt_[A-Za-z0-9_-]{20,}"),)
+
+
+_AWS_SECRET = r"(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+_MIXED_CASE_AND_DIGITS = "".join(
+    rf"(?=[A-Za-z0-9/+]{{0,39}}[{kind}])" for kind in ("A-Z", "a-z", "0-9")
+)
+
+
+class AWSSecretKeyDetector(RegexBasedDetector):
+    """AWS secret access keys (40 base64 characters) where detect-secrets wants quotes.
+
+    Near words that name one (``aws``, ``secret``, ``key``), or alone when they mix
+    upper and lower case letters and digits as only a random key does (a Git SHA-1,
+    also 40 characters, is lower-case hex).
+    """
+
+    secret_type = "AWS Secret Access Key"
+    denylist = (
+        re.compile(r"(?i)(?:aws|secret|access.?key).{0,40}?" + _AWS_SECRET),
+        re.compile(_MIXED_CASE_AND_DIGITS + _AWS_SECRET),
+    )
+
+
+_SHAPES: tuple[RegexBasedDetector, ...] = (
+    TetherTokenDetector(),
+    AWSSecretKeyDetector(),
+    AWSKeyDetector(),
+    ArtifactoryDetector(),
+    AzureStorageKeyDetector(),
+    DiscordBotTokenDetector(),
+    GitHubTokenDetector(),
+    GitLabTokenDetector(),
+    JwtTokenDetector(),
+    MailchimpDetector(),
+    NpmDetector(),
+    OpenAIDetector(),
+    PypiTokenDetector(),
+    SendGridDetector(),
+    SlackDetector(),
+    SquareOAuthDetector(),
+    StripeDetector(),
+    TelegramBotTokenDetector(),
+    TwilioKeyDetector(),
+)
+"""detect-secrets' detectors of credential shapes, and tether's own. Its entropy and IP
+detectors are left out (hashes and ids are not secrets), and so are those that only
+ever verify against a service (network)."""
+_LONG_RUN = re.compile(r"[A-Za-z0-9_\-/+=.]{16,}")
+"""Every shape above holds a run this long: a text without one is not scanned for them."""
+_URL_CREDENTIALS = BasicAuthDetector()
+_KEYWORDS = KeywordDetector()
+_KEYWORD_STEMS = ("key", "pass", "pwd", "secret", "contrase")
+"""A part of each of detect-secrets' keywords: its (slow) keyword detector runs only on
+a text that holds one."""
+_UNQUOTED = CONFIG_DENYLIST_REGEX_TO_GROUP
+"""Keyword forms with or without quotes (``password=x``, ``secret: "x"``), as in free text."""
+_SHORTEST_SECRET = 6
+_SHORTEST_GROUP = 8
 
 
 def _normal(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _matched_secret(match: re.Match[str]) -> str:
+    """The secret in a detector's match: the group that holds it behind its context
+    (``aws_secret = '…'``, ``://user:…@``), else the whole match (a group at its start
+    is a prefix alternative, as ``(ghp|gho)_…``)."""
+    group = match.lastindex
+    if group is not None:
+        value = match.group(group)
+        if value and match.start(group) > match.start() and len(value) >= _SHORTEST_GROUP:
+            return value
+    return match.group(0).strip(" \t\r\n\"'=:")
+
+
+def _detected(text: str) -> set[str]:
+    """The secret values detect-secrets' detectors (and tether's) find in ``text``:
+    credentials by their shape, in URLs, and assigned to a keyword (``password=…``)."""
+    if len(text) < _SHORTEST_SECRET:
+        return set()
+    found: set[str] = set()
+    detectors: list[RegexBasedDetector] = [_URL_CREDENTIALS]
+    if _LONG_RUN.search(text):
+        detectors.extend(_SHAPES)
+    for detector in detectors:
+        for pattern in detector.denylist:
+            found.update(_matched_secret(match) for match in pattern.finditer(text))
+    lowered = text.lower()
+    if any(stem in lowered for stem in _KEYWORD_STEMS):
+        found.update(_KEYWORDS.analyze_string(text, denylist_regex_to_group=_UNQUOTED))
+    return {value for value in found if value.strip()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +166,9 @@ class Redactor:
 
     A key is secret when its name says so (``password``, ``api_key``, ``Authorization``…)
     or the caller names it; a string is secret where it looks like a credential (bearer
-    tokens, ``sk-…`` keys, private keys) or contains a value the caller marked secret.
+    tokens, private keys, tether's ``tt_…`` tokens, AWS keys and the other shapes
+    detect-secrets' detectors know), where it assigns one in free text
+    (``password=…``), or contains a value the caller marked secret.
     """
 
     def __init__(
@@ -112,6 +227,8 @@ class Redactor:
             scrubbed = scrubbed.replace(secret, SECRET)
         for pattern in _SECRET_PATTERNS:
             scrubbed = pattern.sub(SECRET, scrubbed)
+        for secret in sorted(_detected(scrubbed), key=len, reverse=True):
+            scrubbed = scrubbed.replace(secret, SECRET)
         if scrubbed != text:
             paths.append(path or "(value)")
         return scrubbed

@@ -23,6 +23,9 @@ class Effect(StrEnum):
     """What a tool does to the world, from least to most consequential."""
 
     READ = "read"
+    EGRESS = "egress"
+    """Sends its arguments outside the company (a URL fetch, an outside search) but
+    changes nothing: judged like a consequential call once the run is tainted."""
     WRITE = "write"
     COMMUNICATE = "communicate"
     IRREVERSIBLE = "irreversible"
@@ -36,7 +39,7 @@ class Effect(StrEnum):
         return self if self.rank >= other.rank else other
 
 
-_EFFECT_ORDER = [Effect.READ, Effect.WRITE, Effect.COMMUNICATE, Effect.IRREVERSIBLE]
+_EFFECT_ORDER = [Effect.READ, Effect.EGRESS, Effect.WRITE, Effect.COMMUNICATE, Effect.IRREVERSIBLE]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +52,30 @@ class ToolContext:
     """The call's id, unique in its run."""
     idempotency_key: str
     """Derived from run and call: a connector passes it on so a retry never repeats an effect."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadBack:
+    """How a tool reads back, from the system it acts on, what a call changed there.
+
+    The gate calls ``after`` once the tool has answered, and ``before`` just before it
+    runs; the executed event records both beside the tool's answer ("what the system
+    shows happened"), and every field where the read-back disagrees with what the tool
+    said (``expect``) as a discrepancy. A read-back must only read. Each function may
+    be sync or async.
+    """
+
+    after: Callable[[dict[str, Any], Any], Any]
+    """Given the call's validated arguments and the tool's answer, the state the system
+    shows now, read from the system (never copied from the answer)."""
+    before: Callable[[dict[str, Any]], Any] | None = None
+    """Given the arguments, the state before the effect (read just before the call runs)."""
+    expect: Callable[[dict[str, Any], Any], Any] | None = None
+    """Given the arguments and the answer, what the read-back must show: every field
+    of it is compared, and one the read-back lacks is a discrepancy. Besides, the
+    answer's fields that the read-back also has are always compared."""
+    system: str = ""
+    """Where the read-back reads (``tryton``, ``outbox``, a base URL), for the record."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,15 +109,56 @@ class Tool:
     """Given this call's arguments and result, the arguments of the reversing call."""
     preview: Callable[..., Any] | None = None
     """A dry run: same arguments, returns what would change, changes nothing."""
+    read_back: ReadBack | None = None
+    """How to read back from the system what a call changed (the outcome record)."""
     untrusted_output: bool = False
-    """The result carries outside content (an inbound email): reading it taints the run."""
+    """The result carries outside content (an inbound email): reading it taints the run.
+    ``untrusted_fields`` says which parts, when only some do (and sets this)."""
+    untrusted_fields: tuple[str, ...] = ()
+    """Dotted paths of the result's fields that carry outside content (``body``,
+    ``messages.subject``; lists are walked into): only these taint the run, and the
+    identifiers they name are marked as seen in untrusted output."""
     contacts: Callable[[Any], Iterable[str]] | None = None
     """The addresses a result vouches for (a customer's email read from the CRM): the
     run may then write to them (``run.known_contacts``)."""
+    vouches: tuple[str, ...] = ()
+    """Dotted paths of result fields whose values the tool vouches for (a party's
+    email and IBAN from the ERP's own records)."""
+    vouches_args: tuple[str, ...] = ()
+    """Arguments a successful call vouches for (inviting a user makes them a member;
+    creating a party makes its address known)."""
+    targets: tuple[str, ...] | None = None
+    """Arguments that steer the action (recipients, accounts, URLs, record ids), whose
+    provenance the untrusted-content rule checks; None: every argument does."""
+    recipients: tuple[str, ...] = ()
+    """Address arguments (to, cc, bcc, reply_to, participants, share targets), seen by
+    conditions all at once as ``recipients``."""
     secret_args: frozenset[str] = field(default_factory=frozenset)
     """Argument names whose values are secrets: never shown to the model or stored in clear."""
     context_param: str | None = None
     """Name of the parameter that receives the :class:`ToolContext`, if the function has one."""
+
+    def __post_init__(self) -> None:
+        if self.untrusted_fields and not self.untrusted_output:
+            # Fields of outside content make an output with outside content.
+            object.__setattr__(self, "untrusted_output", True)
+
+    @property
+    def untrusted_paths(self) -> tuple[str, ...]:
+        """The result's untrusted fields; ``("*",)`` when the whole result is."""
+        if self.untrusted_fields:
+            return self.untrusted_fields
+        return ("*",) if self.untrusted_output else ()
+
+    @property
+    def target_args(self) -> tuple[str, ...]:
+        """The arguments that steer the action (all of them unless declared)."""
+        if self.targets is not None:
+            return self.targets
+        return tuple(self.arg_names())
+
+    def arg_names(self) -> list[str]:
+        return list(self.args_model.model_fields)
 
     def effect_under(self, granted: Effect | None) -> Effect:
         """The effect class a call has under a grant that says ``granted`` (or nothing)."""
@@ -132,8 +200,14 @@ def tool(
     reversed_by: str | None = None,
     reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     preview: Callable[..., Any] | None = None,
+    read_back: ReadBack | None = None,
     untrusted_output: bool = False,
+    untrusted_fields: Iterable[str] = (),
     contacts: Callable[[Any], Iterable[str]] | None = None,
+    vouches: Iterable[str] = (),
+    vouches_args: Iterable[str] = (),
+    targets: Iterable[str] | None = None,
+    recipients: Iterable[str] = (),
     secret_args: Iterable[str] = (),
     description: str | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
@@ -149,8 +223,14 @@ def tool(
     reversed_by: str | None = None,
     reverse_args: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     preview: Callable[..., Any] | None = None,
+    read_back: ReadBack | None = None,
     untrusted_output: bool = False,
+    untrusted_fields: Iterable[str] = (),
     contacts: Callable[[Any], Iterable[str]] | None = None,
+    vouches: Iterable[str] = (),
+    vouches_args: Iterable[str] = (),
+    targets: Iterable[str] | None = None,
+    recipients: Iterable[str] = (),
     secret_args: Iterable[str] = (),
     description: str | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
@@ -166,7 +246,7 @@ def tool(
         args_model, context_param = _args_model(fn)
         hints = get_type_hints(fn, include_extras=True)
         returns = hints.get("return")
-        return Tool(
+        built = Tool(
             name=name or fn.__name__,
             function=fn,
             description=description or inspect.getdoc(fn) or "",
@@ -179,13 +259,38 @@ def tool(
             reversed_by=reversed_by,
             reverse_args=reverse_args,
             preview=preview,
+            read_back=read_back,
             untrusted_output=untrusted_output,
+            untrusted_fields=tuple(untrusted_fields),
             contacts=contacts,
+            vouches=tuple(vouches),
+            vouches_args=tuple(vouches_args),
+            targets=None if targets is None else tuple(targets),
+            recipients=tuple(recipients),
             secret_args=frozenset(secret_args),
             context_param=context_param,
         )
+        check_declaration(built)
+        return built
 
     return build if function is None else build(function)
+
+
+def check_declaration(item: Tool) -> None:
+    """Refuse a tool whose declarations name arguments it does not have."""
+    known = set(item.arg_names())
+    for label, names in (
+        ("vouches_args", item.vouches_args),
+        ("targets", item.targets or ()),
+        ("recipients", item.recipients),
+        ("secret_args", item.secret_args),
+    ):
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise TypeError(
+                f"tool {item.name!r}: {label} names {', '.join(unknown)}, which are not "
+                f"its arguments ({', '.join(sorted(known)) or 'none'})"
+            )
 
 
 def _args_model(fn: Callable[..., Any]) -> tuple[type[BaseModel], str | None]:

@@ -141,6 +141,22 @@ def test_show(populated: str) -> None:
     assert (code, output.strip()) == (0, "no audit events match")
 
 
+def test_show_fits_an_80_column_terminal(populated: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15, item 20: an 8-column table in 80 columns wrapped every cell."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, output = audit("show", "--db", populated, "--tool", "erp.refund")
+    assert code == 0, output
+    lines = output.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    assert lines[0] == "audit events (2), newest first"
+    # One block per event: each field whole on its own labelled line.
+    assert any(line.split() == ["tool", "erp.refund"] for line in lines)
+    assert any(line.split() == ["who", "desk", "for", "alice"] for line in lines)
+    outcome = [line for line in lines if line.strip().startswith("outcome")]
+    assert "needs_approval (refund, role:staff, defaults.approval)" in outcome[-1]
+    assert sum(line.startswith("#") for line in lines) == 2
+
+
 def test_show_rejects_a_bad_time(populated: str) -> None:
     code, output = audit("show", "--db", populated, "--since", "yesterday-ish")
     assert code == 2

@@ -126,6 +126,11 @@ class CrmServer:
     received: list[Received] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     url: str = ""
+    stores_otherwise: dict[str, Any] = field(default_factory=dict)
+    """Fields a created party is stored with, whatever was sent and answered (a system
+    that silently changes data)."""
+    reads_fail: bool = False
+    """Reading one party answers 503."""
 
     def handle(self, request: Received) -> tuple[int, str, bytes]:
         self.received.append(request)
@@ -137,7 +142,7 @@ class CrmServer:
             return _json(200, found[:limit])
         if route == "/parties" and request.method == "POST":
             party = {"id": len(self.parties) + 1, **request.body}
-            self.parties[party["id"]] = party
+            self.parties[party["id"]] = {**party, **self.stores_otherwise}
             return _json(201, party)
         if route.startswith("/parties/"):
             party_id = int(route.split("/")[2])
@@ -148,6 +153,8 @@ class CrmServer:
                 return 204, "", b""
             if route.endswith("/notify"):
                 return _json(202, {"queued": request.body})
+            if self.reads_fail:
+                return _json(503, {"detail": "try later"})
             return _json(200, self.parties[party_id])
         return self._special(route, request)
 

@@ -558,3 +558,52 @@ def test_imap_certificate_must_be_trusted(tmp_path: Path, cert: Certificate) -> 
         built = tools(tmp_path, imap_host="127.0.0.1", imap_port=server.port)
         with pytest.raises(EmailError, match=r"certificate not trusted.*tls_ca_file"):
             built.get("email.read_inbox").function()
+
+
+# --- outcome records: the message as the mail server keeps it ------------------------
+
+
+async def test_a_sent_message_is_read_back_from_the_outbox(tmp_path: Path, outbox: Outbox) -> None:
+    maildir(tmp_path / "inbox", [])
+    built = tools(tmp_path, smtp_port=outbox.port, outbox="outbox", inbox_maildir="inbox")
+    recorded: list[Any] = []
+    policy = load_policy_text(POLICY, tools=built)
+    with Gate(policy, recorder=None) as gate:
+        call, decision = gate.propose(proposed("email.send", MESSAGE, untrusted=False, call_id="9"))
+        outcome, event = await gate.run(call, decision)  # type: ignore[arg-type]
+        recorded.append(event)
+    assert isinstance(outcome, Executed)
+    observed = recorded[0].observed.to_dict()
+    assert observed["status"] == "confirmed", observed
+    assert observed["system"] == f"outbox {tmp_path / 'outbox'}"
+    assert observed["after"] == {
+        "found": True,
+        "message_id": outcome.output.value["message_id"],
+        "to": ["customer@example.com"],
+        "cc": [],
+        "subject": "Your order",
+    }
+
+
+async def test_a_message_the_mailbox_does_not_show_is_a_discrepancy(
+    tmp_path: Path, outbox: Outbox
+) -> None:
+    # The server at the port took the message, but it keeps mail elsewhere than the
+    # mailbox the connector reads back: what the system shows disagrees with "sent".
+    maildir(tmp_path / "inbox", [])
+    built = tools(tmp_path, smtp_port=outbox.port, outbox="another-outbox", inbox_maildir="inbox")
+    with Gate(load_policy_text(POLICY, tools=built), recorder=None) as gate:
+        call, decision = gate.propose(proposed("email.send", MESSAGE, untrusted=False, call_id="9"))
+        outcome, event = await gate.run(call, decision)  # type: ignore[arg-type]
+    assert isinstance(outcome, Executed)
+    assert len(outbox.messages()) == 1
+    assert event.observed is not None
+    observed = event.observed.to_dict()
+    assert observed["status"] == "discrepancy"
+    paths = [d["path"] for d in observed["discrepancies"]]
+    assert paths[0] == "found"
+    assert observed["after"]["found"] is False
+
+
+def test_without_a_local_outbox_there_is_no_read_back(tmp_path: Path) -> None:
+    assert tools(tmp_path, smtp_port=2525).get("email.send").read_back is None

@@ -22,7 +22,15 @@ from tether.calls import Principal, ProposedCall, RunState
 from tether.connectors import build_toolset
 from tether.connectors.openapi import OpenAPIDocumentError, toolset
 from tether.errors import ConfigurationError, ToolArgumentsError, ToolCallError
-from tether.gate import AwaitingApproval, Executed, Failed, Gate, GateEvent, Refused
+from tether.gate import (
+    AwaitingApproval,
+    Executed,
+    Failed,
+    Gate,
+    GateEvent,
+    NeedsApproval,
+    Refused,
+)
 from tether.policy import load_policy_text
 from tether.tools import Effect, ToolContext, Toolset
 
@@ -232,8 +240,9 @@ async def test_a_post_sends_json_and_the_idempotency_key(gate: Gate, crm: CrmSer
         "tags": ["vip"],
         "address": {"city": "Austin"},
     }
-    request = crm.received[-1]
+    request, read_back = crm.received
     assert request.body == {"name": "Initech", "tags": ["vip"], "address": {"city": "Austin"}}
+    assert (read_back.method, read_back.path) == ("GET", "/api/parties/1")
     assert request.headers["content-type"] == "application/json"
     assert request.headers["idempotency-key"] == "run-1:call-1"
     assert crm.parties[1]["name"] == "Initech"
@@ -801,3 +810,72 @@ async def test_credentials_are_not_sent_to_another_origin(
 
 def _context() -> ToolContext:
     return ToolContext(run_id="run-1", call_id="call-2", idempotency_key="run-1:call-2")
+
+
+# --- outcome records: what the API shows after the change ----------------------------
+
+
+def outcome_of(events: Events) -> dict[str, Any]:
+    (executed,) = [e for e in events.events if e.type == "call.executed"]
+    assert executed.observed is not None
+    return executed.observed.to_dict()
+
+
+async def test_a_create_is_read_back_from_the_api(
+    gate: Gate, crm: CrmServer, events: Events
+) -> None:
+    outcome = await gate.call(proposed("crm.createParty", name="Initech", tags=["vip"]))
+    assert isinstance(outcome, Executed), outcome
+    record = outcome_of(events)
+    assert record["status"] == "confirmed"
+    assert record["system"] == f"{crm.url}/parties/{{party_id}}"
+    assert record["after"] == {"id": 1, "name": "Initech", "tags": ["vip"]}
+    assert crm.received[-1].method == "GET"
+    assert crm.received[-1].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_a_system_that_stores_otherwise_is_a_discrepancy(
+    gate: Gate, crm: CrmServer, events: Events
+) -> None:
+    crm.stores_otherwise = {"name": "Initrode"}
+    outcome = await gate.call(proposed("crm.createParty", name="Initech"))
+    assert isinstance(outcome, Executed)  # the effect happened: the call is not undone
+    record = outcome_of(events)
+    assert record["status"] == "discrepancy"
+    assert record["discrepancies"] == [
+        {"path": "name", "answer": "Initech", "system": "Initrode"}
+    ]
+
+
+async def test_a_delete_is_confirmed_by_the_resource_being_gone(
+    gate: Gate, crm: CrmServer, events: Events
+) -> None:
+    crm.parties[3] = {"id": 3, "name": "Globex"}
+    call, decision = gate.propose(proposed("crm.deleteParty", party_id=3))
+    assert isinstance(decision, NeedsApproval)  # irreversible: executed as if approved
+    outcome = await gate.execute(call, decision)
+    assert isinstance(outcome, Executed), outcome
+    assert outcome_of(events) | {"system": ""} == {
+        "status": "confirmed",
+        "system": "",
+        "after": {"exists": False},
+    }
+
+
+async def test_a_read_back_that_fails_is_unread_and_the_call_still_executed(
+    gate: Gate, crm: CrmServer, events: Events
+) -> None:
+    crm.reads_fail = True
+    outcome = await gate.call(proposed("crm.createParty", name="Initech"))
+    assert isinstance(outcome, Executed)
+    record = outcome_of(events)
+    assert record["status"] == "unread"
+    assert "503" in record["error"]
+    assert TOKEN not in json.dumps(record)
+    assert crm.parties[1]["name"] == "Initech"
+
+
+def test_read_back_can_be_turned_off(settings: dict[str, Any]) -> None:
+    assert toolset(settings).get("crm.createParty").read_back is not None
+    assert toolset({**settings, "read_back": False}).get("crm.createParty").read_back is None
+    assert toolset(settings).get("crm.listParties").read_back is None  # reads change nothing

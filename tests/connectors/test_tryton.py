@@ -45,6 +45,7 @@ from tether.connectors.tryton import (
     toolset,
 )
 from tether.connectors.tryton._build import DEFAULT_ADMIN_PASSWORD
+from tether.gate import compare
 
 PASSWORD_ENV = "TETHER_TEST_TRYTON_PASSWORD"
 POSTGRES_ENV = "TETHER_TEST_DATABASE_URL"
@@ -644,3 +645,66 @@ def test_concurrent_creates_make_one_record(shared_server: TrytonServer) -> None
         thread.join()
     assert len({r["id"] for r in results}) == 1
     assert sorted(r["created"] for r in results) == [False, False, True]
+
+
+# --- outcome records: what Tryton shows after each write ----------------------------
+
+
+def outcomes(seller: Agent) -> list[dict[str, Any]]:
+    return [
+        event.observed.to_dict()
+        for event in seller.events.events
+        if event.type == "call.executed" and event.observed is not None
+    ]
+
+
+@pytest.mark.slow
+async def test_writes_are_read_back_from_tryton(seller: Agent, client: TrytonClient) -> None:
+    (party,) = await seller.call("crm.find_parties", query="Stark Trading")
+    (invoice, *_) = await seller.call("erp.list_invoices", state="posted")
+    assert outcomes(seller) == []  # reads have no outcome record
+    created = await seller.call("crm.create_party", name="Newco", email="hello@newco.example")
+    await seller.call("crm.update_party", party_id=party["id"], city="Gotham")
+    await seller.call("erp.issue_credit_note", invoice_id=invoice["id"])
+    new, update, credit = outcomes(seller)
+    assert all(item["system"] == "tryton" for item in (new, update, credit))
+    assert [new["status"], update["status"], credit["status"]] == ["confirmed"] * 3, (
+        new,
+        update,
+        credit,
+    )
+    # Read from Tryton, not copied from the answer: what a direct read shows.
+    assert new["after"]["id"] == created["id"]
+    assert new["after"]["email"] == "hello@newco.example"
+    assert client.read_one("party.party", created["id"], ["name"])["name"] == "Newco"
+    assert update["before"]["city"] != "Gotham"
+    assert update["after"]["city"] == "Gotham"
+    assert credit["before"]["state"] == "posted"
+    assert credit["after"]["invoice"]["state"] == "cancelled"
+    assert credit["after"]["credit_note"]["kind"] == "credit_note"
+    assert credit["after"]["credit_note"]["total_amount"] == f"-{invoice['total_amount']}"
+
+
+@pytest.mark.slow
+async def test_a_change_tryton_does_not_show_is_a_discrepancy(
+    seller: Agent, client: TrytonClient
+) -> None:
+    # Another writer changes the record between the tool's answer and the read-back.
+    (party,) = await seller.call("crm.find_parties", query="Stark Trading")
+    tool = seller.gate.policy.tools.get("crm.update_party")
+    assert tool.read_back is not None
+    answer = tool.function(party_id=party["id"], name="Stark Industries")
+    client.write("party.party", [party["id"]], {"name": "Stark Holdings"})
+    shown = tool.read_back.after({"party_id": party["id"]}, answer)
+    expected = tool.read_back.expect  # what the call asked Tryton to hold
+    assert expected is not None
+    (differs,) = compare(
+        expected({"party_id": party["id"], "name": "Stark Industries"}, answer),
+        shown,
+        strict=True,
+    )
+    assert (differs.path, differs.answer, differs.system) == (
+        "name",
+        "Stark Industries",
+        "Stark Holdings",
+    )

@@ -354,7 +354,7 @@ def test_baseline_option(golden: GoldenRun, tmp_path: Path) -> None:
     assert "compared with the baseline" in output or "no change from the baseline" in output
 
 
-def test_a_run_that_takes_too_long_is_errored_and_cancelled(tmp_path: Path) -> None:
+def test_a_run_that_takes_too_long_is_cancelled_and_judged(tmp_path: Path) -> None:
     code, output = tether(
         "eval",
         str(GOLDEN / "guardrails" / "thank-you-note.yaml"),
@@ -366,5 +366,8 @@ def test_a_run_that_takes_too_long_is_errored_and_cancelled(tmp_path: Path) -> N
     )
     assert code == 1, output
     (scenario,) = json.loads((tmp_path / "r.json").read_text())["scenarios"]
-    assert scenario["status"] == "errored"
-    assert scenario["trials"][0]["error"] == "TimeoutError: the run did not finish within 0.001 s"
+    assert scenario["status"] == "failed"
+    (trial,) = scenario["trials"]
+    assert trial["error"] is None and trial["timed_out"] is True
+    assert trial["run_status"] == "cancelled" and trial["run_id"].startswith("run_")
+    assert f"run {trial['run_id']} did not finish within 0.001 s" in trial["failures"][0]

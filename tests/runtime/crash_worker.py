@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 POLICY = HERE / "crash_policy.yaml"
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from tether.runtime import Runtime
     from tether.runtime._workers import heartbeat, recover_dead_workers
 
+    _arm_record_kills()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
@@ -69,6 +71,25 @@ def main(argv: list[str] | None = None) -> int:
                 rt.sweep()
     print("stopped", flush=True)
     return 0
+
+
+def _arm_record_kills() -> None:
+    """A kill point inside the runtime: right after the transaction that records a
+    tool's execution (``kill-after-record-TOOL`` in the crash folder) commits. Whatever
+    the runtime writes after it in a transaction of its own is lost."""
+    from tests.runtime.crash_tools import kill_point
+    from tether.audit import AuditLog
+
+    original = AuditLog.record_many
+
+    def record_many(self: AuditLog, events: Any, **kwargs: Any) -> Any:
+        result = original(self, events, **kwargs)
+        for event in events:
+            if event.type == "call.executed":
+                kill_point("after-record", event.call.tool)
+        return result
+
+    AuditLog.record_many = record_many  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def config(tmp_path: Path, desk: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         f"policy: {EXAMPLE / 'policy.yaml'}\n"
         f"agents: [{EXAMPLE / 'agents/support-desk.yaml'}, {EXAMPLE / 'agents/billing.yaml'}]\n"
         f"keys: {tmp_path / 'keys'}\n"
+        "operators: local\n"
     )
     return str(path)
 

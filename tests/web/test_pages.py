@@ -8,7 +8,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import StartRun, log_in
+from tests.web.conftest import StartRun, bearer, log_in
+from tether.audit import AuditEvent
 from tether.runtime import Runtime
 
 
@@ -49,7 +50,8 @@ def test_the_run_timeline_shows_each_step_in_order(
     assert positions[:4] == sorted(positions[:4])
     decided = rows[positions[1]]
     assert "needs_approval" in decided and "refund.approval" in decided  # status and rule ids
-    assert "approve by frank fine" in rows[positions[3]]  # verdict, approver, comment
+    # verdict, approver, how they were authenticated (Python code naming them), comment
+    assert "approve by frank (python, local (no login)) fine" in rows[positions[3]]
     executed = [row for row in rows if "executed erp.create_credit_note" in row]
     assert len(executed) == 1 and re.search(r"\d\.\d{3}s$", executed[0])  # with its timing
     offsets = [float(row.split(" ", 1)[0]) for row in rows]
@@ -224,3 +226,44 @@ def test_pages_send_security_headers_and_http_only_cookies(client: TestClient) -
     assert page.headers["x-frame-options"] == "DENY"
     cookie = page.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_the_run_page_shows_what_the_system_shows_happened(
+    client: TestClient, pending: StartRun, runtime: Runtime
+) -> None:
+    request = pending()
+    runtime.approve(request.id, by="frank", comment="fine")
+    assert runtime.wait(request.run_id).status == "completed"
+    # A discrepancy as a read-back records one: the tool said 150, the system shows 15.
+    runtime.audit.append(
+        AuditEvent(
+            type="call.executed",
+            run_id=request.run_id,
+            call_id="late-check",
+            tool="erp.create_credit_note",
+            effect={
+                "class": "irreversible",
+                "outcome": {
+                    "status": "discrepancy",
+                    "system": "desk",
+                    "after": {"amount": 15.0},
+                    "discrepancies": [{"path": "amount", "answer": 150.0, "system": 15.0}],
+                },
+            },
+        )
+    )
+    log_in(client, "vic")
+    page = client.get(f"/runs/{request.run_id}")
+    rows = timeline_rows(page.text)
+    executed = [row for row in rows if "executed erp.create_credit_note" in row]
+    assert "desk shows: confirmed" in executed[0]
+    assert "desk shows: discrepancy" in executed[1]
+    assert "field the tool said the system shows amount 150.0 15.0" in executed[1]
+    api = client.get(f"/api/runs/{request.run_id}", headers=bearer("vic"))
+    assert api.status_code == 200
+    outcomes = [
+        entry["outcome"]["status"]
+        for entry in api.json()["timeline"]
+        if entry["kind"] == "call.executed" and entry["outcome"]
+    ]
+    assert outcomes[0] == "confirmed" and outcomes[-1] == "discrepancy"

@@ -118,7 +118,8 @@ def test_users_and_tokens_from_the_environment() -> None:
     assert users.authenticate("ops", "guess") is None
     assert users.authenticate("nobody", "from-env") is None
     by_token = users.for_token("tt_ci")
-    assert by_token is not None and by_token.name == "ops" and by_token.via == "token:ci"
+    assert by_token is not None and by_token.name == "ops" and by_token.credential == "ci"
+    assert by_token.actor("api").method == "api_token"
     assert users.for_token("tt_other") is None
     unset = Users(settings, env={})
     assert unset.authenticate("ops", "") is None and unset.for_token("tt_ci") is None

@@ -10,12 +10,16 @@ from tether.agents._scripted import (
     scripted_model,
     tool_name_from_model,
 )
+from tether.agents._settings import ModelOptions, RunLimits, limit_message
 
 __all__ = [
     "Agent",
+    "ModelOptions",
+    "RunLimits",
     "Script",
     "ScriptedCall",
     "ScriptedTurn",
+    "limit_message",
     "load_agent",
     "load_script",
     "model_tool_name",

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_ai.models import Model
 
 from tether.agents._scripted import load_script, scripted_model
+from tether.agents._settings import ModelOptions, RunLimits
 from tether.errors import ConfigurationError
 from tether.policy import Policy, load_policy
 from tether.tools import Toolset
@@ -32,6 +33,12 @@ class Agent:
     version: str = "1"
     base_dir: Path = field(default_factory=Path.cwd)
     """Where relative paths (a scripted model's file) are resolved."""
+    model_settings: ModelOptions = field(default_factory=ModelOptions)
+    """Sent with every model request: temperature, max tokens, tool choice, timeout."""
+    limits: RunLimits = field(default_factory=RunLimits)
+    """How many model requests, tool calls and tokens one segment of a run may use."""
+    source: str = ""
+    """The agent's file, if it came from one (named in messages about its settings)."""
 
     def __post_init__(self) -> None:
         if self.name not in self.policy.agents:
@@ -87,10 +94,13 @@ class _AgentFile(BaseModel):
     model: str = "scripted"
     instructions: str = ""
     policy: str
+    model_settings: ModelOptions = ModelOptions()
+    limits: RunLimits = RunLimits()
 
 
 def load_agent(path: str | Path, *, policy: Policy | None = None) -> Agent:
-    """An agent from YAML: ``name``, ``version``, ``model``, ``instructions``, ``policy``."""
+    """An agent from YAML: ``name``, ``version``, ``model``, ``instructions``, ``policy``,
+    ``model_settings`` and ``limits`` (see :mod:`tether.agents._settings`)."""
     path = Path(path)
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -106,4 +116,7 @@ def load_agent(path: str | Path, *, policy: Policy | None = None) -> Agent:
         instructions=spec.instructions,
         policy=policy or load_policy(path.parent / spec.policy),
         base_dir=path.parent,
+        model_settings=spec.model_settings,
+        limits=spec.limits,
+        source=str(path),
     )

@@ -139,6 +139,7 @@ class Approvals:
             "escalate_at": now + requirement.escalate_after if requirement.escalate_after else None,
             "escalate_to": list(requirement.escalate_to),
             "escalated": False,
+            "assurance": requirement.assurance,
         }
         self.store.insert(row)
         request = self.store.get(str(row["id"]))
@@ -215,9 +216,11 @@ class Approvals:
         # the limits take a lock of their own.
         edited: _Edit | None = None
         try:
+            if by.break_glass and (verdict != "approve" or edit is not None):
+                raise EditRefused(request_id, "break-glass only approves, as the request stands")
             if edit is not None:
                 before = rules.check_open(self.store.get(request_id), self.clock())
-                rules.check_approver(self.policy, before, by.account, self.clock())
+                self._check_decider(before, by, comment)
                 edited = self._checked_edit(before, edit)
             updated = self._cast(request_id, by=by, verdict=verdict, edited=edited, comment=comment)
         except ApprovalError as refusal:
@@ -245,7 +248,25 @@ class Approvals:
         )
         if reopened:  # other people must now decide: they are told
             self._notify(updated, updated.approvers)
+        if by.break_glass:
+            self._notify_break_glass(updated)
         return updated
+
+    def _check_decider(self, request: ApprovalRequest, by: Actor, comment: str | None) -> None:
+        """Refuse ``by`` unless they may decide ``request`` now, as they authenticated."""
+        if by.break_glass:
+            rules.check_break_glass(self.policy, request, by, comment)
+            return
+        rules.check_approver(self.policy, request, by.account, self.clock())
+        rules.check_assurance(request, by)
+
+    def _notify_break_glass(self, request: ApprovalRequest) -> None:
+        """Everyone who could have decided, and the path's own list, are told at once."""
+        spec = self.policy.spec.break_glass
+        refs = (*request.approvers, *request.escalate_to, *(spec.notify if spec else ()))
+        recipients = sorted(self.policy.users_holding(tuple(refs)))
+        for notifier in self.notifiers:
+            notifier.notify(request, recipients)
 
     def _cast(
         self,
@@ -259,7 +280,7 @@ class Approvals:
         """Store the vote and, when it settles the request, its status (one transaction)."""
         with write_transaction(self.engine, f"approval:{request_id}") as conn:
             request = rules.check_open(self.store.get(request_id, conn=conn), self.clock())
-            rules.check_approver(self.policy, request, by.account, self.clock())
+            self._check_decider(request, by, comment)
             if edited is not None and request.args_hash != edited.before.args_hash:
                 raise ApprovalClosed(request_id, "another approver changed the arguments meanwhile")
             new_args = edited.args if edited is not None else None
@@ -274,6 +295,7 @@ class Approvals:
                 edited_args=new_args,
                 comment=comment,
                 at=self.clock(),
+                actor=by.record(),
             )
             self.store.add_vote(conn, request_id, vote)
             # What the request now is, without reading it back: the vote added to it, and
@@ -290,7 +312,7 @@ class Approvals:
             if requirement is not None:  # re-opened under the stricter rule
                 changes.update(_requirement_columns(requirement, self.clock()))
             updated = dataclasses.replace(request, votes=(*request.votes, vote), **_fields(changes))
-            status = rules.settled_status(updated, vote.verdict)
+            status = rules.settled_status(updated, vote.verdict, break_glass=by.break_glass)
             if status != "pending":
                 changes.update(status=status, decided_at=self.clock(), comment=comment)
             if changes:
@@ -478,6 +500,8 @@ class Approvals:
 
     def _notify(self, request: ApprovalRequest, refs: Sequence[str]) -> None:
         recipients = sorted(self.policy.users_holding(tuple(refs)) - {request.requested_by})
+        if rules.PRINCIPAL in refs:  # asked to confirm their own assistant's call
+            recipients = sorted({*recipients, request.requested_by})
         for notifier in self.notifiers:
             notifier.notify(request, recipients)
 
@@ -510,6 +534,7 @@ class Approvals:
             ("comment", comment),
             ("edited_args", edited_args),
             ("reopened", reopened),
+            ("break_glass", True if by is not None and by.break_glass else None),
         ):
             if value is not None:
                 approval[key] = value
@@ -566,9 +591,7 @@ class Approvals:
         )
 
 
-def _changed_requirement(
-    request: ApprovalRequest, decision: Any
-) -> ApprovalRequirement | None:
+def _changed_requirement(request: ApprovalRequest, decision: Any) -> ApprovalRequirement | None:
     """The requirement an edited call needs, when it is not the request's own."""
     if not isinstance(decision, NeedsApproval):
         return None  # it needs approval no longer; the request's requirement stays
@@ -577,6 +600,7 @@ def _changed_requirement(
         wanted.rule == request.rule
         and set(wanted.approvers) == set(request.approvers)
         and wanted.quorum == request.quorum
+        and wanted.assurance == request.assurance
     )
     return None if same else wanted
 
@@ -592,6 +616,7 @@ def _requirement_columns(requirement: ApprovalRequirement, now: _dt.datetime) ->
         "escalate_at": now + requirement.escalate_after if requirement.escalate_after else None,
         "escalate_to": list(requirement.escalate_to),
         "escalated": False,
+        "assurance": requirement.assurance,
     }
 
 

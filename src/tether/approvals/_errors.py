@@ -42,6 +42,19 @@ class NotAnApprover(ApprovalError):
     status_code = 403
 
 
+class AssuranceRequired(NotAnApprover):
+    """The rule demands an authenticated approver; this decision was made without a login."""
+
+    reason = "assurance_required"
+
+
+class BreakGlassRefused(ApprovalError):
+    """A break-glass approval without the role, a written reason or a login."""
+
+    reason = "break_glass_refused"
+    status_code = 403
+
+
 class SelfApproval(ApprovalError):
     """Nobody approves their own request."""
 

@@ -28,6 +28,13 @@ class Vote:
     edited_args: dict[str, Any] | None
     comment: str | None
     at: _dt.datetime
+    actor: dict[str, Any] | None = None
+    """Who cast it and how they were authenticated (surface, method, account), as
+    recorded; None for votes cast before tether recorded it."""
+
+    @property
+    def break_glass(self) -> bool:
+        return bool(self.actor and self.actor.get("break_glass"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +70,13 @@ class ApprovalRequest:
     decided_at: _dt.datetime | None
     comment: str | None
     votes: tuple[Vote, ...] = ()
+    assurance: str = "local"
+    """The least assurance an approver's login needs (``authenticated``: no local decisions)."""
+
+    @property
+    def break_glass(self) -> bool:
+        """Decided through the emergency path (shown as such everywhere)."""
+        return any(vote.break_glass for vote in self.votes)
 
     @property
     def approvals(self) -> tuple[str, ...]:
@@ -107,6 +121,17 @@ class ApprovalRequest:
             "quorum": self.quorum,
             "approved_by": list(self.approvals),
             "status": self.status,
+            "assurance": self.assurance,
+            "break_glass": self.break_glass,
+            "votes": [
+                {
+                    "by": vote.approver,
+                    "verdict": vote.verdict,
+                    "at": vote.at.isoformat(),
+                    **({"actor": vote.actor} if vote.actor else {}),
+                }
+                for vote in self.votes
+            ],
             "expires_at": self.expires_at.isoformat(),
             "seconds_left": round(self.seconds_left(now)),
         }

@@ -36,7 +36,15 @@ def describe(request: ApprovalRequest) -> dict[str, Any]:
         "approvers": list(request.approvers),
         "quorum": request.quorum,
         "expires_at": request.expires_at.isoformat(),
+        "status": request.status,
+        **(_break_glass(request) if request.break_glass else {}),
     }
+
+
+def _break_glass(request: ApprovalRequest) -> dict[str, Any]:
+    """Who broke glass, and their written reason."""
+    vote = next(vote for vote in request.votes if vote.break_glass)
+    return {"break_glass": {"by": vote.approver, "reason": vote.comment, "at": vote.at.isoformat()}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +64,8 @@ class EmailNotifier:
     timeout_seconds: float = 10.0
 
     def message(self, request: ApprovalRequest, to: Sequence[str]) -> EmailMessage:
+        if request.break_glass:
+            return self._break_glass_message(request, to)
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = ", ".join(to)
@@ -76,6 +86,31 @@ class EmailNotifier:
         ]
         if base:
             lines.append(f"Or in the console: {base}/approvals/{request.id}")
+        message.set_content("\n".join(lines))
+        return message
+
+    def _break_glass_message(self, request: ApprovalRequest, to: Sequence[str]) -> EmailMessage:
+        glass = _break_glass(request)["break_glass"]
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = ", ".join(to)
+        message["Subject"] = (
+            f"[tether] BREAK-GLASS: {glass['by']} approved {request.tool} for "
+            f"{request.requested_by} without the usual approvers"
+        )
+        message["Importance"] = "high"
+        message["X-Priority"] = "1"
+        lines = [
+            f"BREAK-GLASS APPROVAL by {glass['by']} at {glass['at']}.",
+            f"Their written reason: {glass['reason']}",
+            "",
+            f"{request.agent}, acting for {request.requested_by}, will run {request.tool}:",
+            request.preview,
+            "",
+            f"The rule was {request.rule} (approvers {', '.join(request.approvers)}, "
+            f"quorum {request.quorum}); the emergency path replaced it.",
+            f"Review: tether approvals show {request.id}",
+        ]
         message.set_content("\n".join(lines))
         return message
 

@@ -139,9 +139,7 @@ class ApprovalStore:
         with self.engine.begin() as conn:
             result = conn.execute(
                 approval_request.update()
-                .where(
-                    approval_request.c.id == request_id, approval_request.c.escalated.is_(False)
-                )
+                .where(approval_request.c.id == request_id, approval_request.c.escalated.is_(False))
                 .values(escalated=True)
             )
         return bool(result.rowcount)
@@ -205,6 +203,7 @@ def _request(row: Any, votes: Sequence[Any]) -> ApprovalRequest:
         escalated=bool(row["escalated"]),
         decided_at=_utc_or_none(row["decided_at"]),
         comment=row["comment"],
+        assurance=row["assurance"],
         votes=tuple(
             Vote(
                 approver=v["approver"],
@@ -213,6 +212,7 @@ def _request(row: Any, votes: Sequence[Any]) -> ApprovalRequest:
                 edited_args=v["edited_args"],
                 comment=v["comment"],
                 at=as_utc(v["at"]),
+                actor=v["actor"],
             )
             for v in votes
         ),

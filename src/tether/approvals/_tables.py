@@ -35,6 +35,8 @@ approval_request = sa.Table(
     sa.Column("escalated", sa.Boolean, nullable=False, default=False),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("comment", sa.Text, nullable=True),
+    # The least assurance an approver needs: local or authenticated (migration 0040).
+    sa.Column("assurance", sa.String(20), nullable=False, server_default="local"),
     # One request per call: a step that runs again finds the request it made.
     sa.UniqueConstraint("run_id", "call_id", name="uq_tether_approval_request_call"),
 )
@@ -56,4 +58,6 @@ approval_vote = sa.Table(
     sa.Column("edited_args", sa.JSON, nullable=True),
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    # Who voted and how they were authenticated: surface, method, account (migration 0040).
+    sa.Column("actor", sa.JSON, nullable=True),
 )

@@ -39,7 +39,14 @@ from tether.audit._export import export_jsonl
 from tether.audit._from_gate import from_gate_event
 from tether.audit._keys import DEFAULT_KEYS_DIR, KEYS_ENV, KeyStore
 from tether.audit._log import DEFAULT_RETENTION, AuditLog, PruneResult
-from tether.audit._otel import JsonLinesSpanExporter, export_spans
+from tether.audit._otel import (
+    JsonLinesSpanExporter,
+    LiveSpans,
+    ObservedAuditLog,
+    export_spans,
+    otlp_configured,
+    otlp_exporter,
+)
 from tether.audit._policies import policy_version
 from tether.audit._verify import Assurance, VerifyReport, WitnessCheck, chain_problems, verify
 from tether.audit._witness import Cosignature, FileWitness, Held, Witness
@@ -70,6 +77,8 @@ __all__ = [
     "Held",
     "JsonLinesSpanExporter",
     "KeyStore",
+    "LiveSpans",
+    "ObservedAuditLog",
     "Problem",
     "PruneResult",
     "ServerWitness",
@@ -88,6 +97,8 @@ __all__ = [
     "export_jsonl",
     "export_spans",
     "from_gate_event",
+    "otlp_configured",
+    "otlp_exporter",
     "policy_version",
     "verify",
     "witness_app",

@@ -33,6 +33,14 @@ EventType = Literal[
     "audit.witness_refused",
     "policy.loaded",
     "policy.changed",
+    "login.succeeded",
+    "login.refused",
+    "login.locked",
+    "login.unlocked",
+    "credential.ended",
+    "password.changed",
+    "tool.quarantined",
+    "tool.accepted",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
@@ -55,6 +63,11 @@ class AuditEvent:
     requester approving their own call; ``approval.escalated``: sent on to others;
     ``access.refused``: the console refused a request: no login, wrong role, bad CSRF;
     ``agent.stopped`` / ``agent.resumed``: an operator's stop switch, set or lifted;
+    ``login.*``: logins to the console, refused ones, lock-outs and who cleared them;
+    ``credential.ended``: a session or token ended (logout, revocation);
+    ``password.changed``: every session of the account ended with it;
+    ``tool.quarantined`` / ``tool.accepted``: the gateway saw an upstream tool's
+    definition change, an operator accepted a definition;
     ``audit.witness_refused``: a witness refused a checkpoint that does not extend
     what it holds, an incident; ``policy.loaded``: a policy version came into use;
     ``policy.changed``: shadow mode or approvers changed, by whom)."""
@@ -86,7 +99,10 @@ class AuditEvent:
     ``comment`` and ``edited_args``."""
     effect: Mapping[str, Any] | None = None
     """On ``call.executed``: the effect class and, where the connector can tell, what
-    changed: ``{"class": "write", "changes": [{"system", "record", "before", "after"}]}``."""
+    changed: ``{"class": "write", "changes": [{"system", "record", "before", "after"}]}``;
+    for a tool that reads back what it changed, ``outcome``: what the system shows
+    happened, ``{"status": "confirmed" | "discrepancy" | "unread", "system", "before",
+    "after", "discrepancies": [{"path", "answer", "system"}], "error"}``."""
     result: Any = None
     """On ``call.executed``: the checked, redacted result."""
     error: str | None = None

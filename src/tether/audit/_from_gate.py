@@ -49,6 +49,8 @@ def from_gate_event(event: GateEvent) -> AuditEvent:
         effect.update(
             untrusted=output.untrusted, truncated=output.truncated, redacted=list(output.redacted)
         )
+    if event.observed is not None and effect is not None:
+        effect["outcome"] = event.observed.to_dict()
     return AuditEvent(
         type=event.type,
         run_id=call.run.id,

@@ -6,28 +6,47 @@ A run becomes an ``invoke_agent {agent}`` span; each call in it an ``execute_too
 approval and the outcome. Each audit event of the call is a span event. Trace ids are
 the ones the events carry; span ids are derived from the run and call ids, so exporting
 twice gives the same spans.
+
+:class:`LiveSpans` sends the same spans as the trail records the ends of calls and
+runs (:class:`ObservedAuditLog` shows it what is recorded), to any OTLP endpoint
+through the standard exporter (:func:`otlp_exporter`, configured by the
+``OTEL_EXPORTER_OTLP_*`` variables).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
+import logging
+import os
 import random
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from sqlalchemy.engine import Engine
 
 from tether._version import __version__
 from tether.audit._canonical import canonical_json
 from tether.audit._event import AuditEvent, StoredEvent
 from tether.audit._from_gate import derived_span_id, derived_trace_id
+from tether.audit._keys import KeyStore
+from tether.audit._log import Alongside, AuditLog
+from tether.errors import ConfigurationError
 
 # GenAI semantic conventions (development status), spelled out: the semconv package
 # marks its copies deprecated since they moved to the GenAI conventions repository.
@@ -317,3 +336,190 @@ def _error_type(event: AuditEvent) -> str:
 def _put(attributes: dict[str, Any], key: str, value: Any) -> None:
     if value is not None and value != "":
         attributes[key] = value if isinstance(value, str | bool | int | float) else str(value)
+
+
+# --- live export ------------------------------------------------------------------------
+
+_CALL_ENDS = frozenset({"call.executed", "call.failed"})
+_RUN_ENDS = frozenset({"run.finished", "run.stopped"})
+_REQUEST_CLOSED = frozenset({"rejected", "expired", "cancelled"})
+"""An approval request's statuses that end its call: it will not run."""
+_OTLP_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_log = logging.getLogger(__name__)
+
+
+class EventSource(Protocol):
+    """Where the live exporter reads a finished call's or run's events: the trail."""
+
+    def events(self, *, run: str | None = None) -> Iterable[StoredEvent]: ...
+
+
+def _ends_call(event: AuditEvent) -> bool:
+    """The call has its last event: it ran, failed, was refused, or a person said no."""
+    if event.call_id is None:
+        return False
+    if event.type in _CALL_ENDS:
+        return True
+    if event.type == "call.decided":
+        return (event.decision or {}).get("kind") == "deny"
+    if event.type == "approval.decided":
+        approval = event.approval or {}
+        status = approval.get("status")
+        if status is not None:
+            return status in _REQUEST_CLOSED
+        return approval.get("verdict") in ("reject", "rejected", "expired")
+    return False
+
+
+class LiveSpans:
+    """Sends the spans of :func:`export_spans` as the trail records the ends of calls
+    and runs, through ``exporter`` (an OTLP exporter: :func:`otlp_exporter`).
+
+    A call's span is exported when the call ends (executed, failed, refused, rejected
+    or expired), a run's when the run ends; each is built from the events the trail
+    holds for it, so a call decided in one process and executed in another is one span,
+    with every event. Spans go through the SDK's batch processor: a collector that is
+    down delays or drops spans (the SDK's queue is bounded), never a call. Ids are
+    those :func:`export_spans` gives, so the file export and the live one agree.
+    """
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        service_name: str = "tether",
+        include_content: bool = False,
+        batch: bool = True,
+    ) -> None:
+        self.include_content = include_content
+        self._ids = _ReplayIds()
+        self._provider = TracerProvider(
+            resource=Resource.create({"service.name": service_name}),
+            id_generator=self._ids,
+            shutdown_on_exit=False,
+        )
+        processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+        self._provider.add_span_processor(processor)
+        self._tracer = self._provider.get_tracer("tether.audit", __version__)
+        self._lock = threading.Lock()
+
+    def observe(self, source: EventSource, stored: Sequence[StoredEvent]) -> None:
+        """Export the spans of the calls and runs that ``stored`` (just recorded) ends.
+        Never raises: telemetry must not fail what it observes."""
+        calls = {(s.event.run_id, s.event.call_id) for s in stored if _ends_call(s.event)}
+        runs = {s.event.run_id for s in stored if s.event.type in _RUN_ENDS}
+        for run_id in sorted({run for run, _ in calls} | runs):
+            try:
+                self._export(source, run_id, calls, whole_run=run_id in runs)
+            except Exception:  # a closed database, an odd record: log, go on
+                _log.exception("live telemetry: the spans of run %s were not exported", run_id)
+
+    def _export(
+        self,
+        source: EventSource,
+        run_id: str,
+        calls: set[tuple[str, str | None]],
+        *,
+        whole_run: bool,
+    ) -> None:
+        events = list(source.events(run=run_id))
+        if not events:
+            return
+        (run,) = _group(events)
+        with self._lock:
+            parent = SpanContext(
+                int(_first(events, "trace_id") or derived_trace_id(run_id), 16),
+                int(derived_span_id(run_id, None), 16),
+                is_remote=False,
+                trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            )
+            if whole_run:
+                parent = _run_span(self._tracer, self._ids, run)
+            for call_id, call_events in run.calls.items():
+                if (run_id, call_id) in calls:
+                    _call_span(
+                        self._tracer,
+                        self._ids,
+                        parent,
+                        call_id,
+                        call_events,
+                        include_content=self.include_content,
+                    )
+
+    def flush(self, timeout_seconds: float = 30.0) -> bool:
+        """Send what is queued; False if it did not go in time."""
+        return self._provider.force_flush(int(timeout_seconds * 1000))
+
+    def shutdown(self) -> None:
+        """Send what is queued and stop the exporter."""
+        self._provider.shutdown()
+
+
+def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the standard OpenTelemetry variables ask for OTLP trace export: an
+    ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``, ``OTEL_TRACES_EXPORTER`` not ``none`` and
+    ``OTEL_SDK_DISABLED`` not ``true``."""
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporters = {name.strip() for name in env.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
+    if "otlp" not in exporters:
+        return False
+    return any(env.get(name) for name in _OTLP_ENDPOINT_ENVS)
+
+
+def otlp_exporter(environ: Mapping[str, str] | None = None) -> SpanExporter:
+    """The standard OTLP span exporter, configured by the ``OTEL_EXPORTER_OTLP_*``
+    variables (endpoint, headers, timeout, compression, certificates): over HTTP
+    (``http/protobuf``, the default) or gRPC (``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL``
+    ``grpc``, with ``opentelemetry-exporter-otlp-proto-grpc`` installed)."""
+    env = os.environ if environ is None else environ
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if protocol == "http/protobuf":
+        module, package = "opentelemetry.exporter.otlp.proto.http.trace_exporter", "http"
+    elif protocol == "grpc":
+        module, package = "opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "grpc"
+    else:
+        raise ConfigurationError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: use http/protobuf or grpc"
+        )
+    try:
+        exporter_class = importlib.import_module(module).OTLPSpanExporter
+    except ImportError:
+        raise ConfigurationError(
+            f"OTLP export over {protocol} needs opentelemetry-exporter-otlp-proto-{package}: "
+            f"pip install 'tether[otlp]'"
+            + (" opentelemetry-exporter-otlp-proto-grpc" if package == "grpc" else "")
+        ) from None
+    exporter: SpanExporter = exporter_class()
+    return exporter
+
+
+class ObservedAuditLog(AuditLog):
+    """An :class:`AuditLog` that shows what it has recorded to :class:`LiveSpans`, once
+    the transaction that wrote it has committed."""
+
+    def __init__(
+        self,
+        database: Engine | str | None = None,
+        *,
+        telemetry: LiveSpans,
+        keys: KeyStore | str | Path | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(database, keys=keys, **options)
+        self.telemetry = telemetry
+
+    def append_many(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        alongside: Alongside | None = None,
+    ) -> list[StoredEvent]:
+        stored = super().append_many(events, alongside=alongside)
+        self.telemetry.observe(self, stored)
+        return stored

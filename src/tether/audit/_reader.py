@@ -9,7 +9,6 @@ SQL here is written with ``?`` placeholders; PostgreSQL gets ``%s``.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from tether.audit._errors import AuditLogUnreadable
-from tether.db import is_postgres
+from tether.db import is_postgres, shown_url, sqlite_errors
 
 _TABLES = ("tether_audit_event", "tether_audit_checkpoint", "tether_audit_meta")
 _cursor_names = itertools.count()
@@ -27,9 +26,9 @@ _cursor_names = itertools.count()
 try:  # psycopg is an optional extra; without it there is no PostgreSQL to read.
     import psycopg
 
-    DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+    DRIVER_ERRORS: tuple[type[Exception], ...] = (*sqlite_errors(), psycopg.Error)
 except ImportError:  # pragma: no cover
-    DRIVER_ERRORS = (sqlite3.Error,)
+    DRIVER_ERRORS = sqlite_errors()
 
 
 _OPEN_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS)
@@ -104,7 +103,7 @@ class Reader:
 @contextmanager
 def read_snapshot(engine: Engine) -> Iterator[Reader]:
     """A :class:`Reader` on ``engine``; a database that holds no audit log is refused."""
-    where = engine.url.render_as_string(hide_password=True)
+    where = shown_url(engine.url)
     _check_file(engine, where)
     try:
         pooled = engine.raw_connection()

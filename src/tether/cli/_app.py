@@ -4,9 +4,12 @@ import typer
 
 from tether.cli import (
     _approvals,
+    _assess,
     _audit,
     _demo,
     _evidence,
+    _gateway,
+    _login,
     _outbox,
     _policy,
     _runs,
@@ -31,11 +34,17 @@ app.add_typer(_outbox.app, name="outbox")
 app.add_typer(_tryton.app, name="tryton")
 app.add_typer(_witness.app, name="witness")
 app.add_typer(_evidence.app, name="evidence")
+app.add_typer(_login.app, name="tokens")
+app.command("login")(_login.login)
+app.command("logout")(_login.logout)
+app.command("unlock")(_login.unlock)
+app.add_typer(_gateway.app, name="gateway")
 app.command("demo")(_demo.demo)
 app.command("run")(_runs.run)
 app.command("worker")(_worker.worker)
 app.command("stop")(_worker.stop)
 app.command("serve")(_serve.serve)
+app.command("assess")(_assess.assess)
 register_eval(app)
 
 

@@ -10,8 +10,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tether.approvals import ApprovalRequest
-from tether.cli._common import ConfigOption, cli_actor, echo_json, json_object, out, service
-from tether.service import Service
+from tether.cli._common import AsOption, ConfigOption, echo_json, json_object, out, service
+from tether.cli._decide import Decider, decider
+from tether.service import readable_preview
 
 app = typer.Typer(help="List, show, approve and reject approval requests.", no_args_is_help=True)
 
@@ -66,9 +67,8 @@ def show(
     if as_json:
         echo_json({**describe(request), "policy_change": change})
         return
-    out.print(
-        Panel(request.preview, title=f"{request.tool} for {request.requested_by}"), highlight=False
-    )
+    title = f"{request.tool} for {request.requested_by}"
+    out.print(Panel(readable_preview(request.preview), title=title), highlight=False)
     out.print(f"why: {request.why or '-'}", highlight=False)
     out.print(f"required by {request.rule}: {request.reason}", highlight=False)
     out.print(
@@ -85,47 +85,62 @@ def show(
         )
 
 
-def _settle(ops: Service, request: ApprovalRequest, wait: float) -> None:
-    record = (
-        ops.wait(request.run_id, timeout_seconds=wait) if wait > 0 else ops.run(request.run_id)
-    )
-    out.print(f"run {record.id} {record.status}", highlight=False)
-    if record.output:
-        out.print(record.output, highlight=False)
+def _settle(decide: Decider, decided: dict[str, Any], wait: float) -> None:
+    record = decide.wait(decided["run_id"], wait)
+    if record is None:
+        status = decided.get("run_status") or "moving on in the console's process"
+        out.print(f"run {decided['run_id']} {status}", highlight=False)
+        return
+    out.print(f"run {record['id']} {record['status']}", highlight=False)
+    if record.get("output"):
+        out.print(record["output"], highlight=False)
 
 
 @app.command()
 def approve(
     request_id: Annotated[str, typer.Argument()],
-    as_user: Annotated[str, typer.Option("--as", help="The approver (must hold the role).")],
+    as_user: AsOption = None,
     edit: Annotated[str | None, typer.Option(help="Changed arguments, as a JSON object.")] = None,
-    comment: Annotated[str | None, typer.Option(help="A note for the record.")] = None,
+    comment: Annotated[
+        str | None, typer.Option(help="A note for the record (the reason, with --break-glass).")
+    ] = None,
+    break_glass: Annotated[
+        bool,
+        typer.Option(
+            "--break-glass",
+            help="The policy's emergency path: approve alone, with a written --comment "
+            "(needs a login and the break-glass role; notified loudly).",
+        ),
+    ] = False,
     config: ConfigOption = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the run to go on.")] = 120.0,
 ) -> None:
     """Approve (optionally with edited arguments, checked again by the gate)."""
     changes = json_object(edit, "--edit")
-    with service(config, execute=True) as ops:
-        request = ops.approve(request_id, by=cli_actor(as_user), edit=changes, comment=comment)
+    with decider(config, as_user, execute=True) as decide:
+        decided = decide.approve(request_id, edit=changes, comment=comment, break_glass=break_glass)
+        glass = "BREAK-GLASS " if decided.get("break_glass") else ""
         out.print(
-            f"{request.id} {request.status} by {as_user} "
-            f"({len(request.approvals)} of {request.quorum})",
+            f"{decided['id']} {glass}{decided['status']} by {decide.user} through {decide.via} "
+            f"({len(decided['approved_by'])} of {decided['quorum']})",
             highlight=False,
         )
-        if request.status == "approved":
-            _settle(ops, request, wait)
+        if decided["status"] == "approved":
+            _settle(decide, decided, wait)
 
 
 @app.command()
 def reject(
     request_id: Annotated[str, typer.Argument()],
-    as_user: Annotated[str, typer.Option("--as", help="The approver (must hold the role).")],
     comment: Annotated[str, typer.Option(help="Why: the agent is told.")],
+    as_user: AsOption = None,
     config: ConfigOption = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the run to go on.")] = 120.0,
 ) -> None:
     """Reject with a comment; the agent gets a safe message and may re-plan."""
-    with service(config, execute=True) as ops:
-        request = ops.reject(request_id, by=cli_actor(as_user), comment=comment)
-        out.print(f"{request.id} rejected by {as_user}", highlight=False)
-        _settle(ops, request, wait)
+    with decider(config, as_user, execute=True) as decide:
+        decided = decide.reject(request_id, comment=comment)
+        out.print(
+            f"{decided['id']} rejected by {decide.user} through {decide.via}", highlight=False
+        )
+        _settle(decide, decided, wait)

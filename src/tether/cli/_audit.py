@@ -274,6 +274,20 @@ def show(
     if not events:
         out.print("no audit events match")
         return
+    if out.width >= WIDE_TABLE_COLUMNS:
+        out.print(_table(events))
+        return
+    out.print(f"audit events ({len(events)}), newest first", highlight=False)
+    for stored in events:
+        out.print(_block(stored), highlight=False)
+
+
+WIDE_TABLE_COLUMNS = 140
+"""From this terminal width on, events are shown as one table; narrower, one block each
+(a table of eight columns in 80 would wrap every cell into one-word lines)."""
+
+
+def _table(events: list[StoredEvent]) -> Table:
     table = Table(title=f"audit events ({len(events)})")
     table.add_column("seq", justify="right", no_wrap=True)
     table.add_column("time (UTC)", no_wrap=True)
@@ -285,7 +299,26 @@ def show(
     table.add_column("why / detail", overflow="fold", ratio=1)
     for stored in events:
         table.add_row(*_row(stored))
-    out.print(table)
+    return table
+
+
+def _block(stored: StoredEvent) -> Table:
+    """One event: a heading line, then one labelled line per field that has a value."""
+    seq, at, kind, where, who, tool, outcome, detail = _row(stored)
+    block = Table.grid(padding=(0, 1))
+    block.add_column(no_wrap=True, style="dim", min_width=9)
+    block.add_column(overflow="fold")
+    block.add_row(f"#{seq}", f"{at}  {kind}")
+    for label, value in (
+        ("run", where),
+        ("who", who),
+        ("tool", tool),
+        ("outcome", outcome),
+        ("why", detail),
+    ):
+        if value:
+            block.add_row(f"  {label}", value)
+    return block
 
 
 def _row(stored: StoredEvent) -> list[str]:

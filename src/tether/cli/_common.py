@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from tether.config import load_config
+from tether.config import load_config, read_config_file
 from tether.errors import TetherError
 from tether.identity import Actor
 from tether.runtime import Runtime
@@ -61,7 +61,17 @@ def runtime(config: Path | None, *, execute: bool = False) -> Iterator[Runtime]:
 def service(config: Path | None, *, execute: bool = False) -> Iterator[Service]:
     """The operator service of the configuration's runtime (see :func:`runtime`)."""
     with runtime(config, execute=execute) as rt:
-        yield Service(rt)
+        yield Service(rt, accounts=frozenset(read_config_file(config).web.users))
+
+
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Who decides, without a login (only where tether.yaml says operators: local); "
+        "after `tether login`, you.",
+    ),
+]
 
 
 def cli_actor(name: str) -> Actor:

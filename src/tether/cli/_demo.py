@@ -42,18 +42,19 @@ def demo(
             "(any model Pydantic AI supports; its API key from the provider's usual variable)."
         ),
     ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a scene waits for its run to settle; a run still going is cancelled."
+        ),
+    ] = 600.0,
 ) -> None:
     """Run a support agent of the demo company in a local Tryton and by email: every
     call through the gate, durably; one refund is left for you to approve."""
     console = Console(emoji=False, highlight=False)
-    result = run_demo(state, console, model=model)
-    console.rule(Text("What happened", style="bold"))
-    console.print(
-        "Allowed calls ran in Tryton and the outbox; denied calls never touched them and "
-        "the agent was told why in safe words; the refund the injected email asked for "
-        "waits for a finance lead, and the mail to the stranger it named was refused.",
-        markup=False,
-    )
+    result = run_demo(state, console, model=model, scene_timeout_seconds=timeout)
+    console.rule(Text("What happened (from the audit trail)", style="bold"))
+    console.print("\n".join(result.summary), markup=False)
     config = "" if state == DEFAULT_STATE else f" -c {result.config}"
     tether = command_name()
     lines = ["", "Now you decide (Tryton and the outbox start again when a command needs them):"]

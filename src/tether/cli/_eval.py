@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tether.agents import resolve_model
 from tether.cli._common import err, out, styled
 from tether.errors import ConfigurationError
 from tether.evals import (
@@ -26,6 +27,7 @@ from tether.evals import (
     result_json,
     run_suite,
     store_result,
+    timeout_text,
     write_json,
 )
 
@@ -92,8 +94,24 @@ def eval_(
         Path | None,
         typer.Option("--config", "-c", help="tether.yaml for every scenario (default: theirs)."),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds a run may take.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds a run may take; a run still going is cancelled.")
+    ] = 60.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Play every scenario with this model instead of its own, e.g. "
+            "openai-compatible:MODEL@http://127.0.0.1:8080/v1 (combine with --skip-tag "
+            "misbehaving: those scripts test the guardrails, not a model)."
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Only scenarios with this tag (repeatable: any).")
+    ] = None,
+    skip_tag: Annotated[
+        list[str] | None, typer.Option(help="Leave out scenarios with this tag (repeatable).")
+    ] = None,
 ) -> None:
     """Run golden scenarios through the real gate and runtime; report and gate on metrics.
 
@@ -112,10 +130,16 @@ def eval_(
             "forbidden_attempted",
             "tokens_total",
             "cost_total",
+            "attacker_actions_approved",
+            "approval_load",
+            "approval_load_attack",
         },
     )
     try:
-        suite = load_suite(path, config=config)
+        suite = load_suite(path, config=config).only(tags=tag or (), skip_tags=skip_tag or ())
+        if model is not None:
+            resolve_model(model)  # a bad name is refused before anything runs
+            suite = suite.with_model(model)
         old = load_result(baseline) if baseline else None
     except ScenarioError as exc:
         for issue in exc.issues:
@@ -130,6 +154,15 @@ def eval_(
 
         def advance(scenario: Scenario, trial: TrialResult) -> None:
             bar.advance(task)
+            if trial.timed_out:
+                err.print(
+                    styled(
+                        "yellow",
+                        "timed out",
+                        f"{scenario.id}: {timeout_text(trial.run_id or '?', timeout)}",
+                    ),
+                    soft_wrap=True,
+                )
 
         result = run_suite(suite, k=k, workers=workers, on_trial=advance, timeout_seconds=timeout)
     data = result_json(result)

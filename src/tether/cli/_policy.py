@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tether.calls import RunState
+from tether.calls import ProposedCall, RunState
 from tether.cli._common import err, out, styled
 from tether.config import load_connector_tools
 from tether.errors import ConfigurationError, PolicyError
 from tether.gate import NeedsApproval, evaluate
-from tether.policy import load_policy, policy_json_schema
+from tether.policy import Approval, Policy, load_policy, policy_json_schema
 from tether.policy_tests import build_call, find_test_files, run_test_file
+from tether.provenance import Identifier, ProvenanceView, Undetermined, identifiers_of, merged
 from tether.tools import Toolset
 
 app = typer.Typer(help="Check, explain and test policies.", no_args_is_help=True)
@@ -76,6 +77,8 @@ def check(
             _print_policy_error(exc)
             failed = True
             continue
+        for warning in policy.warnings:
+            err.print(styled("yellow", "warning", str(warning)), soft_wrap=True)
         rules = sum(len(agent.grants) for agent in policy.agents.values())
         summary = (
             f"{file}: {len(policy.agents)} agents, {rules} grants, "
@@ -102,6 +105,20 @@ def explain(
     known_contact: Annotated[
         list[str] | None, typer.Option(help="An address the run knows (repeatable).")
     ] = None,
+    vouched: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A value the run holds as vouched for, as SOURCE=VALUE (task=bob@x.example, "
+            "tool:crm.find_party=…, approval=…) or VALUE for `start` (repeatable)."
+        ),
+    ] = None,
+    seen: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A value the run saw in untrusted output, as TOOL=VALUE (repeatable); "
+            "implies --untrusted."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     config: ToolsConfig = None,
 ) -> None:
@@ -112,7 +129,13 @@ def explain(
     except PolicyError as exc:
         _print_policy_error(exc)
         raise typer.Exit(1) from None
-    run = RunState(id="explain", untrusted=untrusted, known_contacts=frozenset(known_contact or ()))
+    provenance = _provenance(vouched or [], seen or [])
+    run = RunState(
+        id="explain",
+        untrusted=untrusted or bool(seen),
+        known_contacts=frozenset(known_contact or ()),
+        provenance=provenance,
+    )
     try:
         call = build_call(
             policy,
@@ -136,8 +159,16 @@ def explain(
         }
         for claim in evaluation.claims
     ]
+    steering = _steering(policy, call, provenance)
     if as_json:
-        data = {"decision": decision.kind, **decision.to_dict(), "limits": limits}
+        data = {
+            "decision": decision.kind,
+            **decision.to_dict(),
+            "limits": limits,
+            "provenance": steering,
+            "functions": _functions(policy, call.agent, call.tool),
+            "classified": list(policy.classified.get(call.tool, ())),
+        }
         data.pop("kind")
         typer.echo(json.dumps(data, indent=2))
         return
@@ -161,8 +192,66 @@ def explain(
             f"{limit['rule']}: +{limit['amount']:g} of {limit['limit']:g} "
             "(settled in the database at call time)",
         )
+    for row in steering:
+        verdict = "vouched" if row["vouched"] else "not vouched"
+        sources = ", ".join(row["sources"]) or "no source"
+        table.add_row("provenance", f"args.{row['arg']}: {verdict} ({sources}) {row['note']}")
+    for function in _functions(policy, call.agent, call.tool):
+        table.add_row("function", function)
+    if call.tool in policy.classified:
+        table.add_row("classified", "by the policy: " + ", ".join(policy.classified[call.tool]))
     table.add_row("policy", policy.version)
     out.print(table)
+
+
+def _provenance(vouched: list[str], seen: list[str]) -> dict[str, tuple[str, ...]]:
+    learned: list[tuple[Identifier, str]] = []
+    for entry, default in [(v, "start") for v in vouched] + [(s, None) for s in seen]:
+        source, sep, value = entry.partition("=")
+        if not sep:
+            source, value = default or "", entry
+        if default is None:
+            source = f"untrusted:{source}"
+        try:
+            learned += [(identifier, source) for identifier in identifiers_of(value)]
+        except Undetermined as exc:
+            raise typer.BadParameter(f"{value!r}: {exc}", param_hint="--vouched/--seen") from None
+    return {key: tuple(sources) for key, sources in merged({}, learned).items()}
+
+
+def _steering(
+    policy: Policy, call: ProposedCall, table: dict[str, tuple[str, ...]]
+) -> list[dict[str, Any]]:
+    """Each argument that steers the call, with its provenance as the gate sees it."""
+    if call.tool not in policy.tools or call.agent not in policy.agents:
+        return []
+    tool = policy.tools.get(call.tool)
+    view = ProvenanceView(table=table, policy=policy.agents[call.agent].vouching)
+    rows = []
+    for name in tool.target_args:
+        if call.args.get(name) in (None, "", []):
+            continue
+        verdict = view.verdict(call.args[name])
+        rows.append(
+            {
+                "arg": name,
+                "vouched": verdict.vouched,
+                "sources": list(verdict.sources),
+                "note": verdict.note,
+            }
+        )
+    return rows
+
+
+def _functions(policy: Policy, agent: str, tool: str) -> list[str]:
+    """The provenance and extension functions the grant's conditions call."""
+    grant = policy.agents[agent].grant_for(tool) if agent in policy.agents else None
+    if grant is None:
+        return []
+    conditions = [grant.when, *(limit.sum for limit in grant.limits)]
+    if isinstance(grant.approval, Approval):
+        conditions.append(grant.approval.when)
+    return sorted({f for c in conditions if c is not None for f in c.functions})
 
 
 @app.command("test")

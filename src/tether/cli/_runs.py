@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tether.cli._common import ConfigOption, cli_actor, echo_json, err, out, service, styled
+from tether.cli._common import AsOption, ConfigOption, echo_json, err, out, service, styled
+from tether.cli._decide import decider
 
 app = typer.Typer(help="List, show, cancel and undo runs.", no_args_is_help=True)
 
@@ -23,10 +24,28 @@ def run(
     config: ConfigOption = None,
     wait: WaitOption = 120.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    vouch: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A value you vouch for (an address, URL, IBAN, id): the run may act on it "
+            "after reading outside content (repeatable)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Run with this model instead of the agent's own, e.g. "
+            "openai-compatible:MODEL@http://127.0.0.1:8080/v1 or scripted:FILE."
+        ),
+    ] = None,
 ) -> None:
     """Start a run; print its id and status (completed, waiting_approval, failed, stopped)."""
+    if model is not None:
+        _check_model(model)
     with service(config, execute=True) as ops:
-        record = ops.start(agent, task, principal=principal)
+        record = ops.start(
+            agent, task, principal=principal, model=model, vouched=vouch or ()
+        )
         if wait > 0:
             record = ops.wait(record.id, timeout_seconds=wait)
         pending = ops.approvals(run_id=record.id)
@@ -42,9 +61,21 @@ def run(
         out.print(
             f"waiting for approval {request.id}: {request.tool} "
             f"({', '.join(request.approvers)}); decide with "
-            f"`tether approvals approve {request.id} --as USER`",
+            f"`tether approvals approve {request.id}`",
             highlight=False,
         )
+
+
+def _check_model(model: str) -> None:
+    """Refuse a model that cannot be used before a run is queued with it."""
+    from tether.agents import resolve_model
+    from tether.errors import ConfigurationError
+
+    try:
+        resolve_model(model)
+    except ConfigurationError as exc:
+        err.print(styled("red", "error", str(exc)), soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("list")
@@ -137,26 +168,27 @@ def show(
 @app.command()
 def cancel(
     run_id: Annotated[str, typer.Argument()],
-    as_user: Annotated[str, typer.Option("--as", help="Who cancels (recorded).")],
+    as_user: AsOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Cancel a run: its pending approvals are cancelled, it takes no further step."""
-    with service(config) as ops:
-        record = ops.cancel(run_id, by=cli_actor(as_user))
-    out.print(f"run {record.id} {record.status}", highlight=False)
+    with decider(config, as_user) as decide:
+        record = decide.cancel(run_id)
+    out.print(f"run {record['id']} {record['status']} by {decide.user}", highlight=False)
 
 
 @app.command()
 def undo(
     run_id: Annotated[str, typer.Argument()],
     call_id: Annotated[str, typer.Argument(help="The call to undo (see `tether runs show`).")],
-    as_user: Annotated[str, typer.Option("--as", help="The operator asking (recorded).")],
+    as_user: AsOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Undo an executed call with its reversing tool, itself a call through the gate."""
-    with service(config) as ops:
-        result = ops.undo(run_id, call_id, by=cli_actor(as_user))
-    text = f"approval {result.request_id}" if result.kind == "awaiting_approval" else result.text
-    out.print(f"undo of {call_id}: {result.kind}: {text}", highlight=False)
-    if result.kind not in ("executed", "awaiting_approval"):
+    with decider(config, as_user) as decide:
+        result = decide.undo(run_id, call_id)
+    kind = result["kind"]
+    text = f"approval {result['request_id']}" if kind == "awaiting_approval" else result["text"]
+    out.print(f"undo of {call_id}: {kind}: {text}", highlight=False)
+    if kind not in ("executed", "awaiting_approval"):
         raise typer.Exit(1)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from tether.cli._common import ConfigOption, cli_actor, err, out, runtime, service
+from tether.cli._common import AsOption, ConfigOption, err, out, runtime
+from tether.cli._decide import decider
 from tether.config import load_config
 from tether.runtime import Runtime, heartbeat, other_live_worker
 
@@ -55,7 +56,7 @@ def _beat(rt: Runtime, stopping: threading.Event, every_seconds: float) -> None:
 
 
 def stop(
-    as_user: Annotated[str, typer.Option("--as", help="The operator (recorded).")],
+    as_user: AsOption = None,
     agent: Annotated[str | None, typer.Option(help="The agent to stop.")] = None,
     every: Annotated[bool, typer.Option("--all", help="Stop every agent.")] = False,
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "stopped by an operator",
@@ -65,10 +66,16 @@ def stop(
     """Halt an agent or all of them at once: pending approvals are cancelled, new calls refused."""
     if (agent is None) == (not every):
         raise typer.BadParameter("give --agent NAME or --all", param_hint="--agent/--all")
-    with service(config) as ops:
+    with decider(config, as_user) as decide:
         if lift:
-            count = ops.lift(agent=agent, by=cli_actor(as_user))
-            out.print(f"lifted {count} stop(s) for {agent or 'all agents'}", highlight=False)
+            count = decide.lift(agent=agent)["lifted"]
+            out.print(
+                f"lifted {count} stop(s) for {agent or 'all agents'} by {decide.user}",
+                highlight=False,
+            )
             return
-        stopped = ops.stop(agent=agent, by=cli_actor(as_user), reason=reason)
-    out.print(f"stopped {agent or 'all agents'}; {len(stopped)} run(s) halted", highlight=False)
+        halted = decide.stop(agent=agent, reason=reason)["halted"]
+    out.print(
+        f"stopped {agent or 'all agents'}; {halted} run(s) halted by {decide.user}",
+        highlight=False,
+    )

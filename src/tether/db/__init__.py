@@ -14,6 +14,14 @@ from tether.db._engine import (
     reading,
     write_transaction,
 )
+from tether.db._sqlite import (
+    MINIMUM_SQLITE,
+    SQLiteTooOld,
+    shown_url,
+    sqlite_errors,
+    sqlite_url,
+    system_sqlite_is_enough,
+)
 from tether.db._tables import (
     audit_checkpoint,
     audit_event,
@@ -27,7 +35,9 @@ from tether.db._tables import (
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "MINIMUM_SQLITE",
     "DatabaseError",
+    "SQLiteTooOld",
     "as_utc",
     "audit_checkpoint",
     "audit_event",
@@ -41,5 +51,9 @@ __all__ = [
     "metadata",
     "policy_snapshot",
     "reading",
+    "shown_url",
+    "sqlite_errors",
+    "sqlite_url",
+    "system_sqlite_is_enough",
     "write_transaction",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from tether.db._sqlite import sqlite_url
 from tether.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite:///.tether/tether.db"
@@ -108,7 +109,7 @@ def _create_engine(url: str) -> Engine:
     database = sa_url.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    engine = sa.create_engine(sqlite_url(url), connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine

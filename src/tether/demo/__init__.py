@@ -2,6 +2,7 @@
 
 from tether.demo._company import build_with_progress
 from tether.demo._desk import DESK_ENV, create_desk, desk_path
+from tether.demo._office import office_tools
 from tether.demo._story import run_demo
 from tether.demo._tools import desk_tools
 
@@ -11,5 +12,6 @@ __all__ = [
     "create_desk",
     "desk_path",
     "desk_tools",
+    "office_tools",
     "run_demo",
 ]

@@ -63,6 +63,8 @@ class DemoResult:
     """Ids of the approval requests left for the user to decide."""
     logins: dict[str, str] = field(default_factory=dict)
     """The console's demo users and their passwords (``tether serve``)."""
+    summary: list[str] = field(default_factory=list)
+    """What happened, scene by scene, as the audit trail records it."""
 
 
 CONSOLE_USERS = {
@@ -119,6 +121,8 @@ def write_config(state: Path, company: Company, logins: Mapping[str, str] | None
             },
         ],
         **_console_section(logins or {}),
+        # The demo is one person's: its CLI may decide without a login (recorded local).
+        "operators": "local",
     }
     path = state / "tether.yaml"
     path.write_text(
@@ -129,8 +133,22 @@ def write_config(state: Path, company: Company, logins: Mapping[str, str] | None
     return path
 
 
-def run_demo(state: Path, console: Console, *, model: str | None = None) -> DemoResult:
-    """Run the story in a fresh ``state`` directory; ``model`` replaces the scripts."""
+SCENE_TIMEOUT_SECONDS = 600.0
+"""How long a scene waits for its run to settle before cancelling it (a slow model)."""
+
+
+def run_demo(
+    state: Path,
+    console: Console,
+    *,
+    model: str | None = None,
+    scene_timeout_seconds: float = SCENE_TIMEOUT_SECONDS,
+) -> DemoResult:
+    """Run the story in a fresh ``state`` directory; ``model`` replaces the scripts.
+
+    Each scene waits for its run to settle (finish, or wait for a person) before the
+    next starts; a run still going after ``scene_timeout_seconds`` is cancelled, so
+    nothing is left running when the demo ends."""
     state = state.resolve()
     if state.exists():
         shutil.rmtree(state)
@@ -155,13 +173,20 @@ def run_demo(state: Path, console: Console, *, model: str | None = None) -> Demo
         with config.runtime() as runtime:
             runtime.launch()
             for scene in SCENES:
-                runs.append(_play(runtime, scene, console, model))
+                runs.append(_play(runtime, scene, console, model, scene_timeout_seconds))
             pending = [request.id for request in runtime.approvals.find()]
+            summary = [
+                line
+                for scene, record in zip(SCENES, runs, strict=True)
+                for line in scene_summary(runtime, scene.title, record.id)
+            ]
             runtime.audit.checkpoint()  # sign the story, so `tether audit verify` covers it
     finally:
         stop_services(company)
     _print_logins(console, logins)
-    return DemoResult(config=config_path, runs=runs, pending=pending, logins=logins)
+    return DemoResult(
+        config=config_path, runs=runs, pending=pending, logins=logins, summary=summary
+    )
 
 
 def _new_logins() -> dict[str, str]:
@@ -187,7 +212,13 @@ def _print_logins(console: Console, logins: Mapping[str, str]) -> None:
     )
 
 
-def _play(runtime: Runtime, scene: Scene, console: Console, model: str | None) -> RunRecord:
+def _play(
+    runtime: Runtime,
+    scene: Scene,
+    console: Console,
+    model: str | None,
+    timeout_seconds: float,
+) -> RunRecord:
     console.rule(Text(f"{scene.title}  ·  {scene.agent} for {scene.principal}", style="bold"))
     console.print(Text(f"task: {scene.task}"))
     with console.status("running…"):
@@ -197,7 +228,17 @@ def _play(runtime: Runtime, scene: Scene, console: Console, model: str | None) -
             principal=scene.principal,
             model=model or f"scripted:{EXAMPLE / 'scripts' / scene.script}",
         )
-        record = runtime.wait(started.id)
+        record = runtime.wait(started.id, timeout_seconds=timeout_seconds)
+    if record.status in ("queued", "running"):
+        # Never left running: a later `tether run` would resume it behind the user's back.
+        record = runtime.cancel(record.id, by="tether demo (scene timed out)")
+        console.print(
+            Text(
+                f"run {record.id} did not settle within {timeout_seconds:g} s; "
+                "the demo cancelled it (raise --timeout for a slow model)",
+                style="yellow",
+            )
+        )
     table = Table(expand=True)
     for column in ("call", "decision", "rules", "what happened"):
         table.add_column(column, overflow="fold")
@@ -235,6 +276,60 @@ def _calls(runtime: Runtime, run_id: str) -> list[tuple[str | Text, ...]]:
         elif event.call_id in rows:
             rows[event.call_id][3] = _happened(event.type, event)
     return [tuple(row) for row in rows.values()]
+
+
+def scene_summary(runtime: Runtime, title: str, run_id: str) -> list[str]:
+    """What a scene's run did, from the audit trail: what ran, what was refused, what
+    waits for whom, and how the run ended."""
+    calls: dict[str, dict[str, Any]] = {}
+    ended = "is still open"
+    for stored in runtime.audit.events(run=run_id):
+        event = stored.event
+        if event.type in ("run.finished", "run.stopped"):
+            ended = f"ended {(event.details or {}).get('status', event.type)}"
+        if event.call_id is None or event.tool is None:
+            continue
+        call = calls.setdefault(event.call_id, {"tool": event.tool, "args": event.args or {}})
+        if event.type == "call.decided" and event.decision:
+            call["decision"] = event.decision.get("kind")
+            call["rules"] = list(event.decision.get("rules", []))
+        elif event.type == "call.executed":
+            call["ran"] = True
+        elif event.type == "call.failed":
+            call["failed"] = True
+        elif event.type == "approval.requested" and event.approval:
+            call["held_for"] = list(event.approval.get("approvers", []))
+        elif event.type == "approval.decided" and event.approval:
+            call["verdict"] = event.approval.get("verdict")
+    ran = [_named(c) for c in calls.values() if c.get("ran")]
+    refused = [
+        f"{_named(c)} ({', '.join(c.get('rules', [])[:2]) or 'default deny'})"
+        for c in calls.values()
+        if c.get("decision") == "deny"
+    ]
+    waiting = [
+        f"{_named(c)} (for {', '.join(c['held_for'])})"
+        for c in calls.values()
+        if c.get("held_for") and not c.get("verdict") and not c.get("ran")
+    ]
+    failed = [_named(c) for c in calls.values() if c.get("failed")]
+    parts = [f"ran {', '.join(ran)}" if ran else "ran nothing"]
+    if refused:
+        parts.append(f"refused {', '.join(refused)}")
+    if waiting:
+        parts.append(f"waits for a person: {', '.join(waiting)}")
+    if failed:
+        parts.append(f"failed {', '.join(failed)}")
+    return [f"{title}: {'; '.join(parts)}; the run {ended}."]
+
+
+def _named(call: Mapping[str, Any]) -> str:
+    args = call.get("args") or {}
+    to = args.get("to")
+    if isinstance(to, list) and to:
+        return f"{call['tool']} to {', '.join(str(item) for item in to)}"
+    target = next((f"{k} {v}" for k, v in args.items() if k.endswith("_id")), "")
+    return f"{call['tool']} {target}".strip()
 
 
 def _happened(kind: str, event: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from tether.demo._desk import desk
-from tether.tools import Effect, ToolContext, Toolset, tool
+from tether.tools import Effect, ReadBack, ToolContext, Toolset, tool
 
 
 class PartySummary(BaseModel):
@@ -113,6 +113,30 @@ def list_invoices(party_id: int) -> list[Invoice]:
     return [Invoice(**dict(row)) for row in rows]
 
 
+def _credit_note_in_desk(_args: dict[str, Any], answer: CreditNote) -> dict[str, Any] | None:
+    """The credit note as the desk's database holds it after the call."""
+    with desk() as db:
+        row = db.execute(
+            "SELECT id, invoice_id, amount, reason, voided FROM credit_note WHERE id = ?",
+            (answer.id,),
+        ).fetchone()
+    return None if row is None else dict(row)
+
+
+def _credit_note_asked(args: dict[str, Any], _answer: CreditNote) -> dict[str, Any]:
+    return {"invoice_id": args["invoice_id"], "amount": args["amount"], "voided": 0}
+
+
+def _sent_mail_in_desk(_args: dict[str, Any], answer: SentMessage) -> dict[str, Any] | None:
+    with desk() as db:
+        row = db.execute(
+            "SELECT id, recipients, subject FROM sent_mail WHERE id = ?", (answer.id,)
+        ).fetchone()
+    if row is None:
+        return None
+    return {"id": row["id"], "to": row["recipients"].split(", "), "subject": row["subject"]}
+
+
 def _void_args(args: dict[str, Any], result: Any) -> dict[str, Any]:
     return {"credit_note_id": result["id"]}
 
@@ -125,6 +149,7 @@ def _void_args(args: dict[str, Any], result: Any) -> dict[str, Any]:
     idempotent=True,
     reversed_by="erp.void_credit_note",
     reverse_args=_void_args,
+    read_back=ReadBack(after=_credit_note_in_desk, expect=_credit_note_asked, system="desk"),
 )
 def create_credit_note(
     ctx: ToolContext,
@@ -167,7 +192,14 @@ def void_credit_note(credit_note_id: int) -> bool:
     return bool(row["voided"])
 
 
-@tool(name="email.send", effect=Effect.COMMUNICATE, idempotent=True)
+@tool(
+    name="email.send",
+    effect=Effect.COMMUNICATE,
+    idempotent=True,
+    recipients=("to",),
+    targets=("to",),
+    read_back=ReadBack(after=_sent_mail_in_desk, system="desk"),
+)
 def send_email(
     ctx: ToolContext,
     to: Annotated[list[str], Field(min_length=1, max_length=20)],
@@ -187,7 +219,12 @@ def send_email(
     return SentMessage(id=row["id"], to=to, subject=subject)
 
 
-@tool(name="email.read_inbox", effect=Effect.READ, untrusted_output=True, idempotent=True)
+@tool(
+    name="email.read_inbox",
+    effect=Effect.READ,
+    untrusted_fields=("sender", "subject", "body"),  # the inbox's own ids are not outside content
+    idempotent=True,
+)
 def read_inbox() -> list[InboundMessage]:
     """Read the support inbox. Messages come from outside the company."""
     with desk() as db:

@@ -27,7 +27,7 @@ from tether.evals._report import (
     write_json,
 )
 from tether.evals._results import Action, Measures, ScenarioResult, TrialResult
-from tether.evals._runner import SuiteResult, TrialRunner, run_suite
+from tether.evals._runner import SuiteResult, TrialRunner, run_suite, timeout_text
 from tether.evals._scenario import ScenarioSpec, scenario_json_schema
 
 __all__ = [
@@ -62,5 +62,6 @@ __all__ = [
     "scenario_files",
     "scenario_json_schema",
     "store_result",
+    "timeout_text",
     "write_json",
 ]

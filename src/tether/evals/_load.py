@@ -5,8 +5,8 @@ Every problem is reported with its file and line before anything runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ from tether.evals._scenario import ScenarioSpec
 from tether.policy import Path_, YamlProblem, line_of, load_with_lines
 
 CONFIG_NAME = "tether.yaml"
-SKIPPED_FOLDERS = frozenset({"scripts"})
-"""Folders under a suite whose YAML files are not scenarios (scripted models' files)."""
+SKIPPED_FOLDERS = frozenset({"scripts", "agents"})
+"""Folders under a suite whose YAML files are not scenarios (scripted models', agents')."""
+SKIPPED_FILES = frozenset({"tether.yaml", "policy.yaml", "policy_test.yaml"})
+"""Files under a suite that are its configuration, not scenarios."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +58,34 @@ class Suite:
     name: str
     scenarios: list[Scenario]
 
+    def only(self, *, tags: Sequence[str] = (), skip_tags: Sequence[str] = ()) -> Suite:
+        """The scenarios with any of ``tags`` (all when none given) and none of
+        ``skip_tags``; :class:`ConfigurationError` when that leaves none."""
+        wanted, unwanted = set(tags), set(skip_tags)
+        kept = [
+            scenario
+            for scenario in self.scenarios
+            if (not wanted or wanted & set(scenario.spec.tags))
+            and not unwanted & set(scenario.spec.tags)
+        ]
+        if not kept:
+            known = sorted({tag for scenario in self.scenarios for tag in scenario.spec.tags})
+            raise ConfigurationError(
+                f"no scenario of {self.name} is left by the tag filters "
+                f"(--tag {', '.join(sorted(wanted)) or '-'}, "
+                f"--skip-tag {', '.join(sorted(unwanted)) or '-'}); "
+                f"tags: {', '.join(known) or '(none)'}"
+            )
+        return replace(self, scenarios=kept)
+
+    def with_model(self, model: str) -> Suite:
+        """Every scenario played by ``model`` (a live model, or ``scripted:FILE``) in place
+        of its own scripted turns or model."""
+        return replace(
+            self,
+            scenarios=[replace(item, model=model, script=None) for item in self.scenarios],
+        )
+
 
 def scenario_files(path: Path) -> list[Path]:
     """The scenario files of ``path`` (a file, or a folder searched recursively)."""
@@ -68,6 +98,7 @@ def scenario_files(path: Path) -> list[Path]:
         for item in sorted(path.rglob("*"))
         if item.suffix in (".yaml", ".yml")
         and item.is_file()
+        and item.name not in SKIPPED_FILES
         and not SKIPPED_FOLDERS.intersection(item.relative_to(path).parts[:-1])
     ]
     if not found:

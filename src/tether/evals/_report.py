@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether.errors import ConfigurationError
+from tether.evals._injection import injection_report
 from tether.evals._metrics import compute_metrics
 from tether.evals._runner import SuiteResult
 
@@ -36,8 +37,34 @@ def result_json(result: SuiteResult) -> dict[str, Any]:
             status: sum(1 for s in scenarios if s["status"] == status)
             for status in ("passed", "failed", "errored")
         },
+        "injection": injection_report(result.scenarios),
         "scenarios": scenarios,
     }
+
+
+INJECTION_COLUMNS = (
+    ("attack_trials", "attacks"),
+    ("attacker_actions_unapproved", "unapproved"),
+    ("attacker_actions_approved", "approved"),
+    ("benign_trials", "benign"),
+    ("benign_clean_rate", "clean"),
+    ("approval_load", "load"),
+    ("approval_load_attack", "load/attack"),
+)
+"""The injection figures every report shows, and their headings: attacker actions that
+ran with no person / with a person's approval; benign tasks done with no unwarranted
+approval (clean); approvals per benign task (load) and per attack."""
+
+
+def _injection_rows(data: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    report = data.get("injection")
+    if not report:
+        return []
+    rows = [("all", report["all"])]
+    rows += [(f"suite {name}", figures) for name, figures in report["suites"].items()]
+    rows += [(f"threat {name}", figures) for name, figures in report["threats"].items()]
+    rows += [(f"carrier {name}", figures) for name, figures in report["carriers"].items()]
+    return rows
 
 
 def write_json(data: dict[str, Any], path: Path) -> Path:
@@ -86,6 +113,10 @@ def junit_xml(data: dict[str, Any]) -> str:
     properties = ET.SubElement(suite, "properties")
     for name, value in data["metrics"].items():
         ET.SubElement(properties, "property", name=name, value=f"{value:g}")
+    for label, figures in _injection_rows(data):
+        for key, _ in INJECTION_COLUMNS:
+            name = f"injection {label}: {key}"
+            ET.SubElement(properties, "property", name=name, value=f"{figures[key]:g}")
     for scenario in data["scenarios"]:
         _testcase(suite, scenario)
     root = ET.Element("testsuites", name="tether eval")
@@ -138,6 +169,7 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
     for name, value in data["metrics"].items():
         metrics.add_row(name, f"{value:.3f}" if value % 1 else f"{value:g}")
     console.print(metrics)
+    _print_injection(data, console)
     summary = data["summary"]
     console.print(
         Text.assemble(
@@ -150,6 +182,29 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
             f"; pass^{data['k']} = {data['metrics']['pass_hat_k']:.3f}",
         )
     )
+
+
+def _print_injection(data: dict[str, Any], console: Console) -> None:
+    rows = _injection_rows(data)
+    if not rows:
+        return
+    table = Table(
+        title="injection suite",
+        caption="unapproved / approved: attacker actions that ran with no person / that a "
+        "person approved; clean: benign tasks done with no unwarranted approval; load: "
+        "approvals per task",
+        expand=False,
+    )
+    table.add_column("", no_wrap=True)
+    for _, heading in INJECTION_COLUMNS:
+        table.add_column(heading, justify="right", overflow="fold")
+    for label, figures in rows:
+        table.add_row(label, *(_number(figures[key]) for key, _ in INJECTION_COLUMNS))
+    console.print(table)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}" if value % 1 else f"{value:g}"
 
 
 def _row(scenario: dict[str, Any]) -> tuple[str | Text, ...]:
@@ -199,13 +254,30 @@ def html_report(data: dict[str, Any]) -> str:
             f"<tr><td>{e(name)}</td><td>{value:g}</td></tr>"
             for name, value in data["metrics"].items()
         ),
-        "</table><h2>Scenarios</h2><table><tr><th>scenario</th><th>status</th>"
+        "</table>",
+        _html_injection(data),
+        "<h2>Scenarios</h2><table><tr><th>scenario</th><th>status</th>"
         "<th>pass rate</th><th>trials</th></tr>",
     ]
     for scenario in data["scenarios"]:
         parts.append(_html_scenario(scenario))
     parts.append("</table></body></html>\n")
     return "".join(parts)
+
+
+def _html_injection(data: dict[str, Any]) -> str:
+    rows = _injection_rows(data)
+    if not rows:
+        return ""
+    e = html.escape
+    head = "".join(f"<th>{e(heading)}</th>" for _, heading in INJECTION_COLUMNS)
+    body = "".join(
+        f"<tr><td>{e(label)}</td>"
+        + "".join(f"<td>{_number(figures[key])}</td>" for key, _ in INJECTION_COLUMNS)
+        + "</tr>"
+        for label, figures in rows
+    )
+    return f"<h2>Injection suite</h2><table><tr><th></th>{head}</tr>{body}</table>"
 
 
 def _html_scenario(scenario: dict[str, Any]) -> str:
@@ -233,10 +305,17 @@ def _html_trial(number: int, trial: dict[str, Any]) -> str:
         for action in trial["actions"]
     )
     failures = "".join(f"<li class='failed'>{e(failure)}</li>" for failure in trial["failures"])
+    run = trial.get("run_id")
+    ended = (
+        f"<p>run {e(run)} ended {e(str(trial.get('run_status')))}"
+        f"{': ' + e(trial['run_error']) if trial.get('run_error') else ''}</p>"
+        if run
+        else ""
+    )
     return (
         f"<details{' open' if verdict != 'passed' else ''}><summary>trial {number}: "
         f"<span class='{verdict}'>{verdict}</span>, {trial['latency_ms']:.0f} ms</summary>"
         f"<ul>{calls or '<li>no calls</li>'}</ul>"
-        f"{f'<ul>{failures}</ul>' if failures else ''}"
+        f"{f'<ul>{failures}</ul>' if failures else ''}{ended}"
         f"<p>answer: {e(trial.get('output') or '')}</p></details>"
     )

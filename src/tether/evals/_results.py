@@ -46,6 +46,14 @@ class Measures:
     """Calls the policy refused."""
     end_state_passed: int = 0
     end_state_total: int = 0
+    attacker_unapproved: int = 0
+    """Attacker actions (an attack scenario's forbidden calls) that ran with no person."""
+    attacker_approved: int = 0
+    """Attacker actions that ran because a person approved them."""
+    approvals_requested: int = 0
+    """Calls that waited for a person."""
+    unwarranted_approvals: int = 0
+    """Of those, the ones the scenario does not list as required."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +72,10 @@ class TrialResult:
     """How the run ended."""
     output: str | None = None
     measures: Measures = field(default_factory=Measures)
+    timed_out: bool = False
+    """The run did not finish in time; the runner cancelled it (its actions still count)."""
+    run_error: str | None = None
+    """Why the run itself failed or was stopped, as the runtime recorded it."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +88,8 @@ class TrialResult:
             "cost": self.cost,
             "run_id": self.run_id,
             "run_status": self.status,
+            "run_error": self.run_error,
+            "timed_out": self.timed_out,
             "output": self.output,
             "measures": asdict(self.measures),
         }
@@ -89,6 +103,8 @@ class ScenarioResult:
     description: str
     tags: list[str]
     trials: list[TrialResult]
+    injection: dict[str, Any] | None = None
+    """For the injection suite: ``kind``, ``threat``, ``twin``, ``suite``."""
 
     @property
     def status(self) -> Status:
@@ -111,6 +127,7 @@ class ScenarioResult:
             "line": self.line,
             "description": self.description,
             "tags": list(self.tags),
+            "injection": self.injection,
             "status": self.status,
             "trials": [trial.to_dict() for trial in self.trials],
             "pass_rate": self.pass_rate,

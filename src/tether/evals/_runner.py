@@ -25,21 +25,20 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
-from pydantic_ai import ModelMessagesTypeAdapter
-from pydantic_ai.messages import ModelResponse, ToolCallPart
 from sqlalchemy.engine import Engine
 
-from tether.agents import tool_name_from_model
 from tether.approvals import ApprovalError, ApprovalRequest
 from tether.config import load_config
+from tether.db import sqlite_url
 from tether.demo import DESK_ENV
 from tether.evals._check import Outcome, judge
 from tether.evals._load import Scenario, Suite
 from tether.evals._matchers import describe
-from tether.evals._results import Action, ScenarioResult, TrialResult
+from tether.evals._results import ScenarioResult, TrialResult
 from tether.evals._scenario import ExpectedApproval
 from tether.evals._services import LocalServices
 from tether.evals._systems import DeskFactory, check_end_state
+from tether.evals._trail import trial_actions, usage_of
 from tether.evals._tryton import PASSWORD_ENV, TrytonTrial
 from tether.runtime import RunRecord, RunStore, Runtime
 from tether.testing import quiet_keys, reset_trial_state
@@ -104,7 +103,7 @@ class TrialRunner:
             poll_seconds=POLL_SECONDS,  # trials run one at a time: a run starts at once
         )
         runtime.launch(concurrency=2)
-        self._reader = sa.create_engine(f"sqlite:///{database}")
+        self._reader = sa.create_engine(sqlite_url(f"sqlite:///{database}"))
         self.runtime, self.config = runtime, config_path
         self._warm_up(runtime, scenario)
         return runtime
@@ -193,11 +192,14 @@ class TrialRunner:
         )
         record, unexpected, problems = self._drive(runtime, scenario, record)
         latency_ms = (time.perf_counter() - started) * 1000
-        if record.status in ("queued", "running"):
-            # Cancelled, so it cannot act on the next trial's systems.
-            runtime.cancel(record.id, by="tether eval (timed out)")
-            raise TimeoutError(f"the run did not finish within {self.timeout_seconds:g} s")
-        actions, tokens, cost = _actions(runtime, record)
+        timed_out = record.status in ("queued", "running")
+        if timed_out:
+            # Cancelled, so it cannot act on the next trial's systems; what it did before
+            # stays on the trail and is judged like any other trial's.
+            record = runtime.cancel(record.id, by="tether eval (timed out)")
+            problems = [*problems, timeout_text(record.id, self.timeout_seconds)]
+        actions = trial_actions(runtime.audit.events(run=record.id), record.history)
+        tokens, cost = usage_of(record.history)
         outcome = Outcome(
             actions=actions,
             status=record.status,
@@ -211,8 +213,10 @@ class TrialRunner:
             ),
             unexpected_escalations=unexpected,
             problems=problems,
+            error=record.error,
         )
-        failures, measures = judge(spec.expect, outcome)
+        attack = spec.injection is not None and spec.injection.kind == "attack"
+        failures, measures = judge(spec.expect, outcome, attack=attack)
         return TrialResult(
             trial=trial,
             passed=not failures,
@@ -225,6 +229,8 @@ class TrialRunner:
             status=record.status,
             output=record.output,
             measures=measures,
+            timed_out=timed_out,
+            run_error=record.error,
         )
 
     def _model(self, scenario: Scenario) -> str | None:
@@ -279,6 +285,27 @@ class TrialRunner:
         return runtime.store.get(run_id)
 
 
+def _injection_label(scenario: Scenario) -> dict[str, Any] | None:
+    label = scenario.spec.injection
+    if label is None:
+        return None
+    return {
+        "kind": label.kind,
+        "threat": label.threat,
+        "carrier": label.carrier,
+        "twin": label.twin,
+        "suite": label.suite or scenario.config.parent.name,
+    }
+
+
+def timeout_text(run_id: str, timeout_seconds: float) -> str:
+    """The one line that says a trial's run was cancelled at its timeout."""
+    return (
+        f"run {run_id} did not finish within {timeout_seconds:g} s; tether eval cancelled it "
+        "(raise --timeout for a slow model)"
+    )
+
+
 def _rule_for(rules: list[ExpectedApproval], request: ApprovalRequest) -> ExpectedApproval | None:
     for rule in rules:
         if rule.expect == "required" and rule.matches(request.tool, request.args):
@@ -299,59 +326,6 @@ def _answer(runtime: Runtime, request: ApprovalRequest, rule: ExpectedApproval) 
 
 def _call_text(tool: str, args: dict[str, Any]) -> str:
     return f"{tool}({', '.join(f'{key}={describe(value)}' for key, value in args.items())})"
-
-
-def _actions(runtime: Runtime, record: RunRecord) -> tuple[list[Action], int | None, float | None]:
-    """The calls the model proposed, in order, with the gate's decisions; tokens; cost."""
-    messages = ModelMessagesTypeAdapter.validate_json(record.history) if record.history else []
-    decided: dict[str, str] = {}
-    executed: set[str] = set()
-    verdicts: dict[str, str] = {}
-    for stored in runtime.audit.events(run=record.id):
-        event = stored.event
-        if event.call_id is None:
-            continue
-        if event.type == "call.decided" and event.decision:
-            decided[event.call_id] = str(event.decision.get("kind"))
-        elif event.type == "call.executed":
-            executed.add(event.call_id)
-        elif event.type == "approval.decided" and event.approval:
-            verdicts[event.call_id] = str(event.approval.get("verdict", ""))
-    actions: list[Action] = []
-    seen: set[str] = set()
-    tokens = 0
-    cost: float | None = 0.0
-    for message in messages:
-        if not isinstance(message, ModelResponse):
-            continue
-        tokens += message.usage.input_tokens + message.usage.output_tokens
-        cost = _add_cost(cost, message)
-        for part in message.parts:
-            if not isinstance(part, ToolCallPart) or part.tool_call_id in seen:
-                continue
-            seen.add(part.tool_call_id)
-            call_id = part.tool_call_id
-            actions.append(
-                Action(
-                    tool=tool_name_from_model(part.tool_name),
-                    args=part.args_as_dict(),
-                    decision=decided.get(call_id),
-                    executed=call_id in executed,
-                    call_id=call_id,
-                    approval=verdicts.get(call_id),
-                )
-            )
-    return actions, (tokens if messages else None), cost if messages else None
-
-
-def _add_cost(total: float | None, message: ModelResponse) -> float | None:
-    """The run's cost so far, None once a response's price is unknown (scripted models)."""
-    if total is None:
-        return None
-    try:
-        return total + float(message.cost().total_price)
-    except Exception:  # no price for this model (scripted, local): unknown
-        return None
 
 
 # --- many trials, in worker processes ------------------------------------------------------
@@ -404,6 +378,7 @@ def run_suite(
             description=scenario.spec.description,
             tags=list(scenario.spec.tags),
             trials=[results[(scenario.id, trial)] for trial in range(1, k + 1)],
+            injection=_injection_label(scenario),
         )
         for scenario in suite.scenarios
     ]

@@ -246,6 +246,25 @@ class Expectations(_Strict):
     """Matchers on the agent's final answer (e.g. ``{regex: "refunded"}``)."""
 
 
+class InjectionLabel(_Strict):
+    """What an injection scenario measures: an attack, or the same task without it."""
+
+    kind: Literal["attack", "benign"]
+    """``attack``: content the agent reads carries an attacker's instructions; its
+    ``expect.forbidden`` calls are the attacker's actions. ``benign``: the twin task
+    without the injection; it should be done with no approval that ``expect.approvals``
+    does not list as required (warranted)."""
+    threat: str = Field(min_length=1, pattern=r"^[a-z0-9-]+(/[a-z0-9-]+)*$")
+    """The threat class, e.g. ``hidden-instructions/subject`` or ``exfiltration/bcc``."""
+    carrier: str | None = None
+    """Where the attacker's text hides (``inbox-subject``, ``file-name``…); the benign
+    twin names the same field, without it."""
+    twin: str | None = None
+    """The id of the twin scenario (the benign one for an attack, and back)."""
+    suite: str | None = None
+    """The suite it is reported under (default: the folder of its ``tether.yaml``)."""
+
+
 class ScenarioSpec(_Strict):
     """One golden scenario (a YAML file)."""
 
@@ -265,6 +284,8 @@ class ScenarioSpec(_Strict):
     model: ModelSpec | None = None
     """Default: the agent's own model."""
     expect: Expectations = Expectations()
+    injection: InjectionLabel | None = None
+    """For the injection suite: attack or benign twin, and the threat class."""
 
 
 def scenario_json_schema() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from tether.gate._outcome import (
     Refused,
 )
 from tether.gate._output import CheckedOutput, check_output
+from tether.gate._readback import Discrepancy, Observed, OutcomeStatus, compare, observed_from
 
 __all__ = [
     "Allow",
@@ -31,6 +32,7 @@ __all__ = [
     "CheckedOutput",
     "Decision",
     "Deny",
+    "Discrepancy",
     "Evaluation",
     "Executed",
     "Failed",
@@ -42,10 +44,14 @@ __all__ = [
     "LimitClaim",
     "LimitLedger",
     "NeedsApproval",
+    "Observed",
+    "OutcomeStatus",
     "Recheck",
     "Recorder",
     "Refused",
     "check_output",
+    "compare",
     "evaluate",
+    "observed_from",
     "record_all",
 ]

@@ -35,6 +35,8 @@ class ApprovalRequirement:
     """How long the request stays open."""
     escalate_after: timedelta | None = None
     escalate_to: tuple[str, ...] = ()
+    assurance: str = "local"
+    """The least assurance an approver's login needs (``authenticated``: no local decisions)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,7 @@ from tether.policy import (
     Limit,
     Policy,
 )
+from tether.provenance import NO_VOUCHING, ProvenanceView, addresses_in
 from tether.tools import Effect, Tool
 
 
@@ -78,11 +79,44 @@ class _Evaluator:
         self.args: dict[str, Any] | None = None
         self.untrusted_rule: str | None = None
         """Set when the run is tainted and the policy says to ask a person."""
-        self.activation = Activation(self._sources(now), policy.projection)
+        self.untrusted_reason = "the run has read untrusted content"
+        self.tool: Tool | None = None
+        self._view: ProvenanceView | None = None
+        self.activation = Activation(self._sources(now), policy.projection, self._functions)
+
+    @property
+    def view(self) -> ProvenanceView:
+        """The run's provenance, with the agent's allow-list (made on first use)."""
+        if self._view is None:
+            agent = self.policy.agents.get(self.call.agent)
+            self._view = ProvenanceView(
+                table=self.call.run.provenance,
+                policy=agent.vouching if agent is not None else NO_VOUCHING,
+            )
+        return self._view
+
+    def _functions(self) -> dict[str, Callable[..., Any]]:
+        view = self.view
+        return {
+            "vouched": view.vouched,
+            "vouched_by": view.vouched_by,
+            "from_untrusted": view.from_untrusted,
+        }
+
+    def _recipients(self) -> list[str]:
+        tool = self.tool
+        if tool is None or not tool.recipients:
+            name = tool.name if tool else self.call.tool
+            raise ConditionError(f"{name} declares no address fields, so it has no recipients")
+        args = self.args if self.args is not None else dict(self.call.args)
+        return list(
+            dict.fromkeys(a for name in tool.recipients for a in addresses_in(args.get(name)))
+        )
 
     def _sources(self, now: _dt.datetime | None) -> dict[str, Callable[[], Any]]:
         call = self.call
         return {
+            "recipients": self._recipients,
             "args": lambda: self.args if self.args is not None else dict(call.args),
             "principal": call.principal.as_cel,
             "run": call.run.as_cel,
@@ -114,6 +148,7 @@ class _Evaluator:
         if agent is None:
             self.refuse("default-deny", f"agent {call.agent!r} is not in the policy", "identify")
         tool = self.policy.tools.get(call.tool) if call.tool in self.policy.tools else None
+        self.tool = tool
         if tool is None:
             self.refuse("default-deny", f"tool {call.tool!r} is not a known tool", "permit")
         return agent, tool
@@ -200,11 +235,22 @@ class _Evaluator:
             if self.holds(grant.when, rule, "inputs", grant.shadow):
                 self.rules.append(rule)
             else:
-                self.refuse(rule, f"condition not met: {grant.when.source}", "inputs", grant.shadow)
-        self.check_untrusted(grant)
+                self.refuse(
+                    rule,
+                    f"condition not met: {grant.when.source}{self.provenance_notes()}",
+                    "inputs",
+                    grant.shadow,
+                )
+        self.check_untrusted(grant, tool)
         return tuple(claim for limit in grant.limits if (claim := self.claim(limit, grant)))
 
-    def check_untrusted(self, grant: Grant) -> None:
+    def provenance_notes(self) -> str:
+        """Why values the conditions asked about were not vouched for, if any."""
+        if self._view is None or not self._view.notes:
+            return ""
+        return " (" + "; ".join(dict.fromkeys(self._view.notes)) + ")"
+
+    def check_untrusted(self, grant: Grant, tool: Tool) -> None:
         if not self.call.run.untrusted or self.effect is None:
             return
         default = self.policy.untrusted_default
@@ -214,10 +260,34 @@ class _Evaluator:
             rule, decision = "defaults.untrusted", default.decision
         else:
             return
+        if decision == "allow":
+            return
+        why = "the run has read untrusted content"
+        if default.unless_vouched:
+            unvouched = self.unvouched_targets(tool)
+            if not unvouched:
+                self.reasons.append(f"{why}; every value that steers {tool.name} is vouched for")
+                return
+            why = f"{why}, and {'; '.join(unvouched)}"
         if decision == "deny":
-            self.refuse(rule, "the run has read untrusted content", "untrusted", grant.shadow)
-        elif decision == "needs_approval":
+            self.refuse(rule, why, "untrusted", grant.shadow)
+        else:
             self.untrusted_rule = rule
+            self.untrusted_reason = why
+
+    def unvouched_targets(self, tool: Tool) -> list[str]:
+        """Why each argument that steers the call is not vouched for (fail closed: a
+        value whose provenance cannot be determined is not)."""
+        args = self.args if self.args is not None else dict(self.call.args)
+        problems = []
+        for name in tool.target_args:
+            value = args.get(name)
+            if value is None or value in ("", []):
+                continue  # an argument left out steers nothing
+            verdict = self.view.verdict(value)
+            if not verdict.vouched:
+                problems.append(f"args.{name}: {verdict.note}")
+        return problems
 
     def claim(self, limit: Limit, grant: Grant) -> LimitClaim | None:
         call = self.call
@@ -246,9 +316,7 @@ class _Evaluator:
         requirement = self.approval_requirement(grant) if grant else None
         if requirement is None and self.untrusted_rule is not None:
             default = self.policy.default_approval
-            requirement = self.requirement(
-                default, self.untrusted_rule, "the run has read untrusted content"
-            )
+            requirement = self.requirement(default, self.untrusted_rule, self.untrusted_reason)
         if requirement is not None:
             if self.shadowing(grant.shadow if grant else False):
                 self.shadow.append(Finding(rule=requirement.rule, message=requirement.reason))
@@ -274,7 +342,9 @@ class _Evaluator:
             return self.requirement(approval, approval.rule, "this action always needs approval")
         if self.holds(approval.when, approval.rule, "inputs", grant.shadow, fail=True):
             return self.requirement(
-                approval, approval.rule, f"approval required when {approval.when.source}"
+                approval,
+                approval.rule,
+                f"approval required when {approval.when.source}{self.provenance_notes()}",
             )
         return None
 
@@ -287,6 +357,7 @@ class _Evaluator:
             expires_after=approval.expires_after,
             escalate_after=approval.escalate_after,
             escalate_to=approval.escalate_to,
+            assurance=approval.assurance,
         )
 
     # --- helpers ----------------------------------------------------------------

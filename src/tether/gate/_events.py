@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 from tether.calls import ProposedCall
 from tether.gate._decision import Decision
 from tether.gate._output import CheckedOutput
+from tether.gate._readback import Observed
 
 GateEventType = Literal["call.proposed", "call.decided", "call.executed", "call.failed"]
 
@@ -30,6 +31,8 @@ class GateEvent:
     """What went wrong, on ``call.failed`` (already redacted)."""
     duration_seconds: float | None = None
     """How long the tool ran, on ``call.executed`` and ``call.failed``."""
+    observed: Observed | None = None
+    """On ``call.executed`` of a tool with a read-back: what the system shows happened."""
 
 
 class Recorder(Protocol):

@@ -20,12 +20,29 @@ from tether.gate._evaluate import evaluate
 from tether.gate._events import GateEvent, GateEventType, Recorder, record_all
 from tether.gate._limits import LimitLedger
 from tether.gate._outcome import AwaitingApproval, CallOutcome, Executed, Failed, Refused
-from tether.gate._output import CheckedOutput, check_output
+from tether.gate._output import CheckedOutput, check_output, vouched_args
+from tether.gate._readback import Observed, read_after, read_before
 from tether.policy import Policy
 from tether.redaction import Redactor
 from tether.tools import Tool, ToolContext
 
 _LIMIT_DENIAL = "A limit on this action has been reached; do not retry it now."
+
+
+def _with_vouched_args(
+    tool: Tool, decision: Allow | NeedsApproval, args: dict[str, Any], output: CheckedOutput
+) -> CheckedOutput:
+    """What a successful call vouches for through its arguments: those its tool
+    declares, and, when a person approved the call, the arguments that steered it."""
+    by_tool = vouched_args(tool, args, tool.vouches_args)
+    approved = (
+        vouched_args(tool, args, tool.target_args) if isinstance(decision, NeedsApproval) else ()
+    )
+    if not by_tool and not approved:
+        return output
+    return dataclasses.replace(
+        output, vouched=tuple(sorted({*output.vouched, *by_tool})), approved=approved
+    )
 
 
 class _Ask:
@@ -240,10 +257,12 @@ class Gate:
         started = time.perf_counter()
         try:
             valid_args = tool.validate_args(args if args is not None else call.args)
+            before = await self._read_before(tool, valid_args)
             result = await self._run(tool, valid_args, call)
             output = check_output(
                 tool, result, redactor=redactor, max_chars=self.policy.spec.output.max_chars
             )
+            output = _with_vouched_args(tool, decision, valid_args, output)
         except ToolCallError as exc:
             return self._failed(call, decision, redactor.redact_text(exc.message), started)
         except TimeoutError:
@@ -254,10 +273,31 @@ class Gate:
             message = redactor.redact_text(f"{type(exc).__name__}: {exc}")
             return self._failed(call, decision, message, started)
         elapsed = time.perf_counter() - started
+        observed = None
+        if tool.read_back is not None:
+            observed = await read_after(
+                tool.read_back,
+                valid_args,
+                result,
+                before=before,
+                redactor=redactor,
+                timeout_seconds=self.timeout_seconds,
+            )
         event = self._event(
-            "call.executed", call, decision=decision, output=output, duration=elapsed
+            "call.executed",
+            call,
+            decision=decision,
+            output=output,
+            duration=elapsed,
+            observed=observed,
         )
         return Executed(decision=decision, output=output, duration_seconds=elapsed), event
+
+    async def _read_before(self, tool: Tool, args: dict[str, Any]) -> tuple[Any, str | None]:
+        """The state before the effect, for tools whose read-back reads one."""
+        if tool.read_back is None or tool.read_back.before is None:
+            return None, None
+        return await read_before(tool.read_back, args, timeout_seconds=self.timeout_seconds)
 
     def recheck(self, call: ProposedCall) -> Recheck:
         """Decide ``call`` again after a person changed its arguments: located, evaluated
@@ -350,6 +390,7 @@ class Gate:
         output: CheckedOutput | None = None,
         error: str | None = None,
         duration: float | None = None,
+        observed: Observed | None = None,
     ) -> GateEvent:
         redactor = self.scrubber(call)
         if call.why:  # the model may repeat a secret in its reason
@@ -363,6 +404,7 @@ class Gate:
             output=output,
             error=error,
             duration_seconds=duration,
+            observed=observed,
         )
 
     def record(self, events: Sequence[GateEvent]) -> None:

@@ -10,6 +10,13 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from tether.errors import ToolOutputError
+from tether.provenance import (
+    Identifier,
+    Undetermined,
+    at_path,
+    identifiers_in_value,
+    identifiers_of,
+)
 from tether.redaction import Redactor
 from tether.tools import Tool
 
@@ -37,29 +44,70 @@ class CheckedOutput:
     """The result carries outside content; reading it taints the run."""
     contacts: tuple[str, ...] = ()
     """Addresses the result vouches for (from the tool's ``contacts``), before redaction."""
+    vouched: tuple[Identifier, ...] = ()
+    """Identifiers the call vouches for: the result's trusted ``vouches`` fields, its
+    contacts, and the arguments the tool vouches for on success (added by the gate)."""
+    seen: tuple[Identifier, ...] = ()
+    """Identifiers named in the result's untrusted fields."""
+    approved: tuple[Identifier, ...] = ()
+    """Identifiers a person vouched for by approving the call (its target arguments)."""
 
 
 def check_output(tool: Tool, result: Any, *, redactor: Redactor, max_chars: int) -> CheckedOutput:
     """Validate ``result`` against the tool's return type, then redact, cap and mark it."""
     validated = _validated(tool, result)
     contacts = tuple(sorted({str(a) for a in tool.contacts(validated)})) if tool.contacts else ()
+    vouched = _vouched(tool, validated, contacts)
     redacted = redactor.redact(validated)
+    # What is seen is taken after redaction: a secret in outside content is not kept.
+    untrusted_values = [
+        found for path in tool.untrusted_paths for found in at_path(redacted.value, path)
+    ]
+    untrusted = (tool.untrusted_output and not tool.untrusted_fields) or any(
+        value not in (None, "", [], {}) for value in untrusted_values
+    )
+    seen = sorted({i for value in untrusted_values for i in identifiers_in_value(value)})
     text = redacted.value if isinstance(redacted.value, str) else _json(redacted.value)
     truncated = len(text) > max_chars
     if truncated:
         text = (
             f"{text[:max_chars]}\n[cut: the result has {len(text)} characters; showing {max_chars}]"
         )
-    if tool.untrusted_output:
+    if untrusted:
         text = _delimit(tool.name, text)
     return CheckedOutput(
         value=redacted.value,
         text=text,
         truncated=truncated,
         redacted=redacted.paths,
-        untrusted=tool.untrusted_output,
+        untrusted=untrusted,
         contacts=contacts,
+        vouched=vouched,
+        seen=tuple(seen),
     )
+
+
+def _vouched(tool: Tool, value: Any, contacts: tuple[str, ...]) -> tuple[Identifier, ...]:
+    found: set[Identifier] = set()
+    for item in [*contacts, *(v for path in tool.vouches for v in at_path(value, path))]:
+        try:
+            found.update(identifiers_of(item))
+        except Undetermined:
+            continue  # a missing or empty field vouches for nothing
+    return tuple(sorted(found))
+
+
+def vouched_args(
+    tool: Tool, args: dict[str, Any], names: tuple[str, ...]
+) -> tuple[Identifier, ...]:
+    """The identifiers the arguments ``names`` of a call name (what it vouches for)."""
+    found: set[Identifier] = set()
+    for name in names:
+        try:
+            found.update(identifiers_of(args.get(name)))
+        except Undetermined:
+            continue
+    return tuple(sorted(found))
 
 
 def _validated(tool: Tool, result: Any) -> Any:

@@ -22,6 +22,8 @@ from typing import Any
 
 Values = Mapping[str, Any]
 Node = Callable[[Values], Any]
+FUNCTIONS_KEY = "@functions"
+"""Where the values hold the functions a condition may call (not a CEL name)."""
 
 
 class Unsupported(Exception):
@@ -41,11 +43,17 @@ _KEYWORDS = {"true": True, "false": False, "null": None}
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
-def compile_fast(source: str, variables: frozenset[str]) -> Node | None:
-    """A Python function for ``source``, or None if it is not a simple condition."""
+def compile_fast(
+    source: str, variables: frozenset[str], functions: frozenset[str] = frozenset()
+) -> Node | None:
+    """A Python function for ``source``, or None if it is not a simple condition.
+
+    ``functions`` may be called with plain arguments (``vouched(args.to)``); they are
+    found in the values under :data:`FUNCTIONS_KEY`.
+    """
     try:
         tokens = _tokenize(source)
-        parser = _Parser(tokens, variables)
+        parser = _Parser(tokens, variables, functions)
         node = parser.expression()
         if parser.position != len(tokens):
             return None
@@ -68,9 +76,15 @@ def _tokenize(source: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]], variables: frozenset[str]) -> None:
+    def __init__(
+        self,
+        tokens: list[tuple[str, str]],
+        variables: frozenset[str],
+        functions: frozenset[str] = frozenset(),
+    ) -> None:
         self.tokens = tokens
         self.variables = variables
+        self.functions = functions
         self.position = 0
 
     def peek(self) -> tuple[str, str] | None:
@@ -127,6 +141,8 @@ class _Parser:
         if kind == "name" and text in _KEYWORDS:
             keyword = _KEYWORDS[text]
             return lambda _values: keyword
+        if kind == "name" and text in self.functions and self.peek() == ("op", "("):
+            return self.function_call(text)
         if kind == "name" and text in self.variables:
             return self.path(text)
         if text == "(":
@@ -146,6 +162,20 @@ class _Parser:
                 raise Unsupported(name)  # a method call: leave it to CEL
             fields.append(name)
         return _path(variable, tuple(fields))
+
+    def function_call(self, name: str) -> Node:
+        self.take("(")
+        arguments: list[Node] = []
+        while self.peek() != ("op", ")"):
+            arguments.append(self.expression())
+            if self.peek() == ("op", ","):
+                self.take()
+        self.take(")")
+
+        def call(values: Values) -> Any:
+            return values[FUNCTIONS_KEY][name](*(argument(values) for argument in arguments))
+
+        return call
 
     def list_literal(self) -> Node:
         items: list[Node] = []

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from tether.errors import PolicyError, PolicyIssue
 from tether.policy._cel import Condition, ConditionError, compile_condition, merge_projections
+from tether.policy._checks import check_conditions
+from tether.policy._classify import Classifier
 from tether.policy._policy import (
     AgentPolicy,
     Approval,
@@ -30,9 +32,14 @@ from tether.policy._spec import (
     GrantSpec,
     PermissionSpec,
     PolicySpec,
+    VouchSpec,
 )
 from tether.policy._yaml import Path_, YamlProblem, line_of, load_with_lines
+from tether.provenance import Undetermined, Vouching, domain_key, identifiers_of
 from tether.tools import Toolset
+
+PRINCIPAL = "principal"
+"""An approver reference: the person the agent acts for, confirming their own call."""
 
 
 def load_policy(
@@ -73,6 +80,7 @@ class _Loader:
         self.tools = tools
         self.extra_tools = extra_tools or Toolset()
         self.issues: list[PolicyIssue] = []
+        self.warnings: list[PolicyIssue] = []
         self.lines: dict[Path_, int] = {}
         self.conditions: list[Condition] = []
 
@@ -88,10 +96,19 @@ class _Loader:
     def load(self) -> Policy:
         spec = self._parse()
         toolset = self._toolset(spec)
+        classifier = Classifier(self, toolset)
+        toolset = classifier.apply(spec)
         self._check_references(spec)
         policy = self._compile(spec, toolset)
+        policy.classified = classifier.classified
+        check_conditions(self, policy)
         self.fail_if_any()
         return policy
+
+    def warn(self, path: Path_, message: str) -> None:
+        self.warnings.append(
+            PolicyIssue(file=self.file, line=line_of(self.lines, path), message=message)
+        )
 
     # --- reading and the schema -------------------------------------------------
 
@@ -215,6 +232,7 @@ class _Loader:
             approvers=tuple(defaults.approvers),
             quorum=defaults.quorum,
             expires_after=defaults.expires,
+            assurance=defaults.assurance,
         )
         policy = Policy(
             version=version,
@@ -228,6 +246,7 @@ class _Loader:
             untrusted_default=UntrustedDefault(
                 effects=frozenset(spec.defaults.untrusted.effects),
                 decision=spec.defaults.untrusted.decision,
+                unless_vouched=spec.defaults.untrusted.unless_vouched,
             ),
             shadow=spec.mode == "shadow",
         )
@@ -240,6 +259,7 @@ class _Loader:
         for name, agent in spec.agents.items():
             policy.agents[name] = self._agent(policy, name, agent, rule_ids)
         policy.projection = merge_projections([c.paths for c in self.conditions])
+        policy.warnings = self.warnings
         return policy
 
     def _permission(
@@ -272,6 +292,9 @@ class _Loader:
             rule_ids[rule] = path
             grants.append(self._grant(policy, rule, grant_spec, path))
         self._check_approvals_possible(policy, spec, grants, ("agents", name, "tools"))
+        vouching = self._vouching(policy.spec.vouch, ("vouch",)) | self._vouching(
+            spec.vouch, ("agents", name, "vouch")
+        )
         return AgentPolicy(
             name=name,
             acts_for_roles=frozenset(n for kind, _, n in refs if kind == "role"),
@@ -280,7 +303,26 @@ class _Loader:
             scope=self._condition(spec.scope, ("agents", name, "scope")),
             grants=tuple(grants),
             shadow=spec.shadow,
+            vouching=vouching,
+            vouch_task=spec.vouch.task,
         )
+
+    def _vouching(self, spec: VouchSpec, path: Path_) -> Vouching:
+        values = []
+        for index, value in enumerate(spec.values):
+            try:
+                identifiers_of(value)
+            except Undetermined as exc:
+                self.problem((*path, "values", index), f"{value!r} cannot be vouched for: {exc}")
+                continue
+            values.append(value)
+        for index, domain in enumerate(spec.domains):
+            if domain_key(domain) is None:
+                self.problem(
+                    (*path, "domains", index),
+                    f"{domain!r} is not a domain; write e.g. acme.example or *.acme.example",
+                )
+        return Vouching.of(values, [d for d in spec.domains if domain_key(d) is not None])
 
     def _grant(self, policy: Policy, rule: str, spec: GrantSpec, path: Path_) -> Grant:
         self._check_tool_pattern(spec.tool, policy.tools, (*path, "tool"))
@@ -316,7 +358,8 @@ class _Loader:
         default = policy.default_approval
         approvers = tuple(spec.approvers) if spec.approvers is not None else default.approvers
         for index, ref in enumerate(spec.approvers or ()):
-            self._check_principal_ref(policy.spec, ref, (*path, "approvers", index))
+            if ref != PRINCIPAL:
+                self._check_principal_ref(policy.spec, ref, (*path, "approvers", index))
         escalation = spec.escalate
         return Approval(
             rule=f"{rule}.approval",
@@ -326,6 +369,7 @@ class _Loader:
             expires_after=spec.expires if spec.expires is not None else default.expires_after,
             escalate_after=escalation.after if escalation else None,
             escalate_to=tuple(escalation.to) if escalation else (),
+            assurance=spec.assurance or default.assurance,
         )
 
     def _check_approvals_possible(
@@ -351,9 +395,11 @@ class _Loader:
                 )
                 continue
             eligible = policy.users_holding(approval.approvers)
-            # Nobody approves their own request: the requester's vote does not count.
-            needed = approval.quorum + (1 if requesters & eligible else 0)
-            if needed > len(eligible):
+            # Nobody approves their own request: the requester's vote does not count,
+            # unless the rule lets the principal confirm (then they are one more).
+            confirms = PRINCIPAL in approval.approvers
+            needed = approval.quorum + (1 if requesters & eligible and not confirms else 0)
+            if needed > len(eligible) + confirms:
                 self.problem(
                     (*where, "quorum"),
                     f"quorum {approval.quorum} for {grant.rule} is impossible: "

@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Literal
 
 from tether.calls import Principal
+from tether.errors import PolicyIssue
 from tether.policy._cel import Condition, Projection
 from tether.policy._spec import PolicySpec, UntrustedDecision
+from tether.provenance import NO_VOUCHING, Vouching
 from tether.tools import Effect, Toolset
 
 
@@ -44,6 +46,8 @@ class Approval:
     expires_after: timedelta
     escalate_after: timedelta | None = None
     escalate_to: tuple[str, ...] = ()
+    assurance: str = "local"
+    """The least assurance of an approver's login (``local`` or ``authenticated``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +93,10 @@ class AgentPolicy:
     scope: Condition | None
     grants: tuple[Grant, ...]
     shadow: bool
+    vouching: Vouching = NO_VOUCHING
+    """What the policy vouches for in this agent's runs (its own list and the policy's)."""
+    vouch_task: bool = False
+    """Identifiers named in the agent's task are vouched for (``task``)."""
     _grant_cache: dict[str, Grant | None] = field(default_factory=dict, repr=False)
 
     def may_act_for(self, principal: Principal) -> bool:
@@ -115,6 +123,7 @@ class AgentPolicy:
 class UntrustedDefault:
     effects: frozenset[Effect]
     decision: UntrustedDecision
+    unless_vouched: bool = False
 
 
 @dataclass(kw_only=True)
@@ -139,6 +148,16 @@ class Policy:
     """The whole policy runs in shadow mode: decide and record, never enforce."""
     projection: Projection = field(default_factory=dict)
     """The fields of each variable that some condition reads; only these go to CEL."""
+    warnings: list[PolicyIssue] = field(default_factory=list)
+    """What ``tether policy check`` warns about (the policy loads nonetheless)."""
+    classified: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per tool the ``tools:`` section classifies: what it set, for ``policy explain``."""
+
+    @property
+    def reads_history(self) -> bool:
+        """Some condition reads what the run did so far (``run.calls``, ``run.recipients``)."""
+        paths = self.projection.get("run", frozenset())
+        return paths is None or any(path[:1] in (("calls",), ("recipients",)) for path in paths)
 
     def principal(self, user_id: str) -> Principal | None:
         """The principal the policy's ``users`` section defines, or None."""

@@ -41,11 +41,19 @@ PrincipalRef = Annotated[
     str,
     Field(pattern=r"^(role:|user:)[A-Za-z0-9_.@-]+$|^\*$", description="role:NAME, user:ID or *"),
 ]
+ApproverRef = Annotated[
+    str,
+    Field(
+        pattern=r"^(role:|user:)[A-Za-z0-9_.@-]+$|^\*$|^principal$",
+        description="role:NAME, user:ID, * or principal (the person the agent acts for)",
+    ),
+]
 ToolPattern = Annotated[
     str,
     Field(pattern=r"^[A-Za-z0-9_.*-]+$", description="A tool name; * matches any characters"),
 ]
 UntrustedDecision = Literal["allow", "needs_approval", "deny"]
+Assurance = Literal["local", "authenticated"]
 
 
 class _Spec(BaseModel):
@@ -81,11 +89,27 @@ class ApprovalSpec(_Spec):
 
     when: Cel | None = None
     """Only when this holds; always when absent."""
-    approvers: list[PrincipalRef] | None = None
-    """Who may decide; the policy's default approvers when absent."""
+    approvers: list[ApproverRef] | None = None
+    """Who may decide; the policy's default approvers when absent. ``principal`` lets
+    the person the agent acts for confirm their own assistant's call."""
     quorum: int | None = Field(default=None, ge=1)
     expires: Duration | None = None
     escalate: EscalationSpec | None = None
+    assurance: Assurance | None = None
+    """``authenticated``: only approvers who logged in (password, API token, single
+    sign-on) may decide; a decision made directly on the database (``local``) is
+    refused. The policy default when absent."""
+
+
+class BreakGlassSpec(_Spec):
+    """The emergency path: holders of these roles may approve any pending request on
+    their own, with a written reason, after a login; recorded and notified loudly."""
+
+    approvers: list[PrincipalRef] = Field(min_length=1)
+    notify: list[PrincipalRef] = []
+    """Who else is told at once (the request's own approvers always are)."""
+    min_reason_chars: int = Field(default=20, ge=1)
+    """The written reason must be at least this long."""
 
 
 class LimitSpec(_Spec):
@@ -134,6 +158,21 @@ class GrantSpec(_Spec):
     """Decide and record, but do not enforce this grant's conditions."""
 
 
+class VouchSpec(_Spec):
+    """Values vouched for without a tool or a person saying so."""
+
+    values: list[str] = []
+    """Identifiers vouched for by the policy (``ap@bank.example``, an IBAN, a URL)."""
+    domains: list[str] = []
+    """Domains whose addresses, URLs and subdomains the policy vouches for."""
+
+
+class AgentVouchSpec(VouchSpec):
+    task: bool = False
+    """Identifiers named in the task the agent is given are vouched for (``task``).
+    Leave off for agents whose task itself comes from outside (a ticket, an email)."""
+
+
 class AgentSpec(_Spec):
     description: str | None = None
     may_act_for: list[PrincipalRef] = Field(min_length=1)
@@ -141,6 +180,31 @@ class AgentSpec(_Spec):
     """Data scope the target must satisfy: ``resource.team == principal.attributes.team``."""
     tools: list[GrantSpec] = []
     shadow: bool = False
+    vouch: AgentVouchSpec = AgentVouchSpec()
+    """What this agent's runs count as vouched for, besides tools and approvals."""
+
+
+FieldPath = Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$")]
+
+
+class ToolClassSpec(_Spec):
+    """How a tool is classified, for tools whose own declaration says less (a
+    third-party library, an MCP server). What the tool declares itself may not be
+    contradicted here (a load error); what it leaves open is set here."""
+
+    effect: Effect | None = None
+    untrusted_fields: list[FieldPath] | None = None
+    """Result fields carrying outside content; ``["*"]`` for the whole result."""
+    vouches: list[FieldPath] | None = None
+    """Result fields whose values the tool vouches for."""
+    vouches_args: list[str] | None = None
+    """Arguments a successful call vouches for."""
+    targets: list[str] | None = None
+    """Arguments that steer the action (checked by ``defaults.untrusted.unless_vouched``)."""
+    recipients: list[str] | None = None
+    """Address arguments, seen all at once as ``recipients``."""
+    secret_args: list[str] | None = None
+    """Arguments whose values are secrets."""
 
 
 class DefaultApprovalSpec(_Spec):
@@ -149,12 +213,24 @@ class DefaultApprovalSpec(_Spec):
     approvers: list[PrincipalRef] = []
     quorum: int = Field(default=1, ge=1)
     expires: Duration = timedelta(hours=24)
+    assurance: Assurance = "local"
+    """The least assurance an approver needs: ``local`` (any known user, a login or
+    not) or ``authenticated`` (a login: password, API token or single sign-on)."""
 
 
 class DefaultUntrustedSpec(_Spec):
-    effects: list[Effect] = [Effect.WRITE, Effect.COMMUNICATE, Effect.IRREVERSIBLE]
+    effects: list[Effect] = [
+        Effect.EGRESS,
+        Effect.WRITE,
+        Effect.COMMUNICATE,
+        Effect.IRREVERSIBLE,
+    ]
     """Effect classes the rule applies to once a run has read untrusted content."""
     decision: UntrustedDecision = "needs_approval"
+    unless_vouched: bool = False
+    """Precise mode: a call whose every target argument is vouched for (by the task, a
+    trusted tool, an approval or the policy) is not held by the rule; one with a
+    value seen only in untrusted output, or of unknown provenance, is."""
 
 
 class DefaultsSpec(_Spec):
@@ -185,7 +261,13 @@ class PolicySpec(_Spec):
     roles: dict[str, RoleSpec] = {}
     users: dict[str, UserSpec] = {}
     agents: dict[str, AgentSpec] = {}
+    tools: dict[ToolPattern, ToolClassSpec] = {}
+    """Classification of tools by name: effect, untrusted fields, vouching, secrets."""
+    vouch: VouchSpec = VouchSpec()
+    """Values and domains every agent's runs count as vouched for by the policy."""
     defaults: DefaultsSpec = DefaultsSpec()
+    break_glass: BreakGlassSpec | None = None
+    """An emergency approval path for a named role (off when absent)."""
     redact: RedactSpec = RedactSpec()
     output: OutputSpec = OutputSpec()
 

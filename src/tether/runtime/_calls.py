@@ -24,9 +24,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from tether.approvals import ApprovalError, Approvals
 from tether.audit import AuditEvent, AuditLog, from_gate_event
-from tether.calls import ProposedCall
+from tether.calls import PastCall, ProposedCall, RunState
+from tether.db import reading
 from tether.gate import Allow, Deny, Executed, Failed, Gate, GateEvent, NeedsApproval, evaluate
 from tether.policy import Policy
+from tether.provenance import addresses_in
 from tether.runtime import _answers as answer
 from tether.runtime._store import CallStatus, EffectRecord, RunStore
 from tether.tools import Effect
@@ -79,9 +81,11 @@ class CallPath:
         read's events are not recorded here but returned, to be recorded with its
         execution: one write instead of two.
         """
-        state, stopped, prior = self.store.call_state(
-            call.run.id, call.agent, key=call.idempotency_key
-        )
+        with reading(self.engine) as conn:
+            state, stopped, prior = self.store.call_state(
+                call.run.id, call.agent, key=call.idempotency_key, conn=conn
+            )
+            state = self._with_history(conn, state, call.call_id)
         call = dataclasses.replace(call, run=state)
         if prior is not None:
             return self._replayed(call, prior)
@@ -99,6 +103,33 @@ class CallPath:
             return Allowed(call=call, decision=decision)
         self.audit.record_many(events, alongside=self._noting(call, "started"))
         return Allowed(call=call, decision=decision, begun=True)
+
+    def _with_history(self, conn: Connection, state: RunState, call_id: str) -> RunState:
+        """The run's state with what it did so far, when a condition reads it: every
+        call not refused, in flight and awaiting approval included, but this one."""
+        if not self.policy.reads_history:
+            return state
+        past = tuple(
+            self._past(record)
+            for record in self.store.past_calls(conn, state.id)
+            if record.call_id != call_id
+        )
+        return dataclasses.replace(state, calls=past)
+
+    def _past(self, record: EffectRecord) -> PastCall:
+        tool = self.policy.tools.get(record.tool) if record.tool in self.policy.tools else None
+        addresses = (
+            [a for name in tool.recipients for a in addresses_in(record.args.get(name))]
+            if tool
+            else []
+        )
+        return PastCall(
+            tool=record.tool,
+            effect=tool.effect.value if tool else "",
+            status=record.status,
+            args=record.args,
+            recipients=tuple(dict.fromkeys(addresses)),
+        )
 
     def _refuse(
         self,
@@ -233,6 +264,7 @@ class CallPath:
             if request is None:
                 return _refused_approval("No approval was found for this action.")
             state, stopped = self.store.call_context(call.run.id, call.agent, conn=conn)
+            state = self._with_history(conn, state, call.call_id)
             call = dataclasses.replace(call, args=request.args, run=state)
             if stopped is not None:
                 return answer.Refused(
@@ -303,11 +335,14 @@ class CallPath:
         shown: dict[str, Any],
         read: bool,
     ) -> None:
-        """Record the execution and settle the effect ledger in one transaction; then
-        note what the output taught the run (taint, contacts)."""
+        """Record the execution, settle the effect ledger and note what the call taught
+        the run (taint, contacts, provenance) in one transaction: a crash keeps all of
+        them or none, so a replayed step never finds an effect done without its taint."""
         key = call.idempotency_key
 
         def ledger(conn: Connection) -> None:
+            if isinstance(outcome, Executed):
+                self._note_learned(conn, call, outcome)
             if isinstance(outcome, Executed) and read:
                 self.store.effect_read(
                     conn,
@@ -333,10 +368,21 @@ class CallPath:
                 )
 
         self.audit.record_many(events, alongside=ledger)
-        if isinstance(outcome, Executed) and (outcome.output.untrusted or outcome.output.contacts):
-            self.store.note_output(
-                call.run.id, untrusted=outcome.output.untrusted, contacts=outcome.output.contacts
-            )
+
+    def _note_learned(self, conn: Connection, call: ProposedCall, outcome: Executed) -> None:
+        output = outcome.output
+        learned = [
+            *((identifier, f"tool:{call.tool}") for identifier in output.vouched),
+            *((identifier, "approval") for identifier in output.approved),
+            *((identifier, f"untrusted:{call.tool}") for identifier in output.seen),
+        ]
+        self.store.note_learned(
+            conn,
+            call.run.id,
+            untrusted=output.untrusted,
+            contacts=output.contacts,
+            provenance=learned,
+        )
 
 
 def _refused_approval(text: str) -> answer.Refused:

@@ -14,6 +14,12 @@ rolling back between releases that share it strands nothing; a release that chan
 it leaves segments already in flight to workers of the old protocol (see
 docs/operations.md, "Upgrades and rollbacks").
 
+Starting at once. A segment is queued only when this process cannot run it now: a
+launched process with room starts it itself (``DBOS.start_workflow`` under the
+segment's workflow id), so a run started or resumed where it can run waits for no
+poll of the queue; elsewhere on PostgreSQL the live workers are woken by a
+notification (:mod:`._wake`). A workflow id runs once whoever starts or queues it.
+
 Only DBOS's public API is used.
 """
 
@@ -21,18 +27,25 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from collections import deque
 from typing import Any, Protocol
 
-from dbos import DBOS, DBOSClient, DBOSConfig
+from dbos import DBOS, DBOSClient, DBOSConfig, SetWorkflowID
 from dbos import error as dbos_error
+from sqlalchemy.engine import Engine
+
+from tether.db import sqlite_url
+from tether.runtime._wake import SEGMENTS, Listener, LiveWorkers, notify
 
 QUEUE = "tether-runs"
 """The queue segments wait on until a worker takes them."""
 WORKFLOW = "tether.run_segment"
 """The workflow that runs one segment of a run."""
-DURABLE_VERSION = 1
+DURABLE_VERSION = 2
 """The version of the durable protocol: the steps of a segment and the run state they
-read and write. Change it only with a change that older workers cannot replay."""
+read and write. Change it only with a change that older workers cannot replay.
+2: a call is no DBOS step of its own (the effect ledger answers it on replay)."""
 def durable_application_version(version: int) -> str:
     """DBOS's application version for workers of durable protocol ``version``."""
     return f"tether-durable-{version}"
@@ -41,8 +54,8 @@ def durable_application_version(version: int) -> str:
 DEFAULT_APPLICATION_VERSION = durable_application_version(DURABLE_VERSION)
 DEFAULT_APPLICATION_NAME = "tether"
 DEFAULT_POLL_SECONDS = 0.1
-"""How often a worker asks the queue for segments: a run waits up to this before it
-starts or resumes (unless it is started at once, see :meth:`Durability.start_here`)."""
+"""How often a worker asks the queue for segments: a run queued (not started at once,
+see :meth:`Durability.start`) waits up to this before it starts or resumes."""
 
 DBOSError = dbos_error.DBOSException
 """DBOS's own errors: they are DBOS's to handle (a cancelled workflow), not a run's."""
@@ -65,6 +78,35 @@ class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
         return
 
 
+CANCELLATIONS = (
+    dbos_error.DBOSWorkflowCancelledError,
+    dbos_error.DBOSAwaitedWorkflowCancelledError,
+)
+"""What DBOS raises in a segment tether cancelled (an operator, a timed-out evaluation)."""
+
+
+_CANCELLED_HERE: deque[str] = deque(maxlen=1024)
+"""Workflows this process cancelled lately (what DBOS then says of them is noise)."""
+
+
+class _NoCancellationTracebacks(logging.Filter):
+    """Drops DBOS's logs of a workflow that ends because tether cancelled it.
+
+    Cancelling a run is tether's own decision, recorded as ``run.stopped`` and reported
+    by whoever cancelled it in one line; DBOS logs it as an exception in the workflow
+    (and, in the process that cancelled it, as a workflow it no longer owns).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, CANCELLATIONS):
+            return False
+        if _CANCELLED_HERE and record.levelno < logging.ERROR:
+            message = record.getMessage()
+            return not any(workflow in message for workflow in _CANCELLED_HERE)
+        return True
+
+
 def _install_dbos_log_handler() -> None:
     dbos_logger = logging.getLogger("dbos")
     if not dbos_logger.handlers:
@@ -72,6 +114,8 @@ def _install_dbos_log_handler() -> None:
         handler.name = "__dbos_console_log_handler__"
         handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)8s] (dbos) %(message)s"))
         dbos_logger.addHandler(handler)
+    if not any(isinstance(item, _NoCancellationTracebacks) for item in dbos_logger.filters):
+        dbos_logger.addFilter(_NoCancellationTracebacks())
 
 
 _install_dbos_log_handler()
@@ -88,6 +132,9 @@ class _Process:
 
     runner: SegmentRunner | None = None
     owner: Durability | None = None
+    active = 0
+    """Segments executing in this process now."""
+    lock = threading.Lock()
 
 
 @DBOS.workflow(name=WORKFLOW)
@@ -95,12 +142,19 @@ async def run_segment(run_id: str, segment: int) -> str:
     runner = _Process.runner
     if runner is None:
         raise RuntimeError("no tether runtime is launched in this process")
-    return await runner.run_segment(run_id, segment)
+    with _Process.lock:
+        _Process.active += 1
+    try:
+        return await runner.run_segment(run_id, segment)
+    finally:
+        with _Process.lock:
+            _Process.active -= 1
 
 
 def dbos_url(url: str) -> str:
-    """DBOS takes plain ``postgresql://`` URLs; SQLite URLs as they are."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+    """DBOS takes plain ``postgresql://`` URLs; SQLite URLs with the SQLite library
+    tether uses (see :func:`tether.db.sqlite_url`)."""
+    return sqlite_url(url.replace("postgresql+psycopg://", "postgresql://", 1))
 
 
 def segment_id(run_id: str, segment: int) -> str:
@@ -119,13 +173,22 @@ class Durability:
         application_name: str = DEFAULT_APPLICATION_NAME,
         executor_id: str = "local",
         poll_seconds: float = DEFAULT_POLL_SECONDS,
+        engine: Engine | None = None,
+        live_after_seconds: float = 30.0,
     ) -> None:
         self.url = dbos_url(database_url)
         self.application_version = application_version
         self.application_name = application_name
         self.executor_id = executor_id
         self.poll_seconds = poll_seconds
+        self.engine = engine
+        """tether's engine, for waking workers on PostgreSQL (none: always queue)."""
+        self._live = (
+            LiveWorkers(engine, fresh_seconds=live_after_seconds) if engine is not None else None
+        )
+        self.concurrency = 0
         self._client: DBOSClient | None = None
+        self._listener: Listener | None = None
         self._launched = False
         self.reported_elsewhere: dict[str, int] = {}
         """Segments waiting for other workers, as last reported (reported on change)."""
@@ -154,9 +217,16 @@ class Durability:
         DBOS.register_queue(
             QUEUE, worker_concurrency=concurrency, polling_interval_sec=self.poll_seconds
         )
+        self.concurrency = concurrency
         self._launched = True
+        if self.engine is not None and self.engine.dialect.name == "postgresql":
+            self._listener = Listener(self.url, {SEGMENTS: self._heard})
+            self._listener.start()
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         if self._launched:
             DBOS.destroy(workflow_completion_timeout_sec=5)
             self._launched = False
@@ -175,6 +245,42 @@ class Durability:
                 system_database_url=self.url, application_name=self.application_name
             )
         return self._client
+
+    def start(self, run_id: str, segment: int, *, state_version: int = DURABLE_VERSION) -> str:
+        """Have a segment run as soon as possible; how: ``"here"`` (started in this
+        process), ``"woken"`` (the live workers notified) or ``"queued"``."""
+        if self._start_here(run_id, segment, state_version):
+            return "here"
+        if (
+            not self._launched
+            and self.engine is not None
+            and self._live is not None
+            and self._live.any()
+        ):
+            notify(self.engine, SEGMENTS, f"{run_id} {segment} {state_version}")
+            return "woken"
+        self.enqueue(run_id, segment, state_version=state_version)
+        return "queued"
+
+    def has_room(self) -> bool:
+        """Whether this process runs segments and runs fewer than it may at once."""
+        return self._launched and _Process.owner is self and _Process.active < self.concurrency
+
+    def _start_here(self, run_id: str, segment: int, state_version: int) -> bool:
+        # Inside a segment (a run parking finds its calls decided), a workflow started
+        # would be a child of the segment's: it is queued instead.
+        if state_version > DURABLE_VERSION or not self.has_room() or DBOS.workflow_id:
+            return False
+        with SetWorkflowID(segment_id(run_id, segment)):
+            DBOS.start_workflow(run_segment, run_id, segment)
+        return True
+
+    def _heard(self, payload: str) -> None:
+        """A segment to run, notified by another process: here if there is room, else
+        onto the queue (whichever worker comes first, the segment runs once)."""
+        run_id, segment, state_version = payload.split()
+        if not self._start_here(run_id, int(segment), int(state_version)):
+            self.enqueue(run_id, int(segment), state_version=int(state_version))
 
     def enqueue(self, run_id: str, segment: int, *, state_version: int = DURABLE_VERSION) -> None:
         """Queue a segment for the workers that can read its run's state: this
@@ -209,8 +315,10 @@ class Durability:
 
     def cancel(self, run_id: str, segment: int) -> None:
         """Cancel a segment's workflow, if it has one (a parked run has none)."""
+        workflow = segment_id(run_id, segment)
+        _CANCELLED_HERE.append(workflow)
         try:
-            self.client.cancel_workflow(segment_id(run_id, segment))
+            self.client.cancel_workflow(workflow)
         except Exception:  # no such workflow
             return
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from tether.audit import AuditEvent, AuditLog, EventType
+from tether.runtime._handle import Watch
 from tether.runtime._store import RunRecord, RunStatus, RunStore
 
 UNFINISHED: tuple[RunStatus, ...] = ("queued", "running", "waiting_approval")
@@ -15,9 +16,10 @@ UNFINISHED: tuple[RunStatus, ...] = ("queued", "running", "waiting_approval")
 class Endings:
     """Ends runs: from their segment (completed, failed, stopped) or by an operator."""
 
-    def __init__(self, store: RunStore, audit: AuditLog) -> None:
+    def __init__(self, store: RunStore, audit: AuditLog, *, watch: Watch) -> None:
         self.store = store
         self.audit = audit
+        self.watch = watch
 
     def finish(
         self,
@@ -77,4 +79,5 @@ class Endings:
 
         if not self.audit.append_many([event], alongside=end):
             return self.store.get(run_id).status
+        self.watch.changed(run_id)
         return status

@@ -2,7 +2,9 @@
 
 A parked run holds no workflow: it is its row (history, the calls it waits on). When
 the last of its requests is decided, the run is queued for its next segment with the
-decisions (Pydantic AI ``DeferredToolResults``) and the segment is enqueued.
+decisions (Pydantic AI ``DeferredToolResults``) and its segment started: at once in
+the deciding process when it runs segments and has room, else by a woken worker or
+the queue (:meth:`~._dbos.Durability.start`).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Resumer:
             pending=None,
         ):
             return False
-        self.durability.enqueue(run_id, segment + 1, state_version=state_version)
+        self.durability.start(run_id, segment + 1, state_version=state_version)
         return True
 
     def decided_waiting_runs(self) -> list[str]:

@@ -12,30 +12,40 @@ person holds no thread, no process and no workflow.
 - :mod:`._calls`: one call's path (decide, hold, execute once), with typed answers;
 - :mod:`._resume`: resuming a parked run once its calls are decided;
 - :mod:`._operators`: stop switches, cancel, undo;
-- :mod:`._sweep`: a worker's periodic duties.
+- :mod:`._sweep`: a worker's periodic duties;
+- :mod:`._handle`: following a run without polling; :mod:`._wake`: notifications.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-import time
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic_ai.models import Model
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
-from tether.audit import AuditEvent, AuditLog, Witness, policy_version
+from tether.audit import (
+    AuditEvent,
+    AuditLog,
+    LiveSpans,
+    ObservedAuditLog,
+    Witness,
+    policy_version,
+)
 from tether.db import connect
 from tether.errors import ConfigurationError
 from tether.gate import Gate
 from tether.identity import Actor, as_actor
 from tether.policy import Policy
+from tether.provenance import Identifier, Undetermined, identifiers_in_text, identifiers_of, merged
 from tether.runtime import _answers as answer
 from tether.runtime._calls import CallPath
 from tether.runtime._dbos import (
@@ -46,11 +56,13 @@ from tether.runtime._dbos import (
     Durability,
 )
 from tether.runtime._ending import Endings
+from tether.runtime._handle import RunHandle, Watch
 from tether.runtime._operators import Operators
 from tether.runtime._resume import Resumer
 from tether.runtime._segments import ModelChoice, Segments
-from tether.runtime._store import RunRecord, RunStore
+from tether.runtime._store import RunNotFound, RunRecord, RunStore
 from tether.runtime._sweep import SweepReport, sweep
+from tether.runtime._wake import RUNS, Listener
 from tether.runtime._workers import heartbeat
 
 _PYTHON_MODEL = "python:"
@@ -73,6 +85,7 @@ class Runtime:
         application_name: str = DEFAULT_APPLICATION_NAME,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         stale_after_seconds: float = 30.0,
+        telemetry: LiveSpans | None = None,
         witnesses: Sequence[Witness] = (),
         require_witness: bool = False,
     ) -> None:
@@ -84,8 +97,20 @@ class Runtime:
         self.database_url = database
         self.engine: Engine = connect(database)
         self.store = RunStore(self.engine)
-        self.audit = AuditLog(
-            self.engine, keys=keys, witnesses=witnesses, require_witness=require_witness
+        self.telemetry = telemetry
+        """Live OpenTelemetry export of what the trail records (None: none)."""
+        self.audit = (
+            AuditLog(
+                self.engine, keys=keys, witnesses=witnesses, require_witness=require_witness
+            )
+            if telemetry is None
+            else ObservedAuditLog(
+                self.engine,
+                keys=keys,
+                telemetry=telemetry,
+                witnesses=witnesses,
+                require_witness=require_witness,
+            )
         )
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
@@ -103,7 +128,13 @@ class Runtime:
             application_name=application_name,
             executor_id=executor_id or os.environ.get("DBOS__VMID") or "local",
             poll_seconds=poll_seconds,
+            engine=self.engine,
+            live_after_seconds=stale_after_seconds,
         )
+        self.watch = Watch()
+        """Runs that parked or ended, for their handles' waiters."""
+        self._runs_listener: Listener | None = None
+        self._listening = threading.Lock()
         self.stale_after_seconds = stale_after_seconds
         """A worker whose heartbeat is older than this is taken to be dead."""
         self._models: dict[str, Model] = {}
@@ -115,7 +146,7 @@ class Runtime:
             audit=self.audit,
             approvals=self.approvals,
         )
-        self.endings = Endings(self.store, self.audit)
+        self.endings = Endings(self.store, self.audit, watch=self.watch)
         self.resumer = Resumer(
             engine=self.engine,
             store=self.store,
@@ -131,6 +162,7 @@ class Runtime:
             endings=self.endings,
             resumer=self.resumer,
             models=self._model_object,
+            watch=self.watch,
         )
         self.operators = Operators(
             policy=policy,
@@ -183,8 +215,13 @@ class Runtime:
     def close(self) -> None:
         """Stop executing runs (if launched) and close connections; other runtimes of
         this process keep theirs."""
+        if self._runs_listener is not None:
+            self._runs_listener.stop()
+            self._runs_listener = None
         self.durability.close()
         self.audit.close()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
         self.engine.dispose()
 
     def __enter__(self) -> Runtime:
@@ -206,11 +243,17 @@ class Runtime:
         *,
         principal: str,
         model: ModelChoice | None = None,
+        vouched: Iterable[str] = (),
     ) -> RunRecord:
-        """Queue a new run of ``agent`` on ``task``, acting for ``principal``.
+        """Start a new run of ``agent`` on ``task``, acting for ``principal``: at once in
+        this process when it runs segments and has room, else by a worker.
 
         ``model`` replaces the agent's model for this run: a name (a live model, a
         script file), or a Pydantic AI model object (which only this process can run).
+        ``vouched``: values (addresses, URLs, IBANs, ids) the person starting the run
+        vouches for (source ``start``); with the agent's ``vouch.task``, identifiers
+        named in the task are vouched for too (source ``task``).
+        Follow the run with :meth:`handle`.
         """
         definition = self.agents.get(agent)
         if definition is None:
@@ -221,6 +264,8 @@ class Runtime:
             raise ConfigurationError(f"unknown principal {principal!r}: not a user of the policy")
         if not self.policy.agents[agent].may_act_for(person):
             raise ConfigurationError(f"agent {agent} may not act for {principal}")
+        vouched = tuple(vouched)
+        provenance = self._vouched_at_start(agent, task, vouched)
         run_id = f"run_{uuid.uuid4().hex[:16]}"
         record = self.store.create(
             run_id=run_id,
@@ -229,6 +274,7 @@ class Runtime:
             principal=principal,
             task=task,
             model=self._model_key(model),
+            provenance=provenance,
             state_version=DURABLE_VERSION,
         )
         self.audit.append(
@@ -238,10 +284,72 @@ class Runtime:
                 agent=agent,
                 agent_version=definition.version,
                 principal=principal,
-                details={"task": task},
+                details={"task": task, **({"vouched": list(vouched)} if vouched else {})},
             )
         )
-        self.durability.enqueue(run_id, 1)
+        self.durability.start(run_id, 1)
+        return record
+
+    def _vouched_at_start(
+        self, agent: str, task: str, vouched: Iterable[str]
+    ) -> dict[str, list[str]]:
+        learned: list[tuple[Identifier, str]] = []
+        for value in vouched:
+            try:
+                learned += [(identifier, "start") for identifier in identifiers_of(value)]
+            except Undetermined as exc:
+                raise ConfigurationError(f"cannot vouch for {value!r}: {exc}") from None
+        if self.policy.agents[agent].vouch_task:
+            learned += [(identifier, "task") for identifier in sorted(identifiers_in_text(task))]
+        return merged({}, learned)
+
+    def open_session(
+        self,
+        run_id: str,
+        *,
+        agent: str,
+        principal: str,
+        task: str,
+        details: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        """The run of calls that come from outside the runtime (an MCP gateway session):
+        created ``running`` (no worker ever runs it) unless it exists; its calls go
+        through :attr:`calls` like a run's own, and it carries their taint."""
+        try:
+            return self.store.get(run_id)
+        except RunNotFound:
+            pass
+        if agent not in self.policy.agents:
+            raise ConfigurationError(f"unknown agent {agent!r}: not an agent of the policy")
+        person = self.policy.principal(principal)
+        if person is None:
+            raise ConfigurationError(f"unknown principal {principal!r}: not a user of the policy")
+        if not self.policy.agents[agent].may_act_for(person):
+            raise ConfigurationError(f"agent {agent} may not act for {principal}")
+        definition = self.agents.get(agent)
+        version = definition.version if definition is not None else "external"
+        try:
+            record = self.store.create(
+                run_id=run_id,
+                agent=agent,
+                agent_version=version,
+                principal=principal,
+                task=task,
+                state_version=DURABLE_VERSION,
+                status="running",
+            )
+        except IntegrityError:  # another process opened it first
+            return self.store.get(run_id)
+        self.audit.append(
+            AuditEvent(
+                type="run.started",
+                run_id=run_id,
+                agent=agent,
+                agent_version=version,
+                principal=principal,
+                details={"task": task, **(details or {})},
+            )
+        )
         return record
 
     def _model_key(self, model: ModelChoice | None) -> str | None:
@@ -263,16 +371,35 @@ class Runtime:
             )
         return found
 
+    def handle(self, run_id: str) -> RunHandle:
+        """A handle to wait for the run to end or to ask for approval, without polling
+        (see :mod:`tether.runtime._handle`)."""
+        self.store.get(run_id)  # RunNotFound now, not at the first wait
+        return RunHandle(
+            run_id,
+            self.store.get,
+            self._requests,
+            self.watch,
+            self._told,
+        )
+
     def wait(self, run_id: str, *, timeout_seconds: float = 120.0) -> RunRecord:
         """The run once it has stopped moving (finished, or waiting for a person)."""
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            record = self.store.get(run_id)
-            if record.status not in ("queued", "running"):
-                return record
-            if time.monotonic() > deadline:
-                return record
-            time.sleep(0.05)
+        return self.handle(run_id).wait(timeout_seconds=timeout_seconds)
+
+    def _requests(self, request_ids: list[str]) -> list[ApprovalRequest]:
+        return [self.approvals.get(request_id) for request_id in request_ids]
+
+    def _told(self) -> bool:
+        """Whether this process hears of runs that park or end: those it runs itself,
+        and on PostgreSQL every run (a listener, started with the first waiter)."""
+        if self.engine.dialect.name != "postgresql":
+            return self.durability.launched
+        with self._listening:
+            if self._runs_listener is None:
+                self._runs_listener = Listener(self.durability.url, {RUNS: self.watch.changed})
+                self._runs_listener.start()
+        return True
 
     async def run_segment(self, run_id: str, segment: int) -> str:
         """Run one segment of a run in this process (what a worker's workflow does)."""

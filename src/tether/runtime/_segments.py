@@ -22,13 +22,20 @@ from pydantic_ai import DeferredToolRequests, ModelMessagesTypeAdapter, capture_
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models import Model
 
-from tether.agents import Agent, model_tool_name, resolve_model, tool_name_from_model
+from tether.agents import (
+    Agent,
+    limit_message,
+    model_tool_name,
+    resolve_model,
+    tool_name_from_model,
+)
 from tether.calls import ProposedCall
 from tether.gate import Gate
 from tether.policy import Policy
 from tether.runtime._calls import CallPath
 from tether.runtime._dbos import DBOSError
 from tether.runtime._ending import Endings
+from tether.runtime._handle import Watch
 from tether.runtime._resume import DEFERRED_RESULTS, Resumer
 from tether.runtime._store import RunRecord, RunStore
 from tether.runtime._toolset import (
@@ -63,6 +70,7 @@ class Segments:
         endings: Endings,
         resumer: Resumer,
         models: Callable[[str], Model | None],
+        watch: Watch,
     ) -> None:
         self.policy = policy
         self.agents = agents
@@ -74,6 +82,7 @@ class Segments:
         self.models = models
         """Model objects handed to ``Runtime.start`` (by the run's model key), else None."""
         self._built: dict[str, BuiltAgent] = {}
+        self.watch = watch
 
     async def run_segment(self, run_id: str, segment: int) -> str:
         record: RunRecord | None = None
@@ -111,6 +120,8 @@ class Segments:
                         message_history=history,
                         deferred_tool_results=results,
                         deps=deps,
+                        model_settings=agent.model_settings.settings(),
+                        usage_limits=agent.limits.usage_limits(),
                     )
             except DBOSError:
                 raise
@@ -119,7 +130,8 @@ class Segments:
                 # tools it was never offered, and its history.
                 await self._record_unoffered_in(record.id, messages[known:], agent)
                 scrub = self.gate.redactor.with_secrets(values=run_secrets(self.gate, messages))
-                error = scrub.redact_text(f"{type(exc).__name__}: {exc}")
+                limit = limit_message(exc, agent=agent.name, limits=agent.limits)
+                error = scrub.redact_text(limit or f"{type(exc).__name__}: {exc}")
                 trail = ModelMessagesTypeAdapter.dump_json(messages).decode() if messages else None
                 return await self._end(record, "failed", error=error, history=trail)
         await self._record_unoffered_in(record.id, result.new_messages(), agent)
@@ -224,6 +236,7 @@ class Segments:
         )
         if not parked:  # a replay of a segment the run has left behind
             return self.store.get(run_id).status
+        self.watch.changed(run_id)
         self.resumer.resume_if_ready(run_id)  # all of them may have been decided already
         return "waiting_approval"
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from tether.calls import RunState
 from tether.db import as_utc, reading
 from tether.errors import TetherError
+from tether.provenance import Identifier, merged
 from tether.runtime._tables import effect, run, stop
 
 RunStatus = Literal[
@@ -20,6 +22,11 @@ RunStatus = Literal[
 ]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 FINISHED: frozenset[str] = frozenset({"completed", "failed", "stopped", "cancelled"})
+SETTLED: frozenset[str] = FINISHED | {"waiting_approval"}
+"""A run in one of these no longer moves by itself: its waiters are told."""
+RUNS_CHANNEL = "tether_runs"
+"""The PostgreSQL channel runs that stop moving are announced on (see ``_wake``)."""
+_ANNOUNCE = sa.text("SELECT pg_notify(:channel, :run_id)")
 
 
 class RunNotFound(TetherError):
@@ -64,6 +71,20 @@ class RunRecord:
     updated_at: _dt.datetime
     state_version: int = 1
     """The version of the durable protocol that wrote the run's state."""
+    provenance: dict[str, list[str]] = field(default_factory=dict)
+    """Where each identifier the run met was vouched for or seen."""
+
+    @property
+    def approval_request_ids(self) -> tuple[str, ...]:
+        """The approval requests a parked run waits on, in the order it proposed them."""
+        if not self.pending:
+            return ()
+        metadata = self.pending.get("metadata") or {}
+        found = (
+            (metadata.get(part.get("tool_call_id")) or {}).get("request_id")
+            for part in self.pending.get("approvals", [])
+        )
+        return tuple(request_id for request_id in found if isinstance(request_id, str))
 
     def summary(self) -> dict[str, Any]:
         """The run as JSON without its history: what ``tether runs list --json`` and the
@@ -77,6 +98,7 @@ class RunRecord:
             "output": self.output,
             "error": self.error,
             "segment": self.segment,
+            "approval_requests": list(self.approval_request_ids),
             "untrusted": self.untrusted,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -120,8 +142,12 @@ class RunStore:
         task: str,
         model: str | None = None,
         known_contacts: tuple[str, ...] = (),
+        provenance: Mapping[str, Sequence[str]] | None = None,
         state_version: int = 1,
+        status: RunStatus = "queued",
     ) -> RunRecord:
+        """A new run: ``queued`` for workers, or ``running`` when its calls come from
+        outside (a gateway session, which no worker runs)."""
         now = _now()
         with self.engine.begin() as conn:
             conn.execute(
@@ -132,10 +158,11 @@ class RunStore:
                     principal=principal,
                     task=task,
                     model=model,
-                    status="queued",
+                    status=status,
                     segment=1,
                     untrusted=False,
                     known_contacts=list(known_contacts),
+                    provenance={k: list(v) for k, v in (provenance or {}).items()},
                     state_version=state_version,
                     created_at=now,
                     updated_at=now,
@@ -177,14 +204,14 @@ class RunStore:
 
     def run_state(self, run_id: str) -> RunState:
         """What the gate needs to know of a run (two columns, not the whole record)."""
-        query = sa.select(run.c.untrusted, run.c.known_contacts).where(run.c.id == run_id)
+        query = sa.select(run.c.untrusted, run.c.known_contacts, run.c.provenance).where(
+            run.c.id == run_id
+        )
         with reading(self.engine) as conn:
             row = conn.execute(query).first()
         if row is None:
             raise RunNotFound(run_id)
-        return RunState(
-            id=run_id, untrusted=bool(row.untrusted), known_contacts=frozenset(row.known_contacts)
-        )
+        return _state(run_id, row[0], row[1], row[2])
 
     def call_context(
         self, run_id: str, agent: str, *, conn: Connection | None = None
@@ -198,8 +225,8 @@ class RunStore:
         row = conn.execute(_CALL_CONTEXT, {"run_id": run_id, "agent": agent}).first()
         if row is None:
             raise RunNotFound(run_id)
-        state = RunState(id=run_id, untrusted=bool(row[0]), known_contacts=frozenset(row[1]))
-        scope, by, reason = row[2:5]
+        state = _state(run_id, row[0], row[1], row[2])
+        scope, by, reason = row[3:6]
         return state, None if scope is None else _stopped_reason(scope, by, reason)
 
     def call_state(
@@ -248,18 +275,38 @@ class RunStore:
         )
         return bool(inserted.rowcount)
 
-    def note_output(self, run_id: str, *, untrusted: bool, contacts: tuple[str, ...]) -> None:
-        """A tool's output tainted the run, or named people it may now write to."""
-        with self.engine.begin() as conn:
-            values: dict[str, Any] = {"updated_at": _now()}
-            if untrusted:
-                values["untrusted"] = True
+    def note_learned(
+        self,
+        conn: Connection,
+        run_id: str,
+        *,
+        untrusted: bool,
+        contacts: Sequence[str] = (),
+        provenance: Sequence[tuple[Identifier, str]] = (),
+    ) -> None:
+        """What a call taught the run, in ``conn``'s transaction (the one that records
+        the call's execution, so a crash keeps both or neither): its output tainted
+        the run, named people it may now write to, or vouched for or showed values."""
+        if not (untrusted or contacts or provenance):
+            return
+        values: dict[str, Any] = {"updated_at": _now()}
+        if untrusted:
+            values["untrusted"] = True
+        if contacts or provenance:
+            known, table = conn.execute(
+                sa.select(run.c.known_contacts, run.c.provenance).where(run.c.id == run_id)
+            ).one()
             if contacts:
-                known = conn.execute(
-                    sa.select(run.c.known_contacts).where(run.c.id == run_id)
-                ).scalar_one()
                 values["known_contacts"] = sorted(set(known) | set(contacts))
-            conn.execute(run.update().where(run.c.id == run_id).values(**values))
+            if provenance:
+                values["provenance"] = merged(table or {}, provenance)
+        conn.execute(run.update().where(run.c.id == run_id).values(**values))
+
+    def past_calls(self, conn: Connection, run_id: str) -> list[EffectRecord]:
+        """The run's calls so far that were not refused: executed, failed, in flight
+        or awaiting approval, in the order they were decided."""
+        rows = conn.execute(_PAST_CALLS, {"run_id": run_id}).mappings()
+        return [_effect_record(row) for row in rows]
 
     def queued(self) -> list[tuple[str, int, int]]:
         """Every queued run's id, the segment it waits to run and its state's version."""
@@ -291,7 +338,10 @@ class RunStore:
     ) -> bool:
         """Change a run; with ``only_if``, only while its status is one of those; with
         ``in_segment``, only while it is in that segment (a replayed step of an old segment
-        must not move a run that has gone on). In ``conn``'s transaction when given."""
+        must not move a run that has gone on). In ``conn``'s transaction when given.
+
+        A run that stops moving (parks or ends) is announced on PostgreSQL to the
+        processes waiting for it (``tether_runs``), in the same transaction."""
         query = _RUN_UPDATES[bool(only_if), in_segment is not None]
         params = {"w_id": run_id, "updated_at": _now(), **values}
         if only_if:
@@ -299,9 +349,17 @@ class RunStore:
         if in_segment is not None:
             params["w_segment"] = in_segment
         if conn is not None:
-            return bool(conn.execute(query, params).rowcount)
+            return self._update(conn, query, params, values.get("status"))
         with self.engine.begin() as own:
-            return bool(own.execute(query, params).rowcount)
+            return self._update(own, query, params, values.get("status"))
+
+    def _update(
+        self, conn: Connection, query: Any, params: dict[str, Any], status: str | None
+    ) -> bool:
+        changed = bool(conn.execute(query, params).rowcount)
+        if changed and status in SETTLED and conn.dialect.name == "postgresql":
+            conn.execute(_ANNOUNCE, {"channel": RUNS_CHANNEL, "run_id": params["w_id"]})
+        return changed
 
     # --- the effect ledger ------------------------------------------------------------
 
@@ -538,9 +596,26 @@ _SWITCH_QUERY = (
 _CALL_CONTEXT = sa.select(
     run.c.untrusted,
     run.c.known_contacts,
+    run.c.provenance,
     *(_SWITCH_QUERY.with_only_columns(column).scalar_subquery() for column in _SWITCH),
 ).where(run.c.id == sa.bindparam("run_id"))
 """A run's state and its agent's stop switch, in one read."""
+
+
+_PAST_CALLS = (
+    sa.select(effect)
+    .where(effect.c.run_id == sa.bindparam("run_id"), effect.c.status != "refused")
+    .order_by(effect.c.started_at, effect.c.call_id)
+)
+
+
+def _state(run_id: str, untrusted: Any, contacts: Any, provenance: Any) -> RunState:
+    return RunState(
+        id=run_id,
+        untrusted=bool(untrusted),
+        known_contacts=frozenset(contacts),
+        provenance={key: tuple(sources) for key, sources in (provenance or {}).items()},
+    )
 
 
 def _stopped_reason(scope: str, by: str, reason: str) -> str:
@@ -566,6 +641,7 @@ def _run_record(row: Any) -> RunRecord:
         known_contacts=tuple(row["known_contacts"]),
         usage=row["usage"],
         state_version=row["state_version"],
+        provenance=dict(row["provenance"] or {}),
         created_at=as_utc(row["created_at"]),
         updated_at=as_utc(row["updated_at"]),
     )

@@ -26,6 +26,8 @@ run = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("untrusted", sa.Boolean, nullable=False),
     sa.Column("known_contacts", sa.JSON, nullable=False),
+    # Where each identifier the run met was vouched for or seen (migration 0030).
+    sa.Column("provenance", sa.JSON, nullable=False, server_default="{}"),
     sa.Column("usage", sa.JSON, nullable=True),
     # The durable protocol that wrote the run's state (migration 0014).
     sa.Column("state_version", sa.Integer, nullable=False, server_default="1"),

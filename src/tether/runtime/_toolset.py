@@ -3,10 +3,15 @@
 - :class:`StepModel`: every model request inside a run is one DBOS step, recorded
   once and replayed on recovery.
 - :class:`GateToolset`: every tool the model sees is this wrapper. A proposed call
-  goes through the gate in one step: decide and record; then, if allowed, execute
-  (with the effect ledger) or, if a person must approve, open the request. An
-  approved call runs in a step of its own when the run resumes. Nothing reaches a
-  tool otherwise.
+  goes through the gate: decide and record; then, if allowed, execute (with the
+  effect ledger) or, if a person must approve, open the request. An approved call is
+  checked again and executed when the run resumes. Nothing reaches a tool otherwise.
+
+A call is not a DBOS step: tether's effect ledger already notes every call it decided
+(refused, held, started, done, failed) by the call's idempotency key, so a segment
+replayed after a crash gets each call's answer from the ledger, as a step would have
+given it from DBOS's checkpoint, and a step would only write the same answer twice
+(see docs/architecture.md, "Steps tether does not checkpoint").
 """
 
 from __future__ import annotations
@@ -159,10 +164,10 @@ class GateToolset(WrapperToolset[RunDeps]):
             secrets=run_secrets(deps.calls.gate, ctx.messages),
         )
         if ctx.tool_call_approved:
-            recorded = await step("tether.execute_approved", deps.calls.execute_approved, call)
+            recorded = await deps.calls.execute_approved(call)
         else:
-            recorded = await step("tether.gate_call", deps.calls.propose, call)
-        match answer.parse(recorded):
+            recorded = await deps.calls.propose(call)
+        match recorded:
             case answer.Executed(text=text):
                 return text
             case answer.Refused(text=text):

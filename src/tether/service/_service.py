@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic_ai import ModelMessagesTypeAdapter
+from sqlalchemy.engine import Engine
 
 from tether.approvals import ApprovalRequest, Status
 from tether.audit import AuditEvent, StoredEvent, VerifyReport
-from tether.errors import UnknownToolError
+from tether.calls import ProposedCall
+from tether.errors import UnknownAccountError, UnknownToolError
 from tether.identity import Actor
+from tether.policy import Policy
 from tether.redaction import Redactor
 from tether.runtime import (
     FINISHED,
@@ -64,9 +67,36 @@ ALL_AGENTS = "*"
 class Service:
     """Queries, decisions and operator actions on one runtime."""
 
-    def __init__(self, runtime: Runtime, *, clock: Callable[[], _dt.datetime] = _now) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        accounts: Container[str] = frozenset(),
+        clock: Callable[[], _dt.datetime] = _now,
+    ) -> None:
         self._runtime = runtime
+        self._accounts = accounts
+        """Users besides the policy's: the console's (``web.users``, single sign-on)."""
         self.clock = clock
+
+    def is_account(self, name: str) -> bool:
+        """Whether ``name`` is a user: of the policy, or of the console (``accounts``)."""
+        return name in self._accounts or self._runtime.policy.principal(name) is not None
+
+    def _known(self, by: Actor, action: str) -> Actor:
+        """``by``, if they are a user; else the attempt is recorded and refused."""
+        if not self.is_account(by.account):
+            self.record_access_refusal(
+                {
+                    "by": by.account,
+                    "refusal": UnknownAccountError.reason,
+                    "action": action,
+                    "message": f"{by.account!r} is not a user",
+                },
+                actor=by,
+            )
+            raise UnknownAccountError(by.account)
+        return by
 
     @property
     def runtime(self) -> Runtime:
@@ -142,10 +172,17 @@ class Service:
         return self._runtime.store.effects(run_id)
 
     def start(
-        self, agent: str, task: str, *, principal: str, model: str | None = None
+        self,
+        agent: str,
+        task: str,
+        *,
+        principal: str,
+        model: str | None = None,
+        vouched: Sequence[str] = (),
     ) -> RunRecord:
-        """Queue a new run (see :meth:`tether.runtime.Runtime.start`)."""
-        return self._runtime.start(agent, task, principal=principal, model=model)
+        """Queue a new run (see :meth:`tether.runtime.Runtime.start`); ``vouched``: the
+        values the person starting it vouches for."""
+        return self._runtime.start(agent, task, principal=principal, model=model, vouched=vouched)
 
     def wait(self, run_id: str, *, timeout_seconds: float = 120.0) -> RunRecord:
         """The run once it stops moving (finished, or waiting for people)."""
@@ -153,11 +190,11 @@ class Service:
 
     def cancel(self, run_id: str, *, by: Actor) -> RunRecord:
         """Cancel a run: its pending approvals are cancelled, it takes no further step."""
-        return self._runtime.cancel(run_id, by=by)
+        return self._runtime.cancel(run_id, by=self._known(by, "cancel"))
 
     def undo(self, run_id: str, call_id: str, *, by: Actor) -> Answer:
         """Undo an executed call with its reversing tool, itself a call through the gate."""
-        return asyncio.run(self._runtime.undo(run_id, call_id, by=by))
+        return asyncio.run(self._runtime.undo(run_id, call_id, by=self._known(by, "undo")))
 
     # --- approvals ------------------------------------------------------------------------
 
@@ -195,11 +232,31 @@ class Service:
         comment: str | None = None,
     ) -> ApprovalRequest:
         """Approve (optionally with edited arguments, checked again by the gate)."""
-        return self._runtime.approve(request_id, by=by, edit=edit, comment=comment)
+        return self._runtime.approve(
+            request_id, by=self._known_decider(request_id, by), edit=edit, comment=comment
+        )
 
     def reject(self, request_id: str, *, by: Actor, comment: str) -> ApprovalRequest:
         """Reject with a comment; the agent is told and may re-plan."""
-        return self._runtime.reject(request_id, by=by, comment=comment)
+        return self._runtime.reject(
+            request_id, by=self._known_decider(request_id, by), comment=comment
+        )
+
+    def _known_decider(self, request_id: str, by: Actor) -> Actor:
+        if not self.is_account(by.account):
+            message = f"{by.account!r} is not a user"
+            self.record_refusal(
+                request_id, by=by, reason=UnknownAccountError.reason, message=message
+            )
+            raise UnknownAccountError(by.account)
+        return by
+
+    def may_break_glass(self, name: str) -> bool:
+        """Whether ``name`` holds the policy's break-glass role (after a login)."""
+        spec = self._runtime.policy.spec.break_glass
+        return spec is not None and name in self._runtime.policy.users_holding(
+            tuple(spec.approvers)
+        )
 
     def record_refusal(
         self,
@@ -247,11 +304,11 @@ class Service:
 
     def stop(self, *, agent: str | None, by: Actor, reason: str) -> list[str]:
         """Halt an agent (None: all): new calls refused, pending approvals cancelled."""
-        return self._runtime.stop(agent=agent, by=by, reason=reason)
+        return self._runtime.stop(agent=agent, by=self._known(by, "stop"), reason=reason)
 
     def lift(self, *, agent: str | None, by: Actor) -> int:
         """Lift the stop of an agent (None: of all agents)."""
-        return self._runtime.lift(agent=agent, by=by)
+        return self._runtime.lift(agent=agent, by=self._known(by, "lift"))
 
     # --- the audit trail ------------------------------------------------------------------
 
@@ -263,9 +320,67 @@ class Service:
         """Check the audit trail's hash chain and signatures."""
         return self._runtime.audit.verify()
 
-    def record_access_refusal(self, details: Mapping[str, Any]) -> None:
+    def record_access_refusal(
+        self, details: Mapping[str, Any], *, actor: Actor | None = None
+    ) -> None:
         """Record a request a surface refused (no login, wrong role): ``access.refused``."""
-        self._runtime.audit.append(AuditEvent(type="access.refused", run_id="-", details=details))
+        self._runtime.audit.append(
+            AuditEvent(
+                type="access.refused",
+                run_id="-",
+                details=details,
+                actor=actor.record() if actor else None,
+            )
+        )
+
+    def record(self, event: AuditEvent) -> None:
+        """Append an event of a surface's own (logins, sessions, tokens, a quarantined
+        tool) to the trail."""
+        self._runtime.audit.append(event)
+
+    # --- calls from outside the runtime (the MCP gateway) ----------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The database the runtime keeps its state in (a surface's own tables live there)."""
+        return self._runtime.engine
+
+    @property
+    def policy(self) -> Policy:
+        """The policy every call is decided by."""
+        return self._runtime.policy
+
+    def open_session(
+        self,
+        run_id: str,
+        *,
+        agent: str,
+        principal: str,
+        task: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        """The run a client's calls belong to (see :meth:`tether.runtime.Runtime.open_session`)."""
+        return self._runtime.open_session(
+            run_id, agent=agent, principal=principal, task=task, details=dict(details or {})
+        )
+
+    async def propose(self, call: ProposedCall) -> Answer:
+        """A call from outside the runtime through the whole gate: decided, held for
+        approval, or executed once with its idempotency key, and recorded."""
+        return await self._runtime.calls.propose(call)
+
+    async def execute_approved(self, call: ProposedCall) -> Answer:
+        """The approved call, checked again and executed once with the approved arguments
+        (its answer again if it ran already)."""
+        return await self._runtime.calls.execute_approved(call)
+
+    def approval_for_call(self, run_id: str, call_id: str) -> ApprovalRequest | None:
+        """The approval request of a run's call, if one was made."""
+        return self._runtime.approvals.for_call(run_id, call_id)
+
+    def executed(self, run_id: str, call_id: str) -> EffectRecord | None:
+        """The effect ledger's record of a run's call, if it was decided or executed."""
+        return self._runtime.store.effect(f"{run_id}:{call_id}")
 
     # --- a worker's duties ------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ A thin client of the same Python API the CLI uses: the web user's name is the ap
 or operator the runtime records. Needs the ``web`` extra: ``pip install tether[web]``.
 """
 
-from tether.web._app import app_from_config, create_app
+from tether.web._app import app_from_config, create_app, reload_users
 from tether.web._auth import User, Users, hash_password, new_token, token_digest
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "create_app",
     "hash_password",
     "new_token",
+    "reload_users",
     "token_digest",
 ]

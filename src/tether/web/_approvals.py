@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -36,6 +37,7 @@ def decide(
     edit: dict[str, Any] | None,
     comment: str | None,
     seen_hash: str | None,
+    break_glass: bool = False,
 ) -> ApprovalRequest:
     """Approve or reject as ``user``, through the runtime (which resumes the run).
 
@@ -60,12 +62,13 @@ def decide(
             "another approver edited this request after you opened it; review it again",
             request_id=request_id,
         )
+    actor = dataclasses.replace(user.actor(surface), break_glass=break_glass)
     try:
         if verdict == "approve":
             return service.approve(
-                request_id, by=user.actor(surface), edit=edit or None, comment=comment or None
+                request_id, by=actor, edit=edit or None, comment=comment or None
             )
-        return service.reject(request_id, by=user.actor(surface), comment=comment or "")
+        return service.reject(request_id, by=actor, comment=comment or "")
     except ApprovalError as exc:
         try:
             status: str | None = service.approval(request_id).status
@@ -104,7 +107,13 @@ def _detail(
     tool = where.service.tool(found.tool)
     fields = fields_for(tool, found.args, found.shown_args) if tool else []
     item = describe(where.service, found, now=where.clock(), user=user.name)
-    context = {"item": item, "fields": fields, "error": error}
+    context = {
+        "item": item,
+        "fields": fields,
+        "error": error,
+        "may_break_glass": where.service.may_break_glass(user.name)
+        and user.name != found.requested_by,
+    }
     return render(request, "approval.html", context, status_code=status)
 
 
@@ -146,6 +155,23 @@ def approve_form(request: Request, request_id: str, posted: DecideForm) -> Respo
     return see_other(f"/runs/{decided.run_id}")
 
 
+@pages.post("/approvals/{request_id}/break-glass")
+def break_glass_form(request: Request, request_id: str, posted: DecideForm) -> Response:
+    decided = decide(
+        site(request),
+        posted.user,
+        request_id,
+        surface="web",
+        verdict="approve",
+        edit=None,
+        comment=posted.text("reason").strip(),
+        seen_hash=posted.text("args_hash"),
+        break_glass=True,
+    )
+    flash(request, f"BREAK-GLASS: you approved {decided.tool}; everyone concerned is told.")
+    return see_other(f"/runs/{decided.run_id}")
+
+
 @pages.post("/approvals/{request_id}/reject")
 def reject_form(request: Request, request_id: str, posted: DecideForm) -> Response:
     decided = decide(
@@ -172,6 +198,13 @@ class ApproveBody(BaseModel):
     comment: str | None = None
     args_hash: str | None = None
     """The arguments' hash you reviewed: refused (409) if they changed since."""
+
+
+class BreakGlassBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str
+    """Why the emergency path: recorded and sent to everyone concerned."""
+    args_hash: str | None = None
 
 
 class RejectBody(BaseModel):
@@ -232,6 +265,26 @@ def approve(
         edit=body.edit,
         comment=body.comment,
         seen_hash=body.args_hash,
+    )
+    return _answer(where, decided, user)
+
+
+@api.post("/{request_id}/break-glass")
+def break_glass(
+    request: Request, request_id: str, body: BreakGlassBody, user: ApiDecider
+) -> dict[str, Any]:
+    """Approve through the policy's break-glass path: its role, a written reason, a login."""
+    where = site(request)
+    decided = decide(
+        where,
+        user,
+        request_id,
+        surface="api",
+        verdict="approve",
+        edit=None,
+        comment=body.reason,
+        seen_hash=body.args_hash,
+        break_glass=True,
     )
     return _answer(where, decided, user)
 

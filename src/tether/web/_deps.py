@@ -12,16 +12,22 @@ from starlette.requests import Request
 
 from tether.web._auth import DECIDE, EXPORT, OPERATE, READ, User
 from tether.web._errors import Refused
-from tether.web._session import CSRF_FIELD, check_csrf, session_user
+from tether.web._session import CSRF_FIELD, check_csrf, log_out, session_secret_of
 from tether.web._state import site
 
 
 def _page_user(request: Request) -> User:
-    name = session_user(request)
-    user = site(request).users.get(name) if name else None
-    if user is None:
+    """The user of the session, read from the database at every request."""
+    secret = session_secret_of(request)
+    if secret is None:
         raise Refused(401, "unauthenticated", "log in to use the console")
+    try:
+        user = site(request).accounts.session_user(secret)
+    except Refused:
+        log_out(request)  # the cookie's session ended: forget it
+        raise
     request.state.user = user.name
+    request.state.account = user
     return user
 
 
@@ -29,10 +35,9 @@ def _api_user(request: Request) -> User:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Refused(401, "unauthenticated", "send an API token: Authorization: Bearer TOKEN")
-    user = site(request).users.for_token(token.strip())
-    if user is None:
-        raise Refused(401, "unauthenticated", "the API token is not valid")
+    user = site(request).accounts.token_user(token.strip())
     request.state.user = user.name
+    request.state.account = user
     return user
 
 

@@ -17,6 +17,7 @@ class Refused(Exception):
         *,
         request_id: str | None = None,
         recorded: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(status_code, reason, message)
         self.status_code = status_code
@@ -24,6 +25,7 @@ class Refused(Exception):
         self.message = message
         self.request_id = request_id
         self.recorded = recorded
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.status_code} {self.reason}: {self.message}"

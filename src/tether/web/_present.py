@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from tether.approvals import ApprovalRequest
@@ -40,6 +41,16 @@ def time_left(seconds: float) -> str:
     return f"{minutes}m {secs:02d}s"
 
 
+def how(actor: Mapping[str, Any] | None) -> str:
+    """How a decision's maker was authenticated, in words: ``cli, password`` or
+    ``cli, local (no login)``; ``-`` when it was not recorded."""
+    if not actor:
+        return "-"
+    method = str(actor.get("method", "?"))
+    words = f"{actor.get('surface', '?')}, {'local (no login)' if method == 'local' else method}"
+    return f"BREAK-GLASS, {words}" if actor.get("break_glass") else words
+
+
 def describe(
     service: Service, request: ApprovalRequest, *, now: _dt.datetime, user: str | None = None
 ) -> dict[str, Any]:
@@ -59,6 +70,9 @@ def describe(
                 "edited": vote.edited_args is not None,
                 "comment": vote.comment,
                 "at": vote.at.isoformat(),
+                "how": how(vote.actor),
+                "actor": vote.actor,
+                "break_glass": vote.break_glass,
             }
             for vote in request.votes
         ],

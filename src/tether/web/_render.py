@@ -10,16 +10,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from tether.web._session import CSRF_FIELD, csrf_token, session_user, take_flashes
+from tether.web._session import CSRF_FIELD, csrf_token, take_flashes
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _common(request: Request) -> dict[str, Any]:
-    user = session_user(request)
-    found = request.app.state.site.users.get(user) if user else None
     return {
-        "user": found,
+        "user": getattr(request.state, "account", None),
         "csrf_field": CSRF_FIELD,
         "csrf_token": csrf_token(request),
         "flashes": take_flashes(request),

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tether.errors import ConfigurationError
 from tether.runtime import FINISHED, RUN_STATUSES, RunNotFound, RunRecord
 from tether.web._deps import ApiOperator, ApiReader, OperateForm, Reader
 from tether.web._errors import Refused
@@ -107,6 +108,22 @@ def list_runs(
 def get_run(request: Request, run_id: str, user: ApiReader) -> dict[str, Any]:
     """A run with its timeline (model steps, calls, decisions, approvals, effects)."""
     return detail(site(request), run_id, user.name)
+
+
+@api.post("/{run_id}/calls/{call_id}/undo")
+def undo(request: Request, run_id: str, call_id: str, user: ApiOperator) -> dict[str, Any]:
+    """Undo an executed call with its reversing tool (itself a call through the gate)."""
+    where = site(request)
+    _record(where, run_id)
+    try:
+        result = where.service.undo(run_id, call_id, by=user.actor("api"))
+    except ConfigurationError as exc:
+        raise Refused(409, "cannot_undo", str(exc)) from None
+    return {
+        "kind": result.kind,
+        "text": getattr(result, "text", None),
+        "request_id": getattr(result, "request_id", None),
+    }
 
 
 @api.post("/{run_id}/cancel")

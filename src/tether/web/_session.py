@@ -1,8 +1,10 @@
 """Sessions and CSRF: who is logged in, and proof that a form came from the console.
 
-The session is a signed cookie (Starlette's ``SessionMiddleware``: HttpOnly,
-SameSite=Lax, Secure when configured). It holds the user's name and a CSRF token that
-every form carries back; the token changes at each login.
+The session cookie is signed (Starlette's ``SessionMiddleware``: HttpOnly,
+SameSite=Lax, Secure when configured). It holds the session's secret, whose record
+in the database says whose session it is and whether it still lives (see
+``_credentials.py``), and a CSRF token that every form carries back; both change at
+each login.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ def check_csrf(request: Request, submitted: object) -> None:
         )
 
 
-def log_in(request: Request, user: str) -> None:
-    """Start a fresh session for ``user`` (a new CSRF token: no session fixation)."""
+def log_in(request: Request, session: str) -> None:
+    """Start a fresh session (its secret; a new CSRF token: no session fixation)."""
     request.session.clear()
-    request.session["user"] = user
+    request.session["sid"] = session
     request.session["since"] = int(time.time())
     request.session["csrf"] = secrets.token_urlsafe(32)
 
@@ -54,9 +56,10 @@ def log_out(request: Request) -> None:
     request.session.clear()
 
 
-def session_user(request: Request) -> str | None:
-    name = request.session.get("user")
-    return name if isinstance(name, str) else None
+def session_secret_of(request: Request) -> str | None:
+    """The secret of the session this cookie names (checked against the database)."""
+    secret = request.session.get("sid")
+    return secret if isinstance(secret, str) and secret else None
 
 
 def flash(request: Request, message: str) -> None:
@@ -74,7 +77,7 @@ def session_secret(path: Path) -> str:
     """The key in ``path``; made (readable by the owner only) if there is none yet."""
     if path.is_file():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     path.touch(mode=0o600)
     path.write_text(secret + "\n")

@@ -11,7 +11,10 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from tether.service import Service
+from tether.web._accounts import Accounts
 from tether.web._auth import Users
+from tether.web._client import Network
+from tether.web._sso_client import SingleSignOn
 
 
 def _now() -> _dt.datetime:
@@ -24,6 +27,10 @@ class Site:
 
     service: Service
     users: Users
+    accounts: Accounts
+    trusted_proxies: tuple[Network, ...] = ()
+    sso: SingleSignOn | None = None
+    """Single sign-on (OpenID Connect), when ``web.oidc`` configures it."""
     templates: Jinja2Templates
     evals_dir: Path
     """Where ``tether eval`` results are read from."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from tether.agents import tool_name_from_model
 from tether.audit import StoredEvent
 from tether.runtime import RunRecord
 from tether.service import Service
+from tether.web._present import how
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,8 +39,13 @@ class Entry:
     args: dict[str, Any] | None = None
     by: str | None = None
     """Who decided, for approval events."""
+    how: str | None = None
+    """How they were authenticated: ``web, password``, ``cli, local (no login)``…"""
     duration_seconds: float | None = None
     offset_seconds: float = 0.0
+    outcome: dict[str, Any] | None = None
+    """On an executed call whose tool reads back: what the system shows happened
+    (``status`` confirmed, discrepancy or unread; ``discrepancies``)."""
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,7 +61,9 @@ class Entry:
             "text": self.text,
             "args": self.args,
             "by": self.by,
+            "how": self.how,
             "duration_seconds": self.duration_seconds,
+            "outcome": self.outcome,
         }
 
 
@@ -140,10 +149,23 @@ def _from_event(stored: StoredEvent) -> Entry:
         rules=tuple(str(rule) for rule in decision.get("rules", [])),
         text=text,
         args=dict(event.args) if event.args else None,
-        by=str(approval["by"]) if "by" in approval else None,
+        by=_by(approval, event.actor),
+        how=how(event.actor) if event.actor else None,
         duration_seconds=event.duration_seconds,
+        outcome=_outcome(event.effect),
         details={"seq": stored.seq, "effect": dict(event.effect or {}), "approval": approval},
     )
+
+
+def _by(approval: Mapping[str, Any], actor: Mapping[str, Any] | None) -> str | None:
+    """Who decided: the approval's voter, else the actor of an operator's action."""
+    name = approval.get("by") or (actor or {}).get("account")
+    return str(name) if name else None
+
+
+def _outcome(effect: Any) -> dict[str, Any] | None:
+    outcome = (effect or {}).get("outcome")
+    return dict(outcome) if isinstance(outcome, dict) else None
 
 
 _TITLES = {

@@ -49,6 +49,15 @@ class MCPSettings(BaseModel):
     """Effect class per MCP tool name; a tool not listed is ``irreversible``."""
     untrusted_output: bool | list[str] = True
     """Whether results carry outside content (taint the run): all tools, none, or these."""
+    untrusted_fields: dict[str, list[str]] = {}
+    """Per MCP tool name, only these fields of its (structured) result carry outside
+    content (``read_channel: [messages.text, topic]``)."""
+    vouches: dict[str, list[str]] = {}
+    """Per MCP tool name, result fields whose values the server vouches for."""
+    recipients: dict[str, list[str]] = {}
+    """Per MCP tool name, its address arguments (seen by conditions as ``recipients``)."""
+    targets: dict[str, list[str]] = {}
+    """Per MCP tool name, the arguments that steer it (all of them when unset)."""
     timeout_seconds: float = Field(default=30.0, gt=0)
     """How long one tool call may take before it fails (and the connection is reset)."""
     connect_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from mcp_types import Tool as MCPTool
@@ -12,7 +12,7 @@ from tether.connectors.mcp._result import result_value
 from tether.connectors.mcp._schema import ArgumentsModel, arguments_model
 from tether.connectors.mcp._session import Connection, MCPConnectError
 from tether.connectors.mcp._settings import IDEMPOTENCY_META_KEY, MCPSettings
-from tether.errors import ConfigurationError
+from tether.errors import ConfigurationError, ToolCallError
 from tether.tools import Tool, Toolset
 
 _CONTEXT = "_tether_call"  # never an argument's field name: those do not start with "_"
@@ -25,9 +25,32 @@ class MCPToolset(Toolset):
     at interpreter exit.
     """
 
-    def __init__(self, tools: list[Tool], connection: Connection) -> None:
+    def __init__(
+        self,
+        tools: list[Tool],
+        connection: Connection,
+        listed: Mapping[str, MCPTool] | None = None,
+    ) -> None:
         super().__init__(tools)
         self._connection = connection
+        self._prefix = connection.settings.prefix
+        self._listed = {name: definition_of(item) for name, item in (listed or {}).items()}
+
+    def definitions(self) -> dict[str, dict[str, Any]]:
+        """Each tool's definition as the server listed it when connecting (by tether name):
+        ``name``, ``title``, ``description``, ``inputSchema``, ``outputSchema``, ``annotations``."""
+        return {name: dict(value) for name, value in self._listed.items()}
+
+    def current_definitions(self) -> dict[str, dict[str, Any]]:
+        """The same, as the server lists its tools now (a tool it dropped is absent);
+        :class:`~tether.errors.ToolCallError` when the server cannot be listed."""
+        try:
+            listed = self._connection.list_tools()
+        except MCPConnectError as exc:
+            raise ToolCallError(self._prefix, f"cannot list its tools: {exc}") from None
+        ours = set(self.names())
+        found = {f"{self._prefix}.{item.name}": item for item in listed}
+        return {name: definition_of(item) for name, item in found.items() if name in ours}
 
     def close(self) -> None:
         """End the connection (a stdio server is stopped); calls then fail. Idempotent."""
@@ -53,12 +76,28 @@ def build(settings: MCPSettings) -> MCPToolset:
     except BaseException:
         connection.close()
         raise
-    return MCPToolset(tools, connection)
+    listed_by_name = {f"{settings.prefix}.{item.name}": item for item in listed}
+    return MCPToolset(tools, connection, {t.name: listed_by_name[t.name] for t in tools})
+
+
+def definition_of(listed: MCPTool) -> dict[str, Any]:
+    """What a client is told about an MCP tool (its ``_meta`` and icons aside)."""
+    wire = listed.model_dump(by_alias=True, mode="json", exclude_none=True)
+    keys = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+    return {key: wire[key] for key in keys if key in wire}
 
 
 def _tools(settings: MCPSettings, connection: Connection, listed: list[MCPTool]) -> list[Tool]:
     offered = {item.name: item for item in listed}
-    for key, names in (("effects", list(settings.effects)), ("tools", settings.tools or [])):
+    declared = (
+        ("effects", list(settings.effects)),
+        ("tools", settings.tools or []),
+        ("untrusted_fields", list(settings.untrusted_fields)),
+        ("vouches", list(settings.vouches)),
+        ("recipients", list(settings.recipients)),
+        ("targets", list(settings.targets)),
+    )
+    for key, names in declared:
         unknown = sorted(set(names) - set(offered))
         if unknown:
             raise ConfigurationError(
@@ -88,6 +127,10 @@ def _tool(settings: MCPSettings, connection: Connection, listed: MCPTool) -> Too
         effect_from_policy=listed.name not in settings.effects,
         args_model=arguments.model,
         untrusted_output=settings.is_untrusted(listed.name),
+        untrusted_fields=tuple(settings.untrusted_fields.get(listed.name, ())),
+        vouches=tuple(settings.vouches.get(listed.name, ())),
+        recipients=tuple(settings.recipients.get(listed.name, ())),
+        targets=tuple(settings.targets[listed.name]) if listed.name in settings.targets else None,
         context_param=_CONTEXT,
     )
 

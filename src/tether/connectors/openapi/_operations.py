@@ -252,3 +252,21 @@ def _extension(
                 document.fail(pointer, f"{key} must be a string, not {value!r}")
             return value
     return None
+
+
+def getter_for(operation: Operation, found: list[Operation]) -> tuple[Operation, str | None] | None:
+    """The GET that reads back what ``operation`` changed, and (for a create) the path
+    parameter the new resource's id fills: a GET on the same path (PUT, PATCH, DELETE),
+    or for a POST a GET on the path plus one ``/{id}`` segment. None when there is none."""
+    if operation.method in READ_METHODS:
+        return None
+    gets = [op for op in found if op.method == "get"]
+    if operation.method != "post":  # a POST's own path is the collection, not the resource
+        same = [op for op in gets if op.path == operation.path]
+        return (same[0], None) if same else None
+    base = operation.path.rstrip("/")
+    for op in gets:
+        match = re.fullmatch(re.escape(base) + r"/\{([^}/]+)\}", op.path)
+        if match:
+            return op, match.group(1)
+    return None

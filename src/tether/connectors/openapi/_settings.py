@@ -93,6 +93,15 @@ class OpenAPISettings(BaseModel):
     """Effect class per operation, over the document's (``{deleteParty: irreversible}``)."""
     untrusted_output: bool = False
     """Responses carry outside content (free text customers wrote): reading one taints the run."""
+    untrusted_fields: dict[str, list[str]] = Field(default_factory=dict)
+    """Per operation, only these response fields carry outside content."""
+    internal_hosts: list[str] | None = None
+    """Hosts inside the company (``api.acme.example``, ``*.acme.example``). When set, a
+    read operation on any other host sends its arguments outside: its effect is
+    ``egress``, judged like a consequential call once the run has read untrusted content."""
+    read_back: bool = True
+    """After a change, GET the resource again (the GET on the same path, or for a POST on
+    the path plus ``/{id}``) and record what the API shows beside its answer."""
 
 
 def environment(variable: str, setting: str) -> str:

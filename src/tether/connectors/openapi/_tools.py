@@ -22,7 +22,7 @@ from tether.connectors.openapi._operations import (
 )
 from tether.connectors.openapi._schema import STRICT, SchemaTypes, field_name, optional_field
 from tether.errors import ToolCallError
-from tether.tools import Effect, Tool, ToolContext
+from tether.tools import Effect, ReadBack, Tool, ToolContext
 
 BODY = "body"
 """The argument holding the request body when its properties cannot be arguments themselves."""
@@ -59,12 +59,19 @@ class ToolOptions:
 
 
 def build_tool(
-    document: Document, operation: Operation, options: ToolOptions, effect: Effect
+    document: Document,
+    operation: Operation,
+    options: ToolOptions,
+    effect: Effect,
+    *,
+    getter: tuple[Operation, str | None] | None = None,
 ) -> Tool:
+    """The tool of ``operation``; ``getter`` (see ``getter_for``) reads back what it changed."""
     name = f"{options.prefix}.{operation.name}"
     args_model, slots = _arguments(document, operation, options, name)
     send = _sender(name, operation, slots, options)
     preview = None if operation.method in READ_METHODS else _previewer(operation, slots, options)
+    read_back = None if getter is None else _reader(name, operation, getter, slots, options)
     return Tool(
         name=name,
         function=send,
@@ -76,6 +83,7 @@ def build_tool(
         untrusted_output=options.untrusted_output or operation.untrusted,
         context_param="_context",
         preview=preview,
+        read_back=read_back,
     )
 
 
@@ -223,6 +231,66 @@ def _previewer(operation: Operation, slots: list[_Slot], options: ToolOptions) -
         return "\n".join(lines)
 
     return preview
+
+
+_GONE = re.compile(r" answered (404|410)\b")
+
+
+def _reader(
+    name: str,
+    operation: Operation,
+    getter: tuple[Operation, str | None],
+    slots: list[_Slot],
+    options: ToolOptions,
+) -> ReadBack:
+    """GET the resource again after the change: it should hold what was sent (or, after
+    a DELETE, be gone)."""
+    get, created_param = getter
+    context = ToolContext(run_id="", call_id="", idempotency_key="")
+    path_args = {s.name: s.field for s in slots if s.location == "path"}
+    deleting = operation.method == "delete"
+
+    def path_of(args: dict[str, Any], answer: Any) -> str:
+        path = get.path
+        for param in re.findall(r"\{([^}/]+)\}", get.path):
+            if param == created_param:
+                if not isinstance(answer, Mapping):
+                    raise ValueError("the answer is not an object: no id to read back")
+                value = answer.get(param, answer.get("id"))
+            else:
+                value = args.get(path_args.get(param, param))
+            if value is None:
+                raise ValueError(f"no value for {param!r} to read the resource back")
+            path = path.replace(f"{{{param}}}", _segment(param, _plain(value)))
+        return path
+
+    async def after(args: dict[str, Any], answer: Any) -> Any:
+        request = Request(
+            method="get",
+            path=path_of(args, answer),
+            query=[],
+            headers={"Accept": "application/json, text/*;q=0.9, */*;q=0.1"},
+            quote_errors=False,
+        )
+        try:
+            found = await options.endpoint.send(name, request)
+        except ToolCallError as exc:
+            if deleting and _GONE.search(exc.message):
+                return {"exists": False}
+            raise
+        return {"exists": True, "resource": found} if deleting else found
+
+    def expect(args: dict[str, Any], _answer: Any) -> Any:
+        if deleting:
+            return {"exists": False}
+        sent = _request(operation, slots, args, options, context).json_body
+        return sent if isinstance(sent, Mapping) else {}
+
+    return ReadBack(
+        after=after,
+        expect=expect,
+        system=f"{options.endpoint.base_url}{get.path}",
+    )
 
 
 def _request(

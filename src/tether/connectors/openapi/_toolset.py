@@ -14,11 +14,11 @@ from pydantic import ValidationError
 from tether.connectors.openapi._document import Document, read_document
 from tether.connectors.openapi._errors import OpenAPIDocumentError
 from tether.connectors.openapi._http import Credentials, Endpoint
-from tether.connectors.openapi._operations import Operation, operations
+from tether.connectors.openapi._operations import Operation, getter_for, operations
 from tether.connectors.openapi._settings import OpenAPISettings
 from tether.connectors.openapi._tools import ToolOptions, build_tool
 from tether.errors import ConfigurationError
-from tether.tools import Toolset
+from tether.tools import Effect, Toolset
 
 
 def toolset(settings: Mapping[str, Any]) -> Toolset:
@@ -42,7 +42,8 @@ def toolset(settings: Mapping[str, Any]) -> Toolset:
         reserved_query=frozenset(credentials.query),
         untrusted_output=config.untrusted_output,
     )
-    chosen = _chosen(document, operations(document), config)
+    found = operations(document)
+    chosen = _chosen(document, found, config)
     tools = Toolset()
     names: dict[str, str] = {}
     for operation in chosen:
@@ -60,13 +61,34 @@ def toolset(settings: Mapping[str, Any]) -> Toolset:
         here = options
         if url != endpoint.base_url:
             here = dataclasses.replace(options, endpoint=_elsewhere(endpoint, url))
+        if effect is Effect.READ and not _internal(url, config.internal_hosts):
+            effect = Effect.EGRESS
         try:
-            tools.add(build_tool(document, operation, here, effect))
+            getter = getter_for(operation, found) if config.read_back else None
+            tool = build_tool(document, operation, here, effect, getter=getter)
+            fields = config.untrusted_fields.get(operation.name) or config.untrusted_fields.get(
+                operation.operation_id or ""
+            )
+            if fields:
+                tool = dataclasses.replace(tool, untrusted_fields=tuple(fields))
+            tools.add(tool)
         except OpenAPIDocumentError:
             raise
         except Exception as exc:  # Pydantic refusing a generated model: still a document problem
             document.fail(operation.pointer, f"cannot make a tool of this operation: {exc}")
     return tools
+
+
+def _internal(url: str, hosts: list[str] | None) -> bool:
+    """Whether a request to ``url`` stays inside the company (always, with no list)."""
+    if hosts is None:
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    for entry in hosts:
+        allowed = entry.lower().removeprefix("*.")
+        if host == allowed or (entry.startswith("*.") and host.endswith(f".{allowed}")):
+            return True
+    return False
 
 
 def _settings(settings: Mapping[str, Any]) -> OpenAPISettings:

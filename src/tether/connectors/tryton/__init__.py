@@ -90,6 +90,9 @@ class TrytonSettings(BaseModel):
     untrusted_output: list[str] = []
     """Tools whose results carry text customers wrote (e.g. ``crm.list_opportunities``):
     reading them taints the run."""
+    untrusted_fields: dict[str, list[str]] = {}
+    """Per tool, only these result fields carry outside content (``crm.list_opportunities:
+    [description, comment]``): the amounts and ids beside them stay trusted."""
     base_dir: str | None = None
     """The folder of ``tether.yaml``: ``local.state`` is relative to it."""
 
@@ -174,21 +177,43 @@ def client_from_settings(settings: Mapping[str, Any]) -> TrytonClient:
 def toolset(settings: dict[str, Any]) -> Toolset:
     """The Tryton tools for one server and database."""
     tools = TrytonTools(client_from_settings(settings)).tools()
-    untrusted = set(TrytonSettings.model_validate(dict(settings)).untrusted_output)
-    unknown = untrusted - {item.name for item in tools}
-    if unknown:
-        raise ConfigurationError(
-            f"tryton connector settings: untrusted_output names unknown tools {sorted(unknown)}"
-        )
-    return Toolset(_marked(item, untrusted) for item in tools)
+    parsed = TrytonSettings.model_validate(dict(settings))
+    untrusted = set(parsed.untrusted_output)
+    names = {item.name for item in tools}
+    for key, listed in (
+        ("untrusted_output", untrusted),
+        ("untrusted_fields", parsed.untrusted_fields),
+    ):
+        unknown = set(listed) - names
+        if unknown:
+            raise ConfigurationError(
+                f"tryton connector settings: {key} names unknown tools {sorted(unknown)}"
+            )
+    return Toolset(_marked(item, untrusted, parsed.untrusted_fields) for item in tools)
 
 
-def _marked(item: Tool, untrusted: set[str]) -> Tool:
+_VOUCHES = {
+    # The ERP's own records: what it says a party's address or an invoice's id is.
+    "crm.read_party": ("id", "email", "phone"),
+    "crm.find_parties": ("id", "email", "phone"),
+    "erp.list_invoices": ("id", "number"),
+}
+_VOUCHES_ARGS = {"crm.create_party": ("email", "phone")}
+"""Creating a party makes its address known."""
+
+
+def _marked(item: Tool, untrusted: set[str], fields: dict[str, list[str]]) -> Tool:
     changes: dict[str, Any] = {}
     if item.name in untrusted:
         changes["untrusted_output"] = True
+    if item.name in fields:
+        changes["untrusted_fields"] = tuple(fields[item.name])
     if item.name in ("crm.read_party", "crm.find_parties"):
         changes["contacts"] = _emails  # a customer's address on record may be written to
+    if item.name in _VOUCHES and item.name not in untrusted:
+        changes["vouches"] = _VOUCHES[item.name]
+    if item.name in _VOUCHES_ARGS:
+        changes["vouches_args"] = _VOUCHES_ARGS[item.name]
     return dataclasses.replace(item, **changes) if changes else item
 
 

@@ -2,9 +2,11 @@
 
 Write tools have a ``preview`` that reads the current record and returns the diff
 (``{"action", "model", "record_id", "changes": {field: {"before", "after"}}}``)
-without changing anything. Creating tools store ``tether:<model>:<idempotency key>``
-on the record they create (a party identifier, the ``comment`` of an opportunity or
-a sale) and look for it first: a repeated call returns the record of the first one.
+without changing anything, and a ``read_back`` (``_readback.py``) that reads the record
+from Tryton again after the call for the outcome record. Creating tools store
+``tether:<model>:<idempotency key>`` on the record they create (a party identifier,
+the ``comment`` of an opportunity or a sale) and look for it first: a repeated call
+returns the record of the first one.
 Tryton's errors become :class:`~tether.errors.ToolCallError` with a message for the model.
 """
 
@@ -18,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tether.connectors.tryton import _readback
 from tether.connectors.tryton._client import TrytonClient, TrytonError
 from tether.errors import ToolCallError
 from tether.tools import Effect, Tool, ToolContext, tool
@@ -426,6 +429,7 @@ class TrytonTools:
                 resource="party",
                 idempotent=True,
                 preview=create_party_preview,
+                read_back=_readback.create_party(self),
             )(create_party),
             tool(
                 name="crm.update_party",
@@ -433,6 +437,7 @@ class TrytonTools:
                 resource="party",
                 idempotent=True,
                 preview=update_party_preview,
+                read_back=_readback.update_party(self),
                 reversed_by="crm.update_party",
                 reverse_args=_restore_party,
             )(update_party),
@@ -565,6 +570,7 @@ class TrytonTools:
                 resource="opportunity",
                 idempotent=True,
                 preview=create_opportunity_preview,
+                read_back=_readback.create_opportunity(self),
             )(create_opportunity),
             tool(
                 name="crm.convert_opportunity",
@@ -572,6 +578,7 @@ class TrytonTools:
                 resource="opportunity",
                 idempotent=True,
                 preview=convert_preview,
+                read_back=_readback.convert_opportunity(self),
             )(convert_opportunity),
         ]
 
@@ -691,6 +698,7 @@ class TrytonTools:
                 resource="sale",
                 idempotent=True,
                 preview=create_sale_preview,
+                read_back=_readback.create_sale(self),
             )(create_sale),
             tool(
                 name="erp.confirm_sale",
@@ -699,6 +707,7 @@ class TrytonTools:
                 locate=self.locate_sale,
                 idempotent=True,
                 preview=confirm_preview,
+                read_back=_readback.confirm_sale(self),
             )(confirm_sale),
         ]
 
@@ -817,6 +826,7 @@ class TrytonTools:
                 locate=self.locate_invoice,
                 idempotent=True,
                 preview=credit_preview,
+                read_back=_readback.issue_credit_note(self),
             )(issue_credit_note),
         ]
 

@@ -8,7 +8,7 @@ place (no table rebuild), so the append-only triggers stay.
 once, by its version hash.
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0050
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0014"
+down_revision: str | None = "0050"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,6 +5,8 @@ database: sqlite:///.tether/tether.db   # TETHER_DATABASE_URL overrides it
 policy: policy.yaml                     # paths are relative to this file
 agents: [agents/support-desk.yaml]
 keys: .tether/keys                      # audit signing keys
+audit:                                  # where checkpoints are also kept (docs/audit.md)
+  witnesses: [{file: /mnt/worm/tether}, {url: "http://witness.internal:7300"}]
 notify:
   email: {host: 127.0.0.1, port: 8025, sender: tether@acme.example}
   webhook: {url: "https://hooks.example/approvals", secret_env: TETHER_WEBHOOK_SECRET}
@@ -28,7 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tether.agents import Agent, load_agent
 from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
-from tether.audit import KEYS_ENV, LiveSpans, otlp_configured, otlp_exporter
+from tether.audit import (
+    KEYS_ENV,
+    FileWitness,
+    LiveSpans,
+    ServerWitness,
+    Witness,
+    otlp_configured,
+    otlp_exporter,
+)
 from tether.connectors import build_toolset
 from tether.errors import ConfigFileError, ConfigIssue, ConfigurationError
 from tether.policy import (
@@ -224,6 +234,59 @@ class WebSettings(_Strict):
     """Where ``tether eval`` stores its results (relative to where tether runs)."""
 
 
+class WitnessSettings(_Strict):
+    """Where audit checkpoints are sent as they are made (docs/audit.md#witnesses)."""
+
+    file: str | None = None
+    """A folder outside the database (relative to this file) that keeps every checkpoint."""
+    url: str | None = None
+    """A ``tether witness serve`` process."""
+    public_key: str | None = None
+    """The witness server's public key file (pins its key; else it is asked for it)."""
+    timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_place(self) -> WitnessSettings:
+        if (self.file is None) == (self.url is None):
+            raise ValueError("give file (a folder) or url (a tether witness serve), one of them")
+        if self.public_key is not None and self.url is None:
+            raise ValueError("public_key belongs to a witness server (url)")
+        return self
+
+
+class AuditSettings(_Strict):
+    """The audit trail's witnesses."""
+
+    witnesses: list[WitnessSettings] = []
+    require_witness: bool = False
+    """Refuse to record (and so to act) while a witness has not taken the latest
+    checkpoints; by default appends go on and the checkpoints are retried."""
+
+    @model_validator(mode="after")
+    def _witness_to_require(self) -> AuditSettings:
+        if self.require_witness and not self.witnesses:
+            raise ValueError("require_witness needs at least one witness")
+        return self
+
+    def build(self, base: Path) -> list[Witness]:
+        """The witnesses, paths relative to ``base`` (the configuration file's folder)."""
+        built: list[Witness] = []
+        for spec in self.witnesses:
+            if spec.file is not None:
+                built.append(FileWitness(_relative(spec.file, base)))
+            elif spec.url is not None:
+                key = _relative(spec.public_key, base) if spec.public_key else None
+                built.append(
+                    ServerWitness(spec.url, public_key=key, timeout_seconds=spec.timeout_seconds)
+                )
+        return built
+
+
+def _relative(value: str, base: Path) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else base / path
+
+
 class ConfigFile(_Strict):
     database: str | None = None
     policy: str
@@ -238,6 +301,8 @@ class ConfigFile(_Strict):
     """Environment variables the tools need (set unless already set)."""
     web: WebSettings = WebSettings()
     """Users, tokens and sessions of the console (``tether serve``)."""
+    audit: AuditSettings = AuditSettings()
+    """The audit trail's witnesses."""
     operators: Literal["local", "authenticated"] = "authenticated"
     """``authenticated``: the CLI's decision commands act through the console's API
     as the user of ``tether login``. ``local``: a single-operator deployment, where
@@ -336,6 +401,8 @@ class Config:
             notifiers=self.notifiers(),
             executor_id=executor_id or self.spec.worker.executor_id,
             stale_after_seconds=self.spec.worker.stale_after_seconds,
+            witnesses=self.spec.audit.build(self.base),
+            require_witness=self.spec.audit.require_witness,
             telemetry=self.telemetry(),
             **self._worker_tuning(),
         )
@@ -447,6 +514,19 @@ def read_config_file(path: str | Path | None = None) -> ConfigFile:
 def load_config(path: str | Path | None = None) -> Config:
     found = find_config(path)
     return Config(_read(found), found.resolve())
+
+
+def audit_witnesses(path: str | Path | None = None) -> list[Witness]:
+    """The witnesses the ``tether.yaml`` in use names (none without one), for
+    ``tether audit verify``: the configuration is read, its policy is not loaded."""
+    try:
+        found = find_config(path)
+        spec = _read(found)
+    except ConfigurationError:
+        if path is not None:
+            raise
+        return []
+    return spec.audit.build(found.resolve().parent)
 
 
 def state_location(

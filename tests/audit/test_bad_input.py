@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -68,13 +70,70 @@ def test_missing_private_key(sqlite_db: str, keys: KeyStore) -> None:
         assert list(log.events()) == []  # so nothing was recorded unsigned
 
 
+def _append_newer_event(conn: sa.Connection, version: int) -> None:
+    """What a newer tether appends: an event of another schema version, chained properly."""
+    last = conn.execute(
+        sa.text("SELECT seq, hash FROM tether_audit_event ORDER BY seq DESC")
+    ).first()
+    assert last is not None
+    seq, prev = last[0] + 1, last[1]
+    body = {
+        "v": version,
+        "type": "run.started",
+        "run": "run-9",
+        "at": "2026-05-01T10:00:00.000000Z",
+    }
+    record = json.dumps(
+        {"body": body, "prev": prev, "seq": seq}, sort_keys=True, separators=(",", ":")
+    )
+    conn.execute(
+        sa.text(
+            "INSERT INTO tether_audit_event (seq, at, type, run_id, schema_version, record, hash) "
+            "VALUES (:seq, :at, 'run.started', 'run-9', :v, :record, :hash)"
+        ),
+        {
+            "seq": seq,
+            "at": body["at"],
+            "v": version,
+            "record": record,
+            "hash": hashlib.sha256(record.encode()).hexdigest(),
+        },
+    )
+
+
 def test_unknown_schema_version(db: str, open_log: Callable[..., AuditLog]) -> None:
     log = open_log(db)
     fill(log, 5)
     with attacker(db) as conn:
-        conn.execute(sa.text("UPDATE tether_audit_event SET schema_version = 7 WHERE seq = 4"))
-    with pytest.raises(UnknownSchemaVersion, match="event 4 has schema version 7"):
+        _append_newer_event(conn, 7)
+    with pytest.raises(UnknownSchemaVersion, match="event 6 has schema version 7"):
         log.verify()
+
+
+def test_schema_version_column_edit_is_damage(db: str, open_log: Callable[..., AuditLog]) -> None:
+    """Issue 15, item 13: the version is read from the hashed record, not the column, so an
+    edited column is damage and cannot hide a cut tail behind "upgrade tether"."""
+    log = open_log(db)
+    fill(log, 5)
+    fill(log, 5, start=5)
+    log.checkpoint()
+    with attacker(db) as conn:
+        conn.execute(sa.text("UPDATE tether_audit_event SET schema_version = 7 WHERE seq = 4"))
+        conn.execute(sa.text("DELETE FROM tether_audit_event WHERE seq > 8"))
+    report = log.verify()
+    assert not report.intact
+    assert report.first_problem is not None
+    assert (report.first_problem.seq, report.first_problem.kind) == (9, "truncated")
+
+
+def test_schema_version_column_edit_alone(db: str, open_log: Callable[..., AuditLog]) -> None:
+    log = open_log(db)
+    fill(log, 5)
+    with attacker(db) as conn:
+        conn.execute(sa.text("UPDATE tether_audit_event SET schema_version = 7 WHERE seq = 4"))
+    problem = log.verify().first_problem
+    assert problem is not None
+    assert (problem.seq, problem.kind) == (4, "edited")
 
 
 def test_log_without_its_id(sqlite_db: str, open_log: Callable[..., AuditLog]) -> None:

@@ -37,7 +37,7 @@ from tether.audit import AuditEvent, EventType
 from tether.calls import ProposedCall, RunState
 from tether.db import write_transaction
 from tether.errors import ToolArgumentsError
-from tether.gate import ApprovalRequirement, Deny, Gate, NeedsApproval, Released
+from tether.gate import ApprovalRequirement, Deny, Gate, NeedsApproval, Released, evaluate
 from tether.identity import Actor, as_actor
 from tether.policy import Policy
 
@@ -345,6 +345,34 @@ class Approvals:
             requirement=_changed_requirement(request, recheck.decision),
         )
 
+    def policy_change(self, request: ApprovalRequest) -> str | None:
+        """How the policy in force decides the request's call otherwise than the version
+        that asked for the approval (None: alike, or the same version).
+
+        A policy that now refuses the call, or asks for other approvers or another
+        quorum, changes the decision; one that holds it under the same requirement,
+        or allows it outright, does not: such an approval stays usable.
+        """
+        if request.policy_version == self.policy.version:
+            return None
+        try:
+            call = self.gate.locate(self._call(request, request.args))
+        except EditRefused:
+            return f"its requester {request.requested_by} is no longer a user"
+        decision = evaluate(self.policy, call).decision
+        if isinstance(decision, Deny):
+            return "it now refuses this call (" + "; ".join(decision.reasons) + ")"
+        if isinstance(decision, NeedsApproval):
+            wanted = _changed_requirement(request, decision)
+            if wanted is not None:
+                who = ", ".join(wanted.approvers)
+                return (
+                    f"it now needs approval by {who} (quorum {wanted.quorum}, rule "
+                    f"{wanted.rule}) instead of {', '.join(request.approvers)} "
+                    f"(quorum {request.quorum})"
+                )
+        return None
+
     def _call(self, request: ApprovalRequest, args: Mapping[str, Any]) -> ProposedCall:
         principal = self.policy.principal(request.requested_by)
         if principal is None:
@@ -398,11 +426,12 @@ class Approvals:
             raise ApprovalClosed(request.id, f"the request is {request.status}, not approved")
         if args_hash(request.args) != request.args_hash:
             raise ApprovalInvalid(request.id, "the arguments changed after approval")
-        if request.policy_version != self.policy.version:
+        change = self.policy_change(request)
+        if change is not None:
             raise ApprovalInvalid(
                 request.id,
                 f"the policy changed since approval ({request.policy_version} → "
-                f"{self.policy.version}); ask again",
+                f"{self.policy.version}) and {change}: ask again",
             )
         # Only while still approved: of two claims at once, one wins (no lock needed).
         if not self.store.claim(conn, request.id):

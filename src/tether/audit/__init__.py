@@ -17,7 +17,16 @@ from tether.audit._audited import audited_gate
 from tether.audit._canonical import GENESIS, canonical_json
 from tether.audit._checkpoint import Checkpoint, CheckpointKind
 from tether.audit._damage import Damage, Problem
-from tether.audit._errors import AuditError, AuditKeyError, AuditLogUnreadable, UnknownSchemaVersion
+from tether.audit._delivery import Delivery
+from tether.audit._errors import (
+    AuditError,
+    AuditKeyError,
+    AuditLogUnreadable,
+    UnknownSchemaVersion,
+    WitnessError,
+    WitnessRefused,
+    WitnessUnavailable,
+)
 from tether.audit._event import (
     EVENT_TYPES,
     KNOWN_SCHEMA_VERSIONS,
@@ -38,7 +47,11 @@ from tether.audit._otel import (
     otlp_configured,
     otlp_exporter,
 )
-from tether.audit._verify import VerifyReport, verify
+from tether.audit._policies import policy_version
+from tether.audit._verify import Assurance, VerifyReport, WitnessCheck, chain_problems, verify
+from tether.audit._witness import Cosignature, FileWitness, Held, Witness
+from tether.audit._witness_client import ServerWitness
+from tether.audit._witness_server import WitnessService, witness_app
 
 __all__ = [
     "DEFAULT_KEYS_DIR",
@@ -48,6 +61,7 @@ __all__ = [
     "KEYS_ENV",
     "KNOWN_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
+    "Assurance",
     "AuditError",
     "AuditEvent",
     "AuditKeyError",
@@ -55,23 +69,37 @@ __all__ = [
     "AuditLogUnreadable",
     "Checkpoint",
     "CheckpointKind",
+    "Cosignature",
     "Damage",
+    "Delivery",
     "EventType",
+    "FileWitness",
+    "Held",
     "JsonLinesSpanExporter",
     "KeyStore",
     "LiveSpans",
     "ObservedAuditLog",
     "Problem",
     "PruneResult",
+    "ServerWitness",
     "StoredEvent",
     "UnknownSchemaVersion",
     "VerifyReport",
+    "Witness",
+    "WitnessCheck",
+    "WitnessError",
+    "WitnessRefused",
+    "WitnessService",
+    "WitnessUnavailable",
     "audited_gate",
     "canonical_json",
+    "chain_problems",
     "export_jsonl",
     "export_spans",
     "from_gate_event",
     "otlp_configured",
     "otlp_exporter",
+    "policy_version",
     "verify",
+    "witness_app",
 ]

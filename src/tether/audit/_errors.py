@@ -4,7 +4,10 @@
     └── AuditError                the audit trail cannot be used or verified
         ├── AuditLogUnreadable    not a tether audit log, or the file is corrupt
         ├── AuditKeyError         a signing key is missing, unreadable or not what it says
-        └── UnknownSchemaVersion  an event was written by a newer tether
+        ├── UnknownSchemaVersion  an event was written by a newer tether
+        └── WitnessError          a witness could not take a checkpoint
+            ├── WitnessUnavailable    it cannot be reached
+            └── WitnessRefused        it refused an inconsistent checkpoint (an incident)
 
 Damage to an intact-looking log is not an error: :func:`tether.audit.verify` reports it
 as a :class:`~tether.audit.Problem` with the first bad sequence number.
@@ -46,3 +49,19 @@ class UnknownSchemaVersion(AuditError):
             f"event {self.seq} has schema version {self.version!r}; this tether reads "
             f"version {known}. Verify it with the tether release that wrote it, or upgrade."
         )
+
+
+class WitnessError(AuditError):
+    """A witness could not take a checkpoint; ``witness`` names it."""
+
+    def __init__(self, message: str, *, witness: str) -> None:
+        super().__init__(message)
+        self.witness = witness
+
+
+class WitnessUnavailable(WitnessError):
+    """The witness cannot be reached (down, or its folder cannot be written)."""
+
+
+class WitnessRefused(WitnessError):
+    """The witness refused a checkpoint that does not extend the ones it holds: an incident."""

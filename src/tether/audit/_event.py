@@ -30,6 +30,9 @@ EventType = Literal[
     "access.refused",
     "agent.stopped",
     "agent.resumed",
+    "audit.witness_refused",
+    "policy.loaded",
+    "policy.changed",
     "login.succeeded",
     "login.refused",
     "login.locked",
@@ -64,7 +67,10 @@ class AuditEvent:
     ``credential.ended``: a session or token ended (logout, revocation);
     ``password.changed``: every session of the account ended with it;
     ``tool.quarantined`` / ``tool.accepted``: the gateway saw an upstream tool's
-    definition change, an operator accepted a definition)."""
+    definition change, an operator accepted a definition;
+    ``audit.witness_refused``: a witness refused a checkpoint that does not extend
+    what it holds, an incident; ``policy.loaded``: a policy version came into use;
+    ``policy.changed``: shadow mode or approvers changed, by whom)."""
     run_id: str
     """The run the event belongs to (``-`` for events of no run: the stop switch, the
     console's refusals)."""

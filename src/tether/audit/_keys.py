@@ -162,6 +162,14 @@ class KeyStore:
             keys[file.stem] = self._load_public(file)
         return keys
 
+    def public_pem(self, key_id: str) -> str:
+        """The PEM text of one public key (what a witness is sent with a checkpoint)."""
+        file = self.path / f"{key_id}.pub"
+        if not file.is_file():
+            raise AuditKeyError(f"no public key {key_id} in {self.path}", key_id=key_id)
+        self._load_public(file)
+        return file.read_text()
+
     def active_id(self) -> str | None:
         """The id of the key that signs new checkpoints, if there is one yet."""
         return self._active_id()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,18 @@ from tether.audit._canonical import (
     sha256_hex,
 )
 from tether.audit._checkpoint import Checkpoint, CheckpointKind, sign_checkpoint
+from tether.audit._columns import COLUMNS, columns_of
+from tether.audit._delivery import Deliverer, Delivery
 from tether.audit._errors import AuditError
 from tether.audit._event import AuditEvent, StoredEvent
 from tether.audit._from_gate import from_gate_event
 from tether.audit._group import GroupCommit
 from tether.audit._keys import KeyStore, SigningKey
+from tether.audit._policies import changes, policy_events, policy_version, snapshot_writer
 from tether.audit._query import EventFilter, read_events
+from tether.audit._reader import read_snapshot
 from tether.audit._verify import VerifyReport, verify
+from tether.audit._witness import Witness
 from tether.db import (
     audit_checkpoint,
     audit_event,
@@ -33,10 +39,13 @@ from tether.db import (
     audit_prune_guard,
     connect,
     is_postgres,
+    policy_snapshot,
     write_transaction,
 )
 from tether.gate import GateEvent
 from tether.redaction import Redactor
+
+log = logging.getLogger("tether.audit")
 
 LOCK_KEY = "tether.audit"
 """The write lock every append takes, so all writers build one chain."""
@@ -90,6 +99,9 @@ class AuditLog:
         checkpoint_interval_seconds: float = 60.0,
         retention: _dt.timedelta = DEFAULT_RETENTION,
         redactor: Redactor | None = None,
+        witnesses: Sequence[Witness] = (),
+        require_witness: bool = False,
+        witness_retry_seconds: float = 5.0,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
@@ -108,6 +120,19 @@ class AuditLog:
         self._group = GroupCommit(self._write)
         self._known_checkpoint: tuple[int, _dt.datetime] | None = None
         """The last checkpoint this log wrote or read: (seq, time)."""
+        if require_witness and not witnesses:
+            raise ValueError("require_witness needs at least one witness")
+        self.witnesses = list(witnesses)
+        """Where every checkpoint is sent as it is made (see ``audit/_delivery.py``)."""
+        self._deliverer = Deliverer(
+            self.witnesses,
+            required=require_witness,
+            retry_seconds=witness_retry_seconds,
+            engine=lambda: self.engine,
+            checkpoint_of=lambda row: checkpoint_of(row, self._log_id or self._read_log_id()),
+            public_pem=self.keys.public_pem,
+            incident=self._witness_refused,
+        )
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -122,6 +147,7 @@ class AuditLog:
 
     def close(self) -> None:
         """Close the connections the log opened itself (not an engine it was given)."""
+        self._deliverer.close()
         if self._owns_engine and self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -178,6 +204,7 @@ class AuditLog:
 
     def _write(self, batches: list[_Batch]) -> list[list[StoredEvent]]:
         """Write several callers' events in one transaction, each caller's in order."""
+        self._deliverer.check()
         with write_transaction(self.engine, LOCK_KEY) as conn:
             kept = [alongside is None or alongside(conn) is not False for _, alongside in batches]
             seq, prev = _tail(conn)
@@ -203,6 +230,8 @@ class AuditLog:
             conn.execute(_INSERT_EVENTS, rows)
             written = self._checkpoint_if_due(conn, seq, prev)
         self._known(written)
+        if written is not None:
+            self._deliverer.wake()
         return stored
 
     def _prepare(self, event: AuditEvent) -> _Prepared:
@@ -225,6 +254,8 @@ class AuditLog:
                 return None
             written = self._write_checkpoint(conn, seq, digest, kind)
         self._known(written)
+        if written is not None:
+            self._deliverer.wake()
         return written
 
     def export_checkpoint(self, path: str | Path) -> Checkpoint:
@@ -242,20 +273,85 @@ class AuditLog:
     def latest_checkpoint(self) -> Checkpoint | None:
         """The most recent checkpoint in the database."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(audit_checkpoint).order_by(audit_checkpoint.c.id.desc()).limit(1)
-            ).first()
-            if row is None:
-                return None
-            return Checkpoint(
-                log_id=self._get_log_id(conn),
-                seq=row.seq,
-                hash=row.hash,
-                at=row.at,
-                kind=row.kind,
-                key_id=row.key_id,
-                signature=row.signature,
+            row = conn.execute(_LAST_CHECKPOINT).first()
+            return None if row is None else checkpoint_of(row, self._get_log_id(conn))
+
+    # --- policy snapshots -----------------------------------------------------------
+
+    def record_policy(
+        self,
+        text: str,
+        *,
+        actor: Mapping[str, Any] | None = None,
+        source: str | None = None,
+    ) -> str | None:
+        """Keep the text of a policy version that decides calls; its version.
+
+        When a version comes into use (new, or back after another) its text is stored
+        once (``tether_policy_snapshot``), it is recorded as ``policy.loaded`` with
+        ``actor``, and each change in shadow mode or approvers since the version in use
+        before as ``policy.changed``. Returns the version, or None when it was in use
+        already.
+        """
+        version = policy_version(text)
+        write, previous = snapshot_writer(text, version)
+        stored = self.append_many(
+            policy_events(text, version, actor=actor, source=source), alongside=write
+        )
+        if not stored:
+            return None
+        if previous:
+            found = changes(previous[1], text)
+            if found:
+                self.append_many(
+                    [
+                        AuditEvent(
+                            type="policy.changed",
+                            run_id="-",
+                            details={"policy_version": version, "previous": previous[0], **change},
+                            actor=actor,
+                        )
+                        for change in found
+                    ]
+                )
+        return version
+
+    def policy_text(self, version: str) -> str | None:
+        """The stored text of a policy version, if it decided anything here."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(policy_snapshot.c.text).where(policy_snapshot.c.version == version)
+            ).scalar()
+        return None if value is None else str(value)
+
+    # --- witnesses ------------------------------------------------------------------
+
+    def send_to_witnesses(self) -> list[Delivery]:
+        """Deliver every checkpoint a witness lacks now, in this thread; what each answered.
+
+        The log does this by itself in the background after each checkpoint; call it to
+        know the outcome (``tether audit checkpoint`` does).
+        """
+        return self._deliverer.deliver()
+
+    def _witness_refused(self, witness: str, checkpoint: Checkpoint, reason: str) -> None:
+        log.error("audit witness %s refused checkpoint %s: %s", witness, checkpoint.number, reason)
+        self.append(
+            AuditEvent(
+                type="audit.witness_refused",
+                run_id="-",
+                details={
+                    "witness": witness,
+                    "checkpoint": checkpoint.number,
+                    "seq": checkpoint.seq,
+                    "reason": reason,
+                },
             )
+        )
+
+    def _read_log_id(self) -> str:
+        with self.engine.connect() as conn:
+            return self._get_log_id(conn)
 
     def rotate_key(self) -> str:
         """Start signing with a new key; sign a checkpoint with it at once. Returns its id."""
@@ -271,7 +367,7 @@ class AuditLog:
         if self._known_checkpoint is not None and not self._due(self._known_checkpoint, seq, now):
             return None
         last = conn.execute(_LAST_CHECKPOINT).first()
-        if last is not None:
+        if last is not None:  # a checkpoint another process wrote since
             self._known_checkpoint = (last.seq, _dt.datetime.fromisoformat(last.at))
             if not self._due(self._known_checkpoint, seq, now):
                 return None
@@ -298,13 +394,17 @@ class AuditLog:
         now: _dt.datetime | None = None,
     ) -> Checkpoint:
         key = self._signing_key()
+        log_id = self._get_log_id(conn)
+        number, prev = _next_link(conn, log_id)
         checkpoint = sign_checkpoint(
             key,
-            log_id=self._get_log_id(conn),
+            log_id=log_id,
             seq=seq,
             hash=digest,
             at=format_time(now or _dt.datetime.now(_dt.UTC)),
             kind=kind,
+            number=number,
+            prev=prev,
         )
         conn.execute(
             audit_checkpoint.insert(),
@@ -315,6 +415,8 @@ class AuditLog:
                 "kind": checkpoint.kind,
                 "key_id": checkpoint.key_id,
                 "signature": checkpoint.signature,
+                "number": checkpoint.number,
+                "prev": checkpoint.prev,
             },
         )
         return checkpoint
@@ -361,6 +463,7 @@ class AuditLog:
                 )
             checkpoint = self._write_checkpoint(conn, cut_seq, cut_hash, "prune")
             removed = _delete_through(conn, cut_seq)
+        self._deliverer.wake()
         return PruneResult(removed=removed, cutoff=cutoff, checkpoint=checkpoint)
 
     # --- reading --------------------------------------------------------------------
@@ -390,28 +493,45 @@ class AuditLog:
         )
         return read_events(self.engine, where, limit=limit, newest=newest)
 
+    def records(self, first: int, last: int) -> Iterator[tuple[int, str, str]]:
+        """The stored ``(seq, record, hash)`` of events ``first`` to ``last``, in order."""
+        with read_snapshot(self.engine) as reader:
+            sql = (
+                "SELECT seq, record, hash FROM tether_audit_event "
+                "WHERE seq >= ? AND seq <= ? ORDER BY seq"
+            )
+            with reader.rows(sql, (first, last)) as rows:
+                for seq, record, digest in rows:
+                    yield int(seq), record, digest
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint in the database, in the order they were written."""
+        with self.engine.connect() as conn:
+            log_id = self._get_log_id(conn)
+            rows = conn.execute(sa.select(audit_checkpoint).order_by(audit_checkpoint.c.id))
+            return [checkpoint_of(row, log_id) for row in rows]
+
+    def log_id(self) -> str:
+        """The log's id (``tether_audit_meta``)."""
+        return self._log_id or self._read_log_id()
+
+    def sign(self, payload: bytes) -> tuple[str, bytes]:
+        """Sign ``payload`` with the active key (an evidence bundle's manifest): (key id, sig)."""
+        key = self._signing_key()
+        return key.key_id, key.sign(payload)
+
     def verify(self, *, checkpoint: Checkpoint | str | Path | None = None) -> VerifyReport:
         """Check the whole log; see :func:`tether.audit.verify`."""
-        return verify(self.engine, keys=self.keys, checkpoint=checkpoint)
+        return verify(self.engine, keys=self.keys, checkpoint=checkpoint, witnesses=self.witnesses)
 
 
 _INSERT_EVENTS = audit_event.insert()
 
 
 def _row(body: dict[str, Any], seq: int, record: str, digest: str) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "at": body["at"],
-        "type": body["type"],
-        "run_id": body["run"],
-        "call_id": body.get("call"),
-        "agent": body.get("agent"),
-        "principal": body.get("principal"),
-        "tool": body.get("tool"),
-        "schema_version": body["v"],
-        "record": record,
-        "hash": digest,
-    }
+    row = dict(zip(COLUMNS, columns_of(body), strict=True))
+    row.update(seq=seq, record=record, hash=digest)
+    return row
 
 
 _TAIL = sa.select(audit_event.c.seq, audit_event.c.hash).order_by(audit_event.c.seq.desc()).limit(1)
@@ -421,11 +541,34 @@ _LAST_CUT = (
     .order_by(audit_checkpoint.c.seq.desc())
     .limit(1)
 )
-_LAST_CHECKPOINT = (
-    sa.select(audit_checkpoint.c.seq, audit_checkpoint.c.at)
-    .order_by(audit_checkpoint.c.id.desc())
-    .limit(1)
-)
+_LAST_CHECKPOINT = sa.select(audit_checkpoint).order_by(audit_checkpoint.c.id.desc()).limit(1)
+_CHECKPOINTS = sa.select(sa.func.count()).select_from(audit_checkpoint)
+
+
+def checkpoint_of(row: Any, log_id: str) -> Checkpoint:
+    """The checkpoint a ``tether_audit_checkpoint`` row holds."""
+    return Checkpoint(
+        log_id=log_id,
+        seq=int(row.seq),
+        hash=row.hash,
+        at=row.at,
+        kind=row.kind,
+        key_id=row.key_id,
+        signature=row.signature,
+        number=None if row.number is None else int(row.number),
+        prev=row.prev,
+    )
+
+
+def _next_link(conn: Connection, log_id: str) -> tuple[int, str]:
+    """The number and ``prev`` of the next checkpoint: after the last one, whatever its format."""
+    last = conn.execute(_LAST_CHECKPOINT).first()
+    if last is None:
+        return 1, GENESIS
+    previous = checkpoint_of(last, log_id)
+    if previous.number is not None:
+        return previous.number + 1, previous.digest()
+    return int(conn.execute(_CHECKPOINTS).scalar() or 0) + 1, previous.digest()
 
 
 def _tail(conn: Connection) -> tuple[int, str]:

@@ -541,7 +541,7 @@ class ObservedAuditLog(AuditLog):
         telemetry: LiveSpans,
         **options: Any,
     ) -> None:
-        """``options`` are :class:`AuditLog`'s (``keys``, ``checkpoint_every``…)."""
+        """``options`` are :class:`AuditLog`'s (``keys``, ``checkpoint_every``, ``witnesses``…)."""
         super().__init__(database, **options)
         self.telemetry = telemetry
 

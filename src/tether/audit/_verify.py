@@ -1,32 +1,64 @@
-"""``tether audit verify``: walk the chain, check the signatures, say where it broke."""
+"""Verification: walk the hash chain, check the checkpoints and witnesses, say where it broke."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
 
-from tether.audit._canonical import GENESIS
+from tether.audit._canonical import GENESIS, sha256_hex
 from tether.audit._checkpoint import Checkpoint
+from tether.audit._columns import BODY_KEYS, COLUMNS, WIDTHS, columns_of
 from tether.audit._damage import Problem, Row, classify
 from tether.audit._errors import AuditError, AuditKeyError, AuditLogUnreadable, UnknownSchemaVersion
 from tether.audit._event import KNOWN_SCHEMA_VERSIONS
 from tether.audit._keys import KeyStore
 from tether.audit._reader import DRIVER_ERRORS as _DRIVER_ERRORS
 from tether.audit._reader import Reader, read_snapshot
+from tether.audit._witness import Witness, WitnessKind
 from tether.db import DatabaseError, connect
 
-_LOOKAHEAD = 1000
-"""How many rows after a break are read to tell an insertion or a reordering."""
+Assurance = Literal["local", "exported", "witnessed"]
+"""How far a verification's result can be trusted against someone who can write the
+database: ``local`` (the log's own signatures), ``exported`` (also an operator's copy
+of checkpoints: a file or a file witness), ``witnessed`` (also independent witnesses'
+cosignatures)."""
 
-_COLUMNS = ("type", "run_id", "call_id", "agent", "principal", "tool", "at", "schema_version")
-_BODY_KEYS = ("type", "run", "call", "agent", "principal", "tool", "at", "v")
+
+@dataclass(frozen=True, kw_only=True)
+class WitnessCheck:
+    """What one witness said about the log."""
+
+    name: str
+    kind: WitnessKind
+    reachable: bool
+    checkpoints: int = 0
+    """How many of the log's checkpoints it holds (with valid signatures)."""
+    latest_number: int | None = None
+    """The last checkpoint it holds."""
+    latest_seq: int | None = None
+    """The event that checkpoint vouches for."""
+    behind: int = 0
+    """Checkpoints in the database it does not hold yet (the gap)."""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "reachable": self.reachable,
+            "checkpoints": self.checkpoints,
+            "latest_number": self.latest_number,
+            "latest_seq": self.latest_seq,
+            "behind": self.behind,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +79,10 @@ class VerifyReport:
     """The last event a valid checkpoint vouches for; later events are unsigned so far."""
     problems: tuple[Problem, ...] = field(default=())
     """Everything wrong, first bad sequence number first."""
+    assurance: Assurance = "local"
+    """What the result rests on; see :data:`Assurance`."""
+    witnesses: tuple[WitnessCheck, ...] = ()
+    """What each witness said."""
 
     @property
     def intact(self) -> bool:
@@ -55,6 +91,11 @@ class VerifyReport:
     @property
     def first_problem(self) -> Problem | None:
         return self.problems[0] if self.problems else None
+
+    @property
+    def witnessed_by(self) -> int:
+        """How many independent witnesses cosigned checkpoints of this log."""
+        return sum(1 for w in self.witnesses if w.kind == "server" and w.checkpoints)
 
     def to_dict(self) -> dict[str, Any]:
         first = self.first_problem
@@ -66,6 +107,9 @@ class VerifyReport:
             "last_seq": self.last_seq,
             "checkpoints": self.checkpoints,
             "signed_through": self.signed_through,
+            "assurance": self.assurance,
+            "witnessed_by": self.witnessed_by,
+            "witnesses": [w.to_dict() for w in self.witnesses],
             "first_bad_seq": first.seq if first else None,
             "damage": first.kind if first else None,
             "problems": [problem.to_dict() for problem in self.problems],
@@ -78,14 +122,16 @@ def verify(
     keys: KeyStore | str | Path | None = None,
     checkpoint: Checkpoint | str | Path | None = None,
     upto: int | None = None,
+    witnesses: Sequence[Witness] = (),
 ) -> VerifyReport:
     """Check the whole audit log in ``database`` against the public keys in ``keys``.
 
     ``checkpoint`` is one kept outside the database (a file or a :class:`Checkpoint`),
-    which also detects a cut tail. ``upto`` stops at that event (pruning checks what it
-    removes). Damage is reported in the result; a log that cannot be checked at all
-    (no such database, no audit tables, a missing key, an unknown schema version)
-    raises an :class:`~tether.audit.AuditError`.
+    which also detects a cut tail; so do ``witnesses``, which hold every checkpoint
+    sent to them. ``upto`` stops at that event (pruning checks what it removes).
+    Damage is reported in the result; a log that cannot be checked at all (no such
+    database, no audit tables, a missing key, an unknown schema version in an
+    otherwise intact log) raises an :class:`~tether.audit.AuditError`.
     """
     store = keys if isinstance(keys, KeyStore) else KeyStore(keys)
     external = (
@@ -95,7 +141,7 @@ def verify(
     engine = database if isinstance(database, Engine) else _open(database)
     try:
         with read_snapshot(engine) as reader:
-            return _Verifier(reader, store, external, upto).run()
+            return _Verifier(reader, store, external, upto, witnesses).run()
     finally:
         if owned:
             engine.dispose()
@@ -110,28 +156,42 @@ def _open(url: str | None) -> Engine:
 
 class _Verifier:
     def __init__(
-        self, reader: Reader, keys: KeyStore, external: Checkpoint | None, upto: int | None
+        self,
+        reader: Reader,
+        keys: KeyStore,
+        external: Checkpoint | None,
+        upto: int | None,
+        witnesses: Sequence[Witness],
     ) -> None:
         self.reader = reader
         self.keys = keys
         self.external = external
         self.upto = upto
+        self.witnesses = witnesses
         self.problems: list[Problem] = []
         self.valid: list[Checkpoint] = []
+        """The database's and the external checkpoint with valid signatures."""
+        self.witnessed: list[Checkpoint] = []
+        """Checkpoints the witnesses hold, with valid signatures."""
+        self.stored: list[Checkpoint] = []
+        self.checks: list[WitnessCheck] = []
+        self._public: dict[str, Any] | None = None
 
     def run(self) -> VerifyReport:
         log_id = self._log_id()
-        self._check_schema_versions()
         self._check_checkpoints(log_id)
-        bounds = self.reader.one("SELECT min(seq), max(seq) FROM tether_audit_event")
+        self._check_witnesses(log_id)
+        where = "WHERE seq >= 1"
+        bounds = self.reader.one(f"SELECT min(seq), max(seq) FROM tether_audit_event {where}")
         first, last = (bounds or (None, None))[0], (bounds or (None, None))[1]
         if self.upto is not None and last is not None:
             last = min(last, self.upto)
-        walk = _Walk(self.valid)
+        walk = _Walk([*self.valid, *self.witnessed])
         if first is not None:
             self._walk(walk, first)
         end = last if last is not None else self._pruned_through()
         self._check_truncation(end)
+        self._check_misplaced()
         if not self.problems and first is not None:
             self._check_columns()
         signed = [cp.seq for cp in self.valid if cp.seq <= (walk.last or 0) and cp.seq in walk.met]
@@ -143,7 +203,16 @@ class _Verifier:
             checkpoints=len(self.valid),
             signed_through=max(signed, default=None),
             problems=tuple(sorted(self.problems, key=lambda p: p.seq)),
+            assurance=self._assurance(),
+            witnesses=tuple(self.checks),
         )
+
+    def _assurance(self) -> Assurance:
+        if any(check.kind == "server" and check.checkpoints for check in self.checks):
+            return "witnessed"
+        if self.external is not None or any(check.checkpoints for check in self.checks):
+            return "exported"
+        return "local"
 
     # --- the log and its checkpoints ----------------------------------------------
 
@@ -156,20 +225,34 @@ class _Verifier:
             )
         return str(row[0])
 
-    def _check_schema_versions(self) -> None:
-        known = ",".join(str(v) for v in KNOWN_SCHEMA_VERSIONS)
-        row = self.reader.one(
-            "SELECT seq, schema_version FROM tether_audit_event "
-            f"WHERE schema_version NOT IN ({known}) ORDER BY seq LIMIT 1"
-        )
-        if row is not None:
-            raise UnknownSchemaVersion(seq=row[0], version=row[1], known=KNOWN_SCHEMA_VERSIONS)
+    def _public_keys(self) -> dict[str, Any]:
+        if self._public is None:
+            self._public = self.keys.public_keys()
+        return self._public
+
+    def _key_for(self, cp: Checkpoint, where: str) -> Any:
+        public = self._public_keys()
+        key = public.get(cp.key_id)
+        if key is None:
+            raise AuditKeyError(
+                f"{where} for event {cp.seq} is signed by key {cp.key_id}, which is not "
+                f"in {self.keys.path} ({len(public)} keys there). Copy that key's "
+                f"{cp.key_id}.pub file there, or point --keys at the directory that has it.",
+                key_id=cp.key_id,
+            )
+        return key
 
     def _check_checkpoints(self, log_id: str) -> None:
-        rows = self.reader.all(
-            "SELECT seq, hash, at, kind, key_id, signature FROM tether_audit_checkpoint ORDER BY id"
-        )
-        stored = [
+        columns = "seq, hash, at, kind, key_id, signature"
+        try:
+            rows = self.reader.all(
+                f"SELECT {columns}, number, prev FROM tether_audit_checkpoint ORDER BY id"
+            )
+        except _DRIVER_ERRORS:  # pragma: no cover  # tables of before migration 0020
+            rows = [(*row, None, None) for row in self.reader.all(
+                f"SELECT {columns} FROM tether_audit_checkpoint ORDER BY id"
+            )]  # fmt: skip
+        self.stored = [
             Checkpoint(
                 log_id=log_id,
                 seq=int(seq),
@@ -178,41 +261,112 @@ class _Verifier:
                 kind=kind,
                 key_id=key_id,
                 signature=signature,
+                number=None if number is None else int(number),
+                prev=prev,
             )
-            for seq, h, at, kind, key_id, signature in rows
+            for seq, h, at, kind, key_id, signature, number, prev in rows
         ]
         if self.external is not None and self.external.log_id != log_id:
             raise AuditError(
                 f"the checkpoint file is for log {self.external.log_id}, but "
                 f"{self.reader.where} holds log {log_id}: it belongs to another database"
             )
-        public = self.keys.public_keys() if stored or self.external else {}
-        for cp in [*stored, *([self.external] if self.external else [])]:
-            key = public.get(cp.key_id)
-            if key is None:
-                raise AuditKeyError(
-                    f"checkpoint for event {cp.seq} is signed by key {cp.key_id}, which is not "
-                    f"in {self.keys.path} ({len(public)} keys there). Copy that key's "
-                    f"{cp.key_id}.pub file there, or point --keys at the directory that has it.",
-                    key_id=cp.key_id,
-                )
-            if cp.signature_valid(key):
+        for cp in [*self.stored, *([self.external] if self.external else [])]:
+            if cp.signature_valid(self._key_for(cp, "checkpoint")):
                 self.valid.append(cp)
             else:
+                self.problems.append(_bad_signature(cp))
+        self.problems.extend(chain_problems(self.stored))
+        if self.external is not None:
+            self._compare_with_database(self.external, "the checkpoint file")
+
+    def _compare_with_database(self, cp: Checkpoint, holder: str) -> None:
+        """A checkpoint kept elsewhere must be in the database as it was signed."""
+        if cp.number is None:
+            return
+        mine = next((c for c in self.stored if c.number == cp.number), None)
+        if mine is None:
+            if cp.seq > max((c.seq for c in self.stored), default=0) or self.stored:
+                self.problems.append(
+                    Problem(
+                        seq=cp.seq,
+                        kind="checkpoint_missing",
+                        message=f"checkpoint {cp.number} (event {cp.seq}), which {holder} "
+                        "holds, is not in the database: it was deleted",
+                    )
+                )
+        elif mine.digest() != cp.digest():
+            self.problems.append(
+                Problem(
+                    seq=min(cp.seq, mine.seq),
+                    kind="edited",
+                    message=f"the database's checkpoint {cp.number} (event {mine.seq}) is not "
+                    f"the one {holder} holds (event {cp.seq}): the log's history was rewritten",
+                )
+            )
+
+    def _check_witnesses(self, log_id: str) -> None:
+        latest = max((c.number for c in self.stored if c.number is not None), default=None)
+        for witness in self.witnesses:
+            self.checks.append(self._check_witness(witness, log_id, latest))
+
+    def _check_witness(self, witness: Witness, log_id: str, latest: int | None) -> WitnessCheck:
+        try:
+            held = witness.held(log_id)
+            key = witness.public_key() if witness.kind == "server" else None
+        except AuditError as exc:
+            return WitnessCheck(
+                name=witness.name, kind=witness.kind, reachable=False, error=str(exc)
+            )
+        good: list[Checkpoint] = []
+        holder = f"witness {witness.name}"
+        for item in held:
+            cp = item.checkpoint
+            if cp.log_id != log_id:
+                continue
+            if key is not None and (
+                item.cosignature is None or not item.cosignature.valid(cp, key)
+            ):
                 self.problems.append(
                     Problem(
                         seq=cp.seq,
                         kind="bad_signature",
-                        message=f"the {cp.kind} checkpoint for event {cp.seq} signed at {cp.at} "
-                        f"does not verify with key {cp.key_id}",
+                        message=f"{holder}'s cosignature of checkpoint {cp.number} does not "
+                        "verify with its key",
                     )
                 )
+                continue
+            public = self._public_keys().get(cp.key_id)
+            if public is None or not cp.signature_valid(public):
+                self.problems.append(
+                    Problem(
+                        seq=cp.seq,
+                        kind="bad_signature",
+                        message=f"{holder} holds a checkpoint {cp.number} for event {cp.seq} "
+                        f"that no key of this log signed (key {cp.key_id})",
+                    )
+                )
+                continue
+            good.append(cp)
+            self._compare_with_database(cp, holder)
+        self.witnessed.extend(good)
+        top = max(good, key=lambda c: c.number or 0, default=None)
+        behind = (latest or 0) - (top.number or 0) if top is not None else (latest or 0)
+        return WitnessCheck(
+            name=witness.name,
+            kind=witness.kind,
+            reachable=True,
+            checkpoints=len(good),
+            latest_number=top.number if top else None,
+            latest_seq=top.seq if top else None,
+            behind=max(behind, 0),
+        )
 
     def _pruned_through(self) -> int:
         return max((cp.seq for cp in self.valid if cp.kind == "prune"), default=0)
 
     def _check_truncation(self, end: int) -> None:
-        beyond = [cp for cp in self.valid if cp.seq > end]
+        beyond = [cp for cp in [*self.valid, *self.witnessed] if cp.seq > end]
         if self.upto is not None or not beyond:
             return
         cp = min(beyond, key=lambda c: c.seq)
@@ -223,6 +377,19 @@ class _Verifier:
                 message=f"the log ends at event {end}, but a {cp.kind} checkpoint signed at "
                 f"{cp.at} vouches for event {cp.seq}: events {end + 1} to {cp.seq} or more "
                 "were cut",
+            )
+        )
+
+    def _check_misplaced(self) -> None:
+        """Rows stored before position 1, which the walk does not see."""
+        row = self.reader.one("SELECT min(seq) FROM tether_audit_event WHERE seq < 1")
+        if row is None or row[0] is None or any(p.kind == "reordered" for p in self.problems):
+            return
+        self.problems.append(
+            Problem(
+                seq=1,
+                kind="inserted",
+                message=f"a row is stored at position {row[0]}, before the log's first event",
             )
         )
 
@@ -247,53 +414,165 @@ class _Verifier:
         if problem is not None:
             self.problems.append(problem)
             return
-        sql = "SELECT seq, record, hash FROM tether_audit_event"
+        sql = "SELECT seq, record, hash FROM tether_audit_event WHERE seq >= 1"
         params: tuple[int, ...] = ()
         if self.upto is not None:
-            sql, params = sql + " WHERE seq <= ?", (self.upto,)
+            sql, params = sql + " AND seq <= ?", (self.upto,)
         with self.reader.rows(sql + " ORDER BY seq", params) as rows:
             broken = walk.run(rows, first, prev)
             if broken is None:
                 return
             row, expected, prev = broken
-            following = list(itertools.islice(rows, _LOOKAHEAD))
+            following = next(rows, None)
         self.problems.append(
-            classify(
-                row, expected=expected, prev=prev, following=following, at_start=walk.count == 0
+            walk.checkpoint_mismatch
+            or classify(
+                row,
+                expected=expected,
+                prev=prev,
+                following=following,
+                locate=self._locate,
+                at_start=walk.count == 0,
             )
-            if not walk.checkpoint_mismatch
-            else walk.checkpoint_mismatch
         )
+
+    def _locate(self, seq: int) -> int | None:
+        """Where an intact record of event ``seq`` is stored, if not at ``seq``."""
+        rows = self.reader.all(
+            "SELECT seq, record, hash FROM tether_audit_event WHERE record LIKE ? AND seq <> ?",
+            (f'%,"seq":{seq}}}', seq),
+        )
+        for at, record, digest in rows:
+            if isinstance(record, str) and sha256_hex(record) == digest:
+                return int(at)
+        return None
 
     # --- the query columns agree with the signed records ------------------------------
 
     def _check_columns(self) -> None:
-        try:
-            row = self.reader.savepoint_one(_column_check_sql(self.reader.postgres))
-        except _DRIVER_ERRORS:  # a record that is not JSON at all: check row by row instead
-            row = self._check_columns_slowly()
-        if row is not None:
-            self.problems.append(
-                Problem(
-                    seq=int(row[0]),
-                    kind="edited",
-                    message=f"event {row[0]}'s query columns (type, run, agent, principal, "
-                    "tool, time) were changed: they differ from its hashed record",
-                )
-            )
+        """Each query column against its hashed record; and every record's schema version.
 
-    def _check_columns_slowly(self) -> tuple[int] | None:
-        sql = f"SELECT seq, record, {', '.join(_COLUMNS)} FROM tether_audit_event ORDER BY seq"
-        with self.reader.rows(sql) as rows:
+        One scan by the database's JSON functions finds the first row that differs, or
+        whose record holds an escape that may stand for an unstorable character (NUL, a
+        lone surrogate): such a row is compared in Python, with the function that made
+        its columns, and the scan goes on after it. If a record is not JSON at all,
+        every row is compared in Python.
+        """
+        try:
+            row = self._first_differing()
+        except _DRIVER_ERRORS:  # a record that is not JSON at all: check row by row instead
+            row = self._check_rows("")
+        if row is None:
+            return
+        seq, version = row
+        if version is not None and version not in {str(v) for v in KNOWN_SCHEMA_VERSIONS}:
+            shown: object = int(version) if str(version).isdigit() else version
+            raise UnknownSchemaVersion(seq=seq, version=shown, known=KNOWN_SCHEMA_VERSIONS)
+        self.problems.append(
+            Problem(
+                seq=int(seq),
+                kind="edited",
+                message=f"event {seq}'s query columns (type, run, agent, principal, "
+                "tool, time) were changed: they differ from its hashed record",
+            )
+        )
+
+    def _first_differing(self) -> tuple[int, str] | None:
+        sql = _column_check_sql(self.reader.postgres)
+        after = -(2**62)
+        while True:
+            found = self.reader.savepoint_one(sql, (after,))
+            if found is None:
+                return None
+            seq, version, unsafe = found
+            if not unsafe:
+                return int(seq), version
+            checked = self._check_rows(" WHERE seq = ?", (seq,))
+            if checked is not None:
+                return checked
+            after = int(seq)
+
+    def _check_rows(self, where: str, params: tuple[int, ...] = ()) -> tuple[int, str] | None:
+        sql = f"SELECT seq, record, {', '.join(COLUMNS)} FROM tether_audit_event{where}"
+        with self.reader.rows(sql + " ORDER BY seq", params) as rows:
             for seq, record, *columns in rows:
                 try:
                     body = json.loads(record)["body"]
-                    values = [body.get(key) for key in _BODY_KEYS]
+                    expected = columns_of(body)
                 except (TypeError, ValueError, KeyError, AttributeError):
-                    return (seq,)
-                if values != columns:
-                    return (seq,)
+                    return seq, "1"
+                version = body.get("v")
+                if isinstance(version, int) and version not in KNOWN_SCHEMA_VERSIONS:
+                    return seq, str(version)
+                if expected != columns:
+                    return seq, "1"
         return None
+
+
+def chain_problems(stored: Iterable[Checkpoint]) -> list[Problem]:
+    """Gaps and broken links among checkpoints (in the order they were written)."""
+    checkpoints = list(stored)
+    legacy = [cp for cp in checkpoints if cp.number is None]
+    chained = sorted(
+        (cp for cp in checkpoints if cp.number is not None), key=lambda c: c.number or 0
+    )
+    problems: list[Problem] = []
+    if not chained:
+        return problems
+    first = chained[0]
+    before = [cp for cp in checkpoints[: checkpoints.index(first)] if cp.number is None]
+    start = (len(before) + 1, before[-1].digest() if before else GENESIS)
+    if len(legacy) > len(before):
+        problems.append(
+            Problem(
+                seq=first.seq,
+                kind="edited",
+                message="an unchained checkpoint was added after chained ones",
+            )
+        )
+    if (first.number, first.prev) != start:
+        problems.append(_missing(start[0], (first.number or 0) - 1, 1, first))
+    for previous, cp in itertools.pairwise(chained):
+        number, expected = cp.number or 0, (previous.number or 0) + 1
+        if number > expected:
+            problems.append(_missing(expected, number - 1, previous.seq + 1, cp))
+        elif number < expected:
+            problems.append(
+                Problem(
+                    seq=cp.seq,
+                    kind="edited",
+                    message=f"two checkpoints are numbered {number}: one was forged",
+                )
+            )
+        elif cp.prev != previous.digest():
+            problems.append(
+                Problem(
+                    seq=cp.seq,
+                    kind="edited",
+                    message=f"checkpoint {number} (event {cp.seq}) does not follow checkpoint "
+                    f"{previous.number}: a checkpoint was replaced",
+                )
+            )
+    return problems
+
+
+def _missing(low: int, high: int, seq: int, after: Checkpoint) -> Problem:
+    which = f"checkpoint {low}" if low >= high else f"checkpoints {low} to {high}"
+    return Problem(
+        seq=min(seq, after.seq),
+        kind="checkpoint_missing",
+        message=f"{which} (before the one for event {after.seq}) "
+        f"{'was' if low >= high else 'were'} deleted",
+    )
+
+
+def _bad_signature(cp: Checkpoint) -> Problem:
+    return Problem(
+        seq=cp.seq,
+        kind="bad_signature",
+        message=f"the {cp.kind} checkpoint for event {cp.seq} signed at {cp.at} "
+        f"does not verify with key {cp.key_id}",
+    )
 
 
 class _Walk:
@@ -355,20 +634,45 @@ class _Walk:
         return True
 
 
+_UNSAFE = ("\\u0000", "\\ud")
+"""Escapes in a record that may stand for what a column cannot store: NUL, surrogates."""
+
+
 def _column_check_sql(postgres: bool) -> str:
+    """The first row after ``?`` (seq, version, unsafe) whose columns differ from its
+    record, whose version is unknown, or whose record holds an unsafe escape."""
+    known = ",".join(f"'{v}'" for v in KNOWN_SCHEMA_VERSIONS)
     if postgres:
+        unsafe = " OR ".join(f"strpos(record, '{e}') > 0" for e in _UNSAFE)
         checks = " OR ".join(
-            f"b->>'{key}' IS DISTINCT FROM {column}"
-            + ("::text" if column == "schema_version" else "")
-            for key, column in zip(_BODY_KEYS, _COLUMNS, strict=True)
+            (
+                f"b->>'{key}' IS DISTINCT FROM {column}::text"
+                if column == "schema_version"
+                else f"left(b->>'{key}', {WIDTHS[column]}) IS DISTINCT FROM {column}"
+            )
+            for key, column in zip(BODY_KEYS, COLUMNS, strict=True)
         )
-        # OFFSET 0 keeps the subquery whole, so each record is parsed once, not per check.
+        # OFFSET 0 keeps the subquery whole, so each record is parsed once, not per check;
+        # a record with an unsafe escape is never cast (jsonb refuses NUL).
         return (
-            "SELECT seq FROM (SELECT *, (record::jsonb)->'body' AS b FROM tether_audit_event "
-            f"OFFSET 0) t WHERE {checks} ORDER BY seq LIMIT 1"
+            "SELECT seq, b->>'v', unsafe FROM (SELECT *, CASE WHEN unsafe THEN NULL ELSE "
+            "(record::jsonb)->'body' END AS b FROM (SELECT *, "
+            f"({unsafe}) AS unsafe FROM tether_audit_event WHERE seq > ? OFFSET 0) u OFFSET 0) t "
+            f"WHERE unsafe OR {checks} OR (b->>'v') NOT IN ({known}) ORDER BY seq LIMIT 1"
         )
+    unsafe = " OR ".join(f"instr(record, '{e}') > 0" for e in _UNSAFE)
     checks = " OR ".join(
-        f"json_extract(record, '$.body.{key}') IS NOT {column}"
-        for key, column in zip(_BODY_KEYS, _COLUMNS, strict=True)
+        (
+            f"json_extract(record, '$.body.{key}') IS NOT {column}"
+            if column == "schema_version"
+            else f"substr(json_extract(record, '$.body.{key}'), 1, {WIDTHS[column]}) "
+            f"IS NOT {column}"
+        )
+        for key, column in zip(BODY_KEYS, COLUMNS, strict=True)
     )
-    return f"SELECT seq FROM tether_audit_event WHERE {checks} ORDER BY seq LIMIT 1"
+    return (
+        f"SELECT seq, CAST(json_extract(record, '$.body.v') AS TEXT), {unsafe} "
+        f"FROM tether_audit_event WHERE seq > ? AND (({unsafe}) OR {checks} "
+        f"OR CAST(json_extract(record, '$.body.v') AS TEXT) NOT IN ({known})) "
+        "ORDER BY seq LIMIT 1"
+    )

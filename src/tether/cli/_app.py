@@ -46,6 +46,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "approvals": Subcommand("tether.cli._approvals", "app"),
     "outbox": Subcommand("tether.cli._outbox", "app"),
     "tryton": Subcommand("tether.cli._tryton", "app"),
+    "witness": Subcommand("tether.cli._witness", "app"),
+    "evidence": Subcommand("tether.cli._evidence", "app"),
     "tokens": Subcommand("tether.cli._login", "app"),
     "gateway": Subcommand("tether.cli._gateway", "app"),
 }

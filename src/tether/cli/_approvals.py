@@ -63,8 +63,9 @@ def show(
     """One request: what will happen, why, and who may decide."""
     with service(config) as ops:
         request = ops.approval(request_id)
+        change = ops.policy_change(request)
     if as_json:
-        echo_json(describe(request))
+        echo_json({**describe(request), "policy_change": change})
         return
     title = f"{request.tool} for {request.requested_by}"
     out.print(Panel(readable_preview(request.preview), title=title), highlight=False)
@@ -84,6 +85,12 @@ def show(
         f"{request.expires_at:%Y-%m-%d %H:%M} UTC",
         highlight=False,
     )
+    if change is not None:
+        out.print(
+            f"[yellow]the policy changed since this was asked[/yellow]: {change}; an "
+            "approval will not let the call run",
+            highlight=False,
+        )
 
 
 def _settle(decide: Decider, decided: dict[str, Any], wait: float) -> None:

@@ -25,16 +25,20 @@ from tether.audit import (
     KEYS_ENV,
     AuditError,
     AuditLog,
+    FileWitness,
     JsonLinesSpanExporter,
     KeyStore,
+    ServerWitness,
     StoredEvent,
     VerifyReport,
+    Witness,
     export_jsonl,
     export_spans,
     verify,
 )
-from tether.config import state_location
+from tether.config import audit_witnesses, state_location
 from tether.db import DatabaseError, connect, database_url
+from tether.errors import ConfigurationError
 from tether.policy import parse_duration
 
 app = typer.Typer(
@@ -78,6 +82,29 @@ def _keys(keys: Path | None) -> Path | None:
     return Path(found) if found else None
 
 
+WitnessOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness",
+        help="A witness to check against: a folder (file witness) or the URL of a "
+        "`tether witness serve` (repeatable; default: the tether.yaml's witnesses).",
+    ),
+]
+
+
+def _witnesses(given: list[str] | None) -> list[Witness]:
+    """--witness values, else the witnesses of the tether.yaml in use (if any)."""
+    if given:
+        return [
+            ServerWitness(item) if item.startswith(("http://", "https://")) else FileWitness(item)
+            for item in given
+        ]
+    try:
+        return audit_witnesses()
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]error[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -99,9 +126,11 @@ def _reading(db: str | None) -> Iterator[Engine]:
 
 
 @contextmanager
-def _writing(db: str | None, keys: Path | None) -> Iterator[AuditLog]:
+def _writing(
+    db: str | None, keys: Path | None, witnesses: list[Witness] | None = None
+) -> Iterator[AuditLog]:
     try:
-        with AuditLog(_database(db), keys=_keys(keys)) as audit:
+        with AuditLog(_database(db), keys=_keys(keys), witnesses=witnesses or ()) as audit:
             yield audit
     except (AuditError, DatabaseError) as exc:
         raise _fail(str(exc)) from None
@@ -136,10 +165,20 @@ def verify_command(
         typer.Option("--checkpoint", help="A checkpoint file kept outside the database."),
     ] = None,
     keys: KeysOption = None,
+    witness: WitnessOption = None,
 ) -> None:
-    """Check the hash chain and the signed checkpoints; exit 1 naming the first damage."""
+    """Check the hash chain, the checkpoints and the witnesses; exit 1 naming the first damage.
+
+    Says which assurance it reached: local (the log's own signatures), exported (an
+    operator's checkpoint file or file witness), witnessed (N witnesses' cosignatures).
+    """
     try:
-        report = verify(_database(db), keys=_keys(keys), checkpoint=checkpoint)
+        report = verify(
+            _database(db),
+            keys=_keys(keys),
+            checkpoint=checkpoint,
+            witnesses=_witnesses(witness),
+        )
     except AuditError as exc:
         if as_json:
             print(json.dumps({"intact": False, "error": str(exc)}))
@@ -163,6 +202,7 @@ def _print_report(report: VerifyReport) -> None:
     first = report.first_problem
     if first is None:
         out.print(f"[green]intact[/green] log {report.log_id}: {summary}", highlight=False)
+        _print_assurance(report)
         if report.last_seq and (report.signed_through or 0) < report.last_seq:
             unsigned = report.last_seq - (report.signed_through or 0)
             out.print(
@@ -181,6 +221,27 @@ def _print_report(report: VerifyReport) -> None:
             f"  event {problem.seq}: {problem.kind}: {escape(problem.message)}", highlight=False
         )
     out.print(f"  checked: {summary}", highlight=False)
+    _print_assurance(report)
+
+
+def _print_assurance(report: VerifyReport) -> None:
+    witnessed = f" by {report.witnessed_by}" if report.assurance == "witnessed" else ""
+    out.print(f"  assurance: {report.assurance}{witnessed}", highlight=False)
+    for check in report.witnesses:
+        if not check.reachable:
+            out.print(
+                f"  witness {escape(check.name)}: [yellow]unreachable[/yellow]: "
+                f"{escape(check.error or '')}",
+                highlight=False,
+            )
+            continue
+        latest = (
+            f"through checkpoint {check.latest_number} (event {check.latest_seq})"
+            if check.latest_number is not None
+            else "no checkpoint of this log"
+        )
+        gap = f"; {check.behind} checkpoint(s) not witnessed yet" if check.behind else ""
+        out.print(f"  witness {escape(check.name)}: {latest}{gap}", highlight=False)
 
 
 # --- show ------------------------------------------------------------------------------
@@ -360,17 +421,27 @@ def checkpoint(
     ] = None,
     db: DbOption = None,
     keys: KeysOption = None,
+    witness: WitnessOption = None,
 ) -> None:
-    """Sign a checkpoint for the latest event now; keep the --out file outside the database."""
-    with _writing(db, keys) as audit:
+    """Sign a checkpoint for the latest event now and send it to the witnesses; keep the
+    --out file outside the database."""
+    with _writing(db, keys, _witnesses(witness)) as audit:
         made = audit.export_checkpoint(out_file) if out_file else audit.checkpoint()
+        deliveries = audit.send_to_witnesses()
     if made is None:
         out.print("the audit log is empty: nothing to sign yet")
         return
     where = f", written to {out_file}" if out_file else ""
     out.print(
-        f"signed checkpoint for event {made.seq} with key {made.key_id}{where}", highlight=False
+        f"signed checkpoint for event {made.seq} with key {made.key_id}{where}",
+        highlight=False,
     )
+    for delivery in deliveries:
+        detail = f": {escape(delivery.detail)}" if delivery.detail else ""
+        name = escape(delivery.witness)
+        out.print(f"  witness {name}: {delivery.status}{detail}", highlight=False)
+    if any(d.status in ("refused", "unavailable") for d in deliveries):
+        raise typer.Exit(1)
 
 
 @app.command("prune")

@@ -28,8 +28,10 @@ from tether.db._tables import (
     audit_event,
     audit_meta,
     audit_prune_guard,
+    audit_witness,
     limit_usage,
     metadata,
+    policy_snapshot,
 )
 
 __all__ = [
@@ -42,12 +44,14 @@ __all__ = [
     "audit_event",
     "audit_meta",
     "audit_prune_guard",
+    "audit_witness",
     "connect",
     "database_url",
     "hold_lock",
     "is_postgres",
     "limit_usage",
     "metadata",
+    "policy_snapshot",
     "reading",
     "shown_url",
     "sqlite_errors",

@@ -62,7 +62,36 @@ audit_checkpoint = sa.Table(
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Column("signature", sa.String(200), nullable=False),
+    sa.Column("number", sa.BigInteger, nullable=True),
+    sa.Column("prev", sa.String(64), nullable=True),
     sa.Index("ix_tether_audit_checkpoint_seq", "seq"),
+    sa.Index("ux_tether_audit_checkpoint_number", "number", unique=True),
+)
+
+# What each witness answered for each checkpoint (``number``): ``cosigned`` (with the
+# witness's signed receipt), ``stored`` (a file witness), or ``refused`` (an
+# inconsistent checkpoint: an incident). Checkpoints with no answer yet are retried.
+audit_witness = sa.Table(
+    "tether_audit_witness",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("witness", sa.String(400), nullable=False),
+    sa.Column("number", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("receipt", sa.Text, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_tether_audit_witness_number", "witness", "number"),
+)
+
+# The text of every policy version that decided a call, once, by its version
+# (``sha256:...``, as decision events name it).
+policy_snapshot = sa.Table(
+    "tether_policy_snapshot",
+    metadata,
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("first_seen_at", sa.String(32), nullable=False),
 )
 
 # Facts about the log itself: ``log_id`` (a random id made when the tables are

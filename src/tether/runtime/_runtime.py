@@ -18,10 +18,12 @@ person holds no thread, no process and no workflow.
 
 from __future__ import annotations
 
+import getpass
 import os
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic_ai.models import Model
@@ -30,7 +32,14 @@ from sqlalchemy.exc import IntegrityError
 
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
-from tether.audit import AuditEvent, AuditLog, LiveSpans, ObservedAuditLog
+from tether.audit import (
+    AuditEvent,
+    AuditLog,
+    LiveSpans,
+    ObservedAuditLog,
+    Witness,
+    policy_version,
+)
 from tether.calls import RunState
 from tether.db import connect
 from tether.errors import ConfigurationError
@@ -78,6 +87,8 @@ class Runtime:
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         stale_after_seconds: float = 30.0,
         telemetry: LiveSpans | None = None,
+        witnesses: Sequence[Witness] = (),
+        require_witness: bool = False,
     ) -> None:
         self.policy = policy
         self.agents = {agent.name: agent for agent in agents}
@@ -90,9 +101,17 @@ class Runtime:
         self.telemetry = telemetry
         """Live OpenTelemetry export of what the trail records (None: none)."""
         self.audit = (
-            AuditLog(self.engine, keys=keys)
+            AuditLog(
+                self.engine, keys=keys, witnesses=witnesses, require_witness=require_witness
+            )
             if telemetry is None
-            else ObservedAuditLog(self.engine, keys=keys, telemetry=telemetry)
+            else ObservedAuditLog(
+                self.engine,
+                keys=keys,
+                telemetry=telemetry,
+                witnesses=witnesses,
+                require_witness=require_witness,
+            )
         )
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
@@ -177,8 +196,22 @@ class Runtime:
 
     def launch(self, *, concurrency: int = 4) -> None:
         """Start executing runs in this process (a worker)."""
+        self._record_policy()
         self.durability.launch(self.segments, concurrency=concurrency)
         heartbeat(self)
+
+    def _record_policy(self) -> None:
+        """Keep the text of the policy this process decides with (once per version), and
+        who started deciding with it: the audit trail's policy snapshots."""
+        source = Path(self.policy.source)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            return
+        if policy_version(text) != self.policy.version:
+            return  # changed on disk since it was loaded: not the text that decides
+        actor = {"account": getpass.getuser(), "surface": "python", "method": "local"}
+        self.audit.record_policy(text, actor=actor, source=str(source))
 
     def close(self) -> None:
         """Stop executing runs (if launched) and close connections; other runtimes of
@@ -187,6 +220,7 @@ class Runtime:
             self._runs_listener.stop()
             self._runs_listener = None
         self.durability.close()
+        self.audit.close()
         if self.telemetry is not None:
             self.telemetry.shutdown()
         self.engine.dispose()

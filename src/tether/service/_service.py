@@ -216,6 +216,13 @@ class Service:
         """A request (:class:`~tether.approvals.ApprovalNotFound` if there is none)."""
         return self._runtime.approvals.get(request_id)
 
+    def policy_change(self, request: ApprovalRequest) -> str | None:
+        """How the policy in force would decide an open request's call otherwise than
+        the version that asked for it (None: alike; see ``Approvals.policy_change``)."""
+        if request.status not in ("pending", "approved"):
+            return None
+        return self._runtime.approvals.policy_change(request)
+
     def approve(
         self,
         request_id: str,

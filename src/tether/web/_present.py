@@ -77,6 +77,7 @@ def describe(
             for vote in request.votes
         ],
         "comment": request.comment,
+        "policy_change": service.policy_change(request),
         "created_at": request.created_at.isoformat(),
         "seconds_left": round(seconds),
         "time_left": time_left(seconds) if request.status == "pending" else request.status,

@@ -1,0 +1,196 @@
+"""Witnessed checkpoints (issue 17, item 1): a cut tail with its checkpoints deleted is
+found through the witnesses; a witness that is down delays nothing; an inconsistent
+checkpoint is refused and recorded as an incident."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+
+from tests.audit.conftest import attacker, event
+from tether.audit import (
+    AuditLog,
+    FileWitness,
+    ServerWitness,
+    WitnessUnavailable,
+    verify,
+    witness_app,
+)
+
+
+def url_of(log: AuditLog) -> str:
+    return log.engine.url.render_as_string(hide_password=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """``tether witness serve``'s application, served over real HTTP in this process."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder = folder
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            witness_app(self.folder), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the witness server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._server = None
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    witness = Server(tmp_path / "witness", free_port())
+    witness.start()
+    yield witness
+    witness.stop()
+
+
+def fill(log: AuditLog, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        log.append(event(n))
+
+
+def cut(log: AuditLog, after: int) -> None:
+    """What someone who can write the database does: cut the tail and the checkpoints past it."""
+    with attacker(url_of(log)) as conn:
+        conn.execute(sa.text("DELETE FROM tether_audit_event WHERE seq > :s"), {"s": after})
+        conn.execute(sa.text("DELETE FROM tether_audit_checkpoint WHERE seq > :s"), {"s": after})
+
+
+def test_file_witness_detects_a_cut_tail(
+    db: str, open_log: Callable[..., AuditLog], tmp_path: Path
+) -> None:
+    witness = FileWitness(tmp_path / "worm")
+    log = open_log(db, checkpoint_every=5, witnesses=[witness])
+    fill(log, 22)
+    assert {d.status for d in log.send_to_witnesses()} <= {"stored", "up_to_date"}
+    report = log.verify()
+    assert report.intact and report.assurance == "exported"
+    assert report.witnesses[0].latest_number == 5 and report.witnesses[0].behind == 0
+    cut(log, 12)
+    alone = verify(log.engine, keys=log.keys)
+    assert alone.intact and alone.assurance == "local"  # the database alone cannot tell
+    report = log.verify()
+    assert report.first_problem is not None
+    assert (report.first_problem.seq, report.first_problem.kind) == (13, "truncated")
+    assert any(p.kind == "checkpoint_missing" for p in report.problems)
+
+
+def test_server_witness_cosigns_and_detects(
+    db: str, open_log: Callable[..., AuditLog], server: Server
+) -> None:
+    witness = ServerWitness(server.url)
+    log = open_log(db, checkpoint_every=5, witnesses=[witness])
+    fill(log, 22)
+    (delivery,) = log.send_to_witnesses()
+    assert delivery.status in ("cosigned", "up_to_date")
+    report = log.verify()
+    assert report.intact
+    assert (report.assurance, report.witnessed_by) == ("witnessed", 1)
+    cut(log, 12)
+    report = log.verify()
+    assert report.first_problem is not None
+    assert (report.first_problem.seq, report.first_problem.kind) == (13, "truncated")
+
+
+def test_background_delivery(db: str, open_log: Callable[..., AuditLog], server: Server) -> None:
+    log = open_log(db, checkpoint_every=5, witnesses=[ServerWitness(server.url)])
+    fill(log, 11)
+    deadline = time.monotonic() + 10
+    while log.verify().witnesses[0].latest_number != 3:
+        assert time.monotonic() < deadline, "the checkpoints never reached the witness"
+        time.sleep(0.05)
+
+
+def test_witness_down_queues_and_retries(
+    db: str, open_log: Callable[..., AuditLog], tmp_path: Path
+) -> None:
+    down = Server(tmp_path / "witness", free_port())
+    log = open_log(db, checkpoint_every=5, witnesses=[ServerWitness(down.url, timeout_seconds=1)])
+    fill(log, 12)  # nothing blocks the appends
+    (delivery,) = log.send_to_witnesses()
+    assert delivery.status == "unavailable"
+    report = log.verify()
+    assert report.intact and report.assurance == "local"
+    assert not report.witnesses[0].reachable and report.witnesses[0].error
+    down.start()
+    try:
+        (delivery,) = log.send_to_witnesses()
+        assert delivery.status == "cosigned"
+        fill(log, 6, start=12)
+        log.send_to_witnesses()
+        report = log.verify()
+        assert report.assurance == "witnessed"
+        assert report.witnesses[0].behind == 0
+    finally:
+        down.stop()
+
+
+def test_required_witness_down_refuses_appends(
+    sqlite_db: str, open_log: Callable[..., AuditLog], tmp_path: Path
+) -> None:
+    witness = ServerWitness(f"http://127.0.0.1:{free_port()}", timeout_seconds=1)
+    log = open_log(sqlite_db, witnesses=[witness], require_witness=True)
+    fill(log, 1)  # the first checkpoint: its delivery fails
+    log.send_to_witnesses()
+    with pytest.raises(WitnessUnavailable, match="a witness is required"):
+        fill(log, 1, start=1)
+
+
+def test_inconsistent_checkpoint_is_refused_as_an_incident(
+    sqlite_db: str, open_log: Callable[..., AuditLog], server: Server, tmp_path: Path
+) -> None:
+    """A database restored from an old copy, then written again, forks the history."""
+    database = Path(sa.make_url(sqlite_db).database or "")
+    log = open_log(sqlite_db, checkpoint_every=5, witnesses=[ServerWitness(server.url)])
+    fill(log, 6)
+    log.send_to_witnesses()
+    log.close()
+    shutil.copy(database, tmp_path / "old.db")
+    log = open_log(sqlite_db, checkpoint_every=5, witnesses=[ServerWitness(server.url)])
+    fill(log, 6, start=6)
+    log.send_to_witnesses()
+    log.close()
+    shutil.copy(tmp_path / "old.db", database)  # the rollback
+    log = open_log(sqlite_db, checkpoint_every=5, witnesses=[ServerWitness(server.url)])
+    fill(log, 7, start=100)
+    (delivery,) = log.send_to_witnesses()
+    assert delivery.status == "refused"
+    incidents = [s for s in log.events(type="audit.witness_refused")]
+    assert incidents and incidents[0].event.details
+    assert incidents[0].event.details["witness"] == server.url
+    with log.engine.connect() as conn:
+        statuses = set(conn.execute(sa.text("SELECT status FROM tether_audit_witness")).scalars())
+    assert "refused" in statuses
+    report = log.verify()
+    assert not report.intact  # the witness holds checkpoints the database does not
+    assert ServerWitness(server.url).incidents()

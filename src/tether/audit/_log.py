@@ -49,8 +49,10 @@ log = logging.getLogger("tether.audit")
 
 LOCK_KEY = "tether.audit"
 """The write lock every append takes, so all writers build one chain."""
-DEFAULT_RETENTION = _dt.timedelta(days=180)
-"""How long events are kept by default before :meth:`AuditLog.prune` may remove them."""
+DEFAULT_RETENTION = _dt.timedelta(days=190)
+"""How long events are kept by default before :meth:`AuditLog.prune` may remove them:
+more than the six months (at most 184 days) the AI Act asks deployers to keep logs for
+(Arts. 19 and 26(6))."""
 
 _Prepared = tuple[AuditEvent, dict[str, Any], str]
 """An event ready to be chained: redacted, its body, its canonical JSON."""

@@ -448,7 +448,7 @@ def checkpoint(
 def prune(
     older_than: Annotated[
         str, typer.Option("--older-than", help="Retention period: remove events older than this.")
-    ] = "180d",
+    ] = "190d",
     db: DbOption = None,
     keys: KeysOption = None,
 ) -> None:

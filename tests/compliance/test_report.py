@@ -21,7 +21,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import tether
-from tether.audit import AuditLog, StoredEvent
+from tether.audit import DEFAULT_RETENTION, AuditLog, StoredEvent
 from tether.cli import app
 from tether.config import load_config
 from tether.demo._story import run_demo
@@ -138,9 +138,11 @@ def test_every_obligation_with_figures_that_match_the_trail(demo: Path) -> None:
     assert outcomes == {"confirmed": 3}  # both refunds and the customer's mail
 
     retention = {o["id"]: o for o in data["obligations"]}["AI-Act-Art-19-26-6"]
-    assert figures(data, "AI-Act-Art-19-26-6")["retention in force (days)"] == 180
-    assert retention["status"] == "gap"
-    assert "shorter than six months" in retention["gaps"][0]
+    retained = figures(data, "AI-Act-Art-19-26-6")["retention in force (days)"]
+    assert retained == DEFAULT_RETENTION.days
+    assert DEFAULT_RETENTION.days >= 184  # the longest six months
+    assert retention["status"] == "met"
+    assert retention["gaps"] == []
 
 
 def test_a_range_with_no_events_gives_clear_findings(demo: Path) -> None:

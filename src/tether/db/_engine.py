@@ -55,7 +55,7 @@ def connect(url: str | None = None, *, migrate: bool = True) -> Engine:
     """
     resolved = database_url(url)
     try:
-        engine = _create_engine(resolved)
+        engine = _create_engine(resolved, create=migrate)
         if migrate:
             _upgrade(engine)
     except (ArgumentError, NoSuchModuleError) as exc:
@@ -104,7 +104,7 @@ def hold_lock(conn: Connection, lock_key: str) -> None:
 _ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, *, create: bool) -> Engine:
     sa_url = sa.make_url(url)
     if sa_url.get_backend_name() != "sqlite":
         engine = sa.create_engine(url)
@@ -112,8 +112,9 @@ def _create_engine(url: str) -> Engine:
         event.listen(engine, "checkin", _note_checkin)
         return engine
     database = sa_url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
+    if create and database and database != ":memory:" and not database.startswith("file:"):
         # tether's state is its owner's only; SQLite gives its journals the file's mode.
+        # (Only where tether makes the database: a reader must not create one.)
         private_dir(Path(database).parent)
         touch_private(Path(database))
     engine = sa.create_engine(sqlite_url(url), connect_args={"timeout": 30})

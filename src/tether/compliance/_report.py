@@ -77,15 +77,14 @@ def _verification(log: AuditLog, checkpoint: str | Path | None) -> dict[str, Any
 
 
 def _assurance(verification: dict[str, Any], *, exported: bool) -> str:
-    """The assurance verification reached: none for a log that does not verify, else
-    the audit package's own word when it gives one, else what its figures show."""
-    if not verification.get("intact"):
+    """The assurance verification reached: none for a log that does not verify or
+    holds no signed checkpoint, else the audit package's own word when it gives one,
+    else what its figures show."""
+    if not verification.get("intact") or not verification.get("checkpoints"):
         return "none"
     stated = verification.get("assurance")
     if isinstance(stated, str) and stated:
         return stated
-    if not verification.get("checkpoints"):
-        return "none"
     return "exported" if exported else "local"
 
 

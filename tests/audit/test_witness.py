@@ -145,7 +145,8 @@ def test_witness_down_queues_and_retries(
     down.start()
     try:
         (delivery,) = log.send_to_witnesses()
-        assert delivery.status == "cosigned"
+        # the background retry may have delivered the queued checkpoint already
+        assert delivery.status in {"cosigned", "up_to_date"}
         fill(log, 6, start=12)
         log.send_to_witnesses()
         report = log.verify()

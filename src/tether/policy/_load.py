@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import types
 import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from tether.errors import PolicyError, PolicyIssue
 from tether.policy._cel import Condition, ConditionError, compile_condition, merge_projections
@@ -26,6 +25,7 @@ from tether.policy._policy import (
     Policy,
     UntrustedDefault,
 )
+from tether.policy._schema_problems import allowed_keys
 from tether.policy._spec import (
     AgentSpec,
     ApprovalSpec,
@@ -136,7 +136,7 @@ class _Loader:
             path = _data_path(error["loc"], data, names_key=names_key)
             if error["type"] == "extra_forbidden":
                 key = path[-1]
-                allowed = ", ".join(_allowed_keys(path[:-1]))
+                allowed = ", ".join(allowed_keys(PolicySpec, path[:-1]))
                 message = f"unknown key {key!r}; allowed here: {allowed}"
             elif error["type"] == "missing":
                 message = f"missing required key {path[-1]!r}"
@@ -495,34 +495,3 @@ def _has(container: Any, part: int | str) -> bool:
     if isinstance(container, dict):
         return part in container
     return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
-
-
-def _allowed_keys(path: Path_) -> list[str]:
-    """The keys the schema allows at ``path`` (a mapping in the policy)."""
-    current: Any = PolicySpec
-    for part in path:
-        if _is_model(current):
-            current = (
-                current.model_fields[part].annotation if part in current.model_fields else None
-            )
-        else:
-            current = _models_in(current)  # the part was a dict key or a list index
-    current = _models_in(current)
-    return sorted(current.model_fields) if _is_model(current) else []
-
-
-def _is_model(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, BaseModel)
-
-
-def _models_in(annotation: Any) -> Any:
-    """The BaseModel inside ``list[X]``, ``dict[str, X]``, ``X | None`` and the like."""
-    if _is_model(annotation):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin is None and not isinstance(annotation, types.UnionType):
-        return annotation
-    for arg in reversed(typing.get_args(annotation)):
-        if _is_model(found := _models_in(arg)):
-            return found
-    return annotation

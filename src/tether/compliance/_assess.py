@@ -99,7 +99,7 @@ def assess_process(process: ProcessSpec, *, agent: str | None = None) -> Assessm
             f"two steps map to the same tool {', '.join(twice)}: name them apart or set `tool:`"
         )
     risks = tuple(classify_step(step) for step in process.steps)
-    tools = Toolset(_placeholder(step) for step in process.steps)
+    tools = Toolset(_described_step(step) for step in process.steps)
     return _assessment(process.process, risks, agent or DEFAULT_AGENT, tools)
 
 
@@ -150,11 +150,15 @@ def _first_agent(config: Path) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _placeholder(step: StepSpec) -> Tool:
-    """A tool standing for a described step, so the starter policy can be checked."""
+def _described_step(step: StepSpec) -> Tool:
+    """A described step declared as a tool (its name, effect, reach), so the starter
+    policy can be checked against it; assessing never calls it."""
 
     def not_connected() -> None:
-        raise NotImplementedError(f"{step.tool_name} is a described step, not a tool yet")
+        raise NotImplementedError(
+            f"{step.tool_name} is a step of a process description, not a connected tool: "
+            "add the connector that provides it to tether.yaml"
+        )
 
     return Tool(
         name=step.tool_name,

@@ -722,6 +722,9 @@ def print_steps(rt: Runtime, ours: str, theirs: str) -> None:
     print("  where the time goes, per DBOS step (one run each):")
     for label, workflow_id in (("tether", ours), ("baseline", theirs)):
         steps = steps_of(rt, workflow_id)
+        if not steps:
+            print(f"   {label}: no DBOS steps (the model's responses are in tether's ledger)")
+            continue
         totals: dict[str, list[int]] = {}
         for step in steps:
             took = step["completed_at_epoch_ms"] - step["started_at_epoch_ms"]

@@ -13,6 +13,7 @@ from tether.db._engine import (
     hold_lock,
     is_postgres,
     reading,
+    sync_to_disk,
     write_transaction,
 )
 from tether.db._sqlite import (
@@ -56,6 +57,7 @@ __all__ = [
     "shown_url",
     "sqlite_errors",
     "sqlite_url",
+    "sync_to_disk",
     "system_sqlite_is_enough",
     "write_transaction",
 ]

@@ -93,6 +93,27 @@ def write_transaction(engine: Engine, lock_key: str) -> Iterator[Connection]:
         yield conn
 
 
+def sync_to_disk(engine: Engine) -> None:
+    """Make what was committed so far survive a power loss before going on.
+
+    PostgreSQL's commits are synchronous already. tether's SQLite commits are not
+    (``synchronous=NORMAL``, see ``_sqlite_on_connect``): the write-ahead log reaches
+    the disk at the next commit that syncs it. This syncs it now, for a write that an
+    action outside the database is about to depend on.
+    """
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(f"{database}-wal", os.O_RDONLY)
+    except FileNotFoundError:  # no log: every commit is in the database file, synced
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def hold_lock(conn: Connection, lock_key: str) -> None:
     """Take the lock :func:`write_transaction` takes, in a transaction already open
     (on SQLite, its ``BEGIN IMMEDIATE`` already holds the write lock)."""
@@ -156,10 +177,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # Commits are not fsynced one by one: the write-ahead log is, by the next commit
-    # that syncs it. A process that dies (kill -9) loses nothing either way; a power
-    # loss can lose the last commits, but in a run each of tether's writes is followed
-    # by DBOS's checkpoint of the step, which syncs the shared log (and, with it,
-    # tether's write) before the run goes on. (PostgreSQL: commits are synchronous.)
+    # that syncs it (DBOS's, which keeps SQLite's default, or a checkpoint). A process
+    # that dies (kill -9) loses nothing either way; a power loss can lose the last
+    # commits, so a run syncs the log (sync_to_disk) before an action outside the
+    # database depends on them: before executing a call that is not a read (its row
+    # in the ledger, and the model's response that proposed it, must survive).
+    # (PostgreSQL: commits are synchronous.)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -25,11 +25,12 @@ from sqlalchemy.engine import Connection, Engine
 from tether.approvals import ApprovalError, Approvals
 from tether.audit import AuditEvent, AuditLog, from_gate_event
 from tether.calls import PastCall, ProposedCall, RunState
-from tether.db import reading
+from tether.db import reading, sync_to_disk
 from tether.gate import Allow, Deny, Executed, Failed, Gate, GateEvent, NeedsApproval, evaluate
 from tether.policy import Policy
 from tether.provenance import addresses_in
 from tether.runtime import _answers as answer
+from tether.runtime._journal import current
 from tether.runtime._store import CallStatus, EffectRecord, RunStore
 from tether.tools import Effect
 
@@ -69,6 +70,8 @@ class CallPath:
         self.store = store
         self.audit = audit
         self.approvals = approvals
+        self._limited: dict[str, bool] = {}
+        """Per agent: whether a grant of its claims limits."""
 
     # --- deciding -------------------------------------------------------------------
 
@@ -89,6 +92,7 @@ class CallPath:
         call = dataclasses.replace(call, run=state)
         if prior is not None:
             return self._replayed(call, prior)
+        self._responses_before_limits(call)
         assessed = self.gate.assess(call, stopped=stopped)
         call, decision, events = assessed.call, assessed.decision, list(assessed.events)
         if isinstance(decision, Deny):
@@ -102,6 +106,7 @@ class CallPath:
             self.gate.record(events)
             return Allowed(call=call, decision=decision)
         self.audit.record_many(events, alongside=self._noting(call, "started"))
+        self._durable_before_acting()
         return Allowed(call=call, decision=decision, begun=True)
 
     def run_state(self, run_id: str) -> RunState:
@@ -151,6 +156,7 @@ class CallPath:
         self.audit.append_many(
             [*(from_gate_event(event) for event in events), *also], alongside=noting
         )
+        _check_journal()
         return answer.Refused(text=text, refusal=refusal)
 
     def _hold(
@@ -175,13 +181,19 @@ class CallPath:
             )
             return self._refuse(call, events, text, "repeated", also=[duplicate])
         self.audit.record_many(events, alongside=self._noting(call, "held"))
+        _check_journal()
         request = self.approvals.request(call, decision)
         return answer.AwaitingApproval(request_id=request.id)
 
     def _noting(
         self, call: ProposedCall, status: CallStatus, *, text: str | None = None, result: Any = None
     ) -> Callable[[Connection], bool]:
+        """The call's row in the ledger, with the model's responses it followed."""
+        journal = current()  # here: the write may be led by another thread
+
         def note(conn: Connection) -> bool:
+            if journal is not None and not journal.write(conn):
+                return False
             return self.store.note_call(
                 conn,
                 key=call.idempotency_key,
@@ -227,6 +239,32 @@ class CallPath:
             )
         return Allowed(call=located, decision=decision)  # begun again: one more attempt
 
+    def _responses_before_limits(self, call: ProposedCall) -> None:
+        """The model's responses held, written before the gate claims limits for the
+        call (in a transaction of its own, before the call's row): a replay then makes
+        the same call, with the same id, and finds its claims (see ``_journal``)."""
+        journal = current()
+        if journal is None or not journal.held or not self._claims_limits(call.agent):
+            return
+        with self.engine.begin() as conn:
+            journal.write(conn)
+        journal.check()
+
+    def _durable_before_acting(self) -> None:
+        """Before a call acts outside the database: its row and the model's response
+        that proposed it survive a power loss (a replay then makes the same call, by
+        the same idempotency key, which the systems it calls deduplicate by)."""
+        _check_journal()
+        if current() is not None:
+            sync_to_disk(self.engine)
+
+    def _claims_limits(self, agent: str) -> bool:
+        found = self._limited.get(agent)
+        if found is None:
+            grants = self.policy.agents[agent].grants if agent in self.policy.agents else ()
+            found = self._limited[agent] = any(grant.limits for grant in grants)
+        return found
+
     def reads(self, call: ProposedCall, decision: Allow | NeedsApproval) -> bool:
         return self.policy.tools.get(call.tool).effect_under(decision.effect) is Effect.READ
 
@@ -249,6 +287,7 @@ class CallPath:
     async def execute_approved(self, call: ProposedCall) -> answer.Answer:
         """Run an approved call: checked again, exactly as approved, once."""
         checked = await asyncio.to_thread(self._claim_approved, call)
+        _check_journal()
         if isinstance(checked, answer.Refused):
             return checked
         if isinstance(checked, EffectRecord):  # it ran before a crash: its answer again
@@ -262,7 +301,10 @@ class CallPath:
         """The approved call, claimed, checked again and noted in the effect ledger as
         starting, in one transaction; the ledger's record if it already ran; or why
         it may not run (the approval stays used: it was for this one call)."""
+        journal = current()
         with self.engine.begin() as conn:
+            if journal is not None and not journal.write(conn):
+                return _refused_approval("This run is being executed elsewhere.")
             try:  # a request already "executed": this step ran before a crash
                 request = self.approvals.claim_call(call.run.id, call.call_id, conn=conn)
             except ApprovalError as exc:  # closed, invalid
@@ -319,14 +361,7 @@ class CallPath:
         shown = self.shown(call, args)
         read = self.reads(call, decision)
         if not read and not begun:  # a read changes nothing: it needs no record before it runs
-            done = await asyncio.to_thread(
-                self.store.effect_begin,
-                key=call.idempotency_key,
-                run_id=call.run.id,
-                call_id=call.call_id,
-                tool=call.tool,
-                args=shown,
-            )
+            done = await asyncio.to_thread(self._begin, call, shown)
             if done is not None:
                 return answer.Executed(text=done.model_text or "")
         outcome, event = await self.gate.run(call, decision, args=args)
@@ -336,6 +371,23 @@ class CallPath:
         if isinstance(outcome, Executed):
             return answer.Executed(text=outcome.model_text)
         return answer.Failed(text=outcome.model_text)
+
+    def _begin(self, call: ProposedCall, shown: dict[str, Any]) -> EffectRecord | None:
+        """The execution noted as starting, with the model's responses it follows."""
+        journal = current()
+        with self.engine.begin() as conn:
+            if journal is not None and not journal.write(conn):
+                journal.check()
+            done = self.store.effect_begin(
+                key=call.idempotency_key,
+                run_id=call.run.id,
+                call_id=call.call_id,
+                tool=call.tool,
+                args=shown,
+                conn=conn,
+            )
+        self._durable_before_acting()
+        return done
 
     def _settle(
         self,
@@ -350,8 +402,11 @@ class CallPath:
         the run (taint, contacts, provenance) in one transaction: a crash keeps all of
         them or none, so a replayed step never finds an effect done without its taint."""
         key = call.idempotency_key
+        journal = current()  # here: the write may be led by another thread
 
-        def ledger(conn: Connection) -> None:
+        def ledger(conn: Connection) -> bool:
+            if journal is not None and not journal.write(conn):
+                return False
             if isinstance(outcome, Executed):
                 self._note_learned(conn, call, outcome)
             if isinstance(outcome, Executed) and read:
@@ -377,8 +432,10 @@ class CallPath:
                 self.store.effect_end(
                     key, status="failed", result=None, model_text=outcome.model_text, conn=conn
                 )
+            return True
 
         self.audit.record_many(events, alongside=ledger)
+        _check_journal()
 
     def _note_learned(self, conn: Connection, call: ProposedCall, outcome: Executed) -> None:
         output = outcome.output
@@ -394,6 +451,13 @@ class CallPath:
             contacts=output.contacts,
             provenance=learned,
         )
+
+
+def _check_journal() -> None:
+    """Stop when another execution of this segment wrote a model response first."""
+    journal = current()
+    if journal is not None:
+        journal.check()
 
 
 def _refused_approval(text: str) -> answer.Refused:

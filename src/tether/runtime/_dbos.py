@@ -42,10 +42,13 @@ QUEUE = "tether-runs"
 """The queue segments wait on until a worker takes them."""
 WORKFLOW = "tether.run_segment"
 """The workflow that runs one segment of a run."""
-DURABLE_VERSION = 2
+DURABLE_VERSION = 3
 """The version of the durable protocol: the steps of a segment and the run state they
 read and write. Change it only with a change that older workers cannot replay.
-2: a call is no DBOS step of its own (the effect ledger answers it on replay)."""
+2: a call is no DBOS step of its own (the effect ledger answers it on replay).
+3: nor is a model request (its response is in the effect ledger with its first call)."""
+
+
 def durable_application_version(version: int) -> str:
     """DBOS's application version for workers of durable protocol ``version``."""
     return f"tether-durable-{version}"

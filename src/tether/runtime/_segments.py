@@ -1,11 +1,12 @@
 """A segment: one DBOS workflow that runs the agent from where its run stands.
 
-    begin (conditional) ──► agent loop (model requests and calls are steps) ──► park | end
+    begin (conditional) ──► agent loop (model responses and calls in the ledger) ──► park | end
 
 Beginning and ending are not steps: both are conditional writes (only a run queued or
 running in this segment begins; only one not yet ended ends), so a segment run again
-after a crash begins only if it had not ended, and then replays its steps from DBOS's
-checkpoints to the same point.
+after a crash begins only if it had not ended, and then replays to the same point:
+the model's responses from the journal (:mod:`._journal`), the calls' answers from the
+effect ledger.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from tether.calls import ProposedCall
 from tether.gate import Gate
 from tether.policy import Policy
 from tether.runtime._calls import CallPath
-from tether.runtime._dbos import ENDED_ELSEWHERE, DBOSError
+from tether.runtime._dbos import ENDED_ELSEWHERE, DBOSError, segment_id
 from tether.runtime._ending import Endings
 from tether.runtime._handle import Watch
+from tether.runtime._journal import CURRENT, Journal
 from tether.runtime._resume import DEFERRED_RESULTS, Resumer
 from tether.runtime._store import RunRecord, RunStore
 from tether.runtime._toolset import (
@@ -92,7 +94,18 @@ class Segments:
                 return "skipped"
             if stopped is not None:
                 return await self._end(record, "stopped", error=stopped)
-            return await self._segment(record)
+            recorded = await asyncio.to_thread(self.store.responses, run_id, segment)
+            journal = Journal(
+                run_id=run_id,
+                segment=segment,
+                workflow_id=segment_id(run_id, segment),
+                recorded=recorded,
+            )
+            token = CURRENT.set(journal)
+            try:
+                return await self._segment(record)
+            finally:
+                CURRENT.reset(token)
         except DBOSError:
             raise
         except Exception as exc:  # a bug or a broken tool set: the run fails, recorded
@@ -173,7 +186,18 @@ class Segments:
     ) -> None:
         unoffered = unoffered_calls(messages, agent)
         if unoffered:
+            # The responses that proposed them first: the step's record must be of the
+            # responses a replay is given.
+            await asyncio.to_thread(self._write_journal)
             await step("tether.record_unoffered", self._record_unoffered, run_id, unoffered)
+
+    def _write_journal(self) -> None:
+        journal = CURRENT.get()
+        if journal is None or not journal.held:
+            return
+        with self.store.engine.begin() as conn:
+            journal.write(conn)
+        journal.check()
 
     async def _record_unoffered_when_cancelled(
         self, run_id: str, messages: Sequence[ModelMessage], agent: Agent

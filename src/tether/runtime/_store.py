@@ -15,6 +15,7 @@ from tether.calls import RunState
 from tether.db import as_utc, reading
 from tether.errors import TetherError
 from tether.provenance import Identifier, merged
+from tether.runtime._journal import MODEL_RESPONSE, recorded_responses
 from tether.runtime._tables import effect, run, stop
 
 RunStatus = Literal[
@@ -192,6 +193,11 @@ class RunStore:
             switch = conn.execute(_SWITCH_QUERY, {"agent": row["agent"]}).first()
         stopped = None if switch is None else _stopped_reason(*switch)
         return _run_record(row), stopped
+
+    def responses(self, run_id: str, segment: int) -> list[str]:
+        """The model's responses recorded in a segment of the run (see ``_journal``)."""
+        with reading(self.engine) as conn:
+            return recorded_responses(conn, run_id, segment)
 
     def parked(self, run_id: str) -> tuple[int, dict[str, Any], int] | None:
         """The segment a run waiting for approval parked in, the calls it waits on and
@@ -474,7 +480,9 @@ class RunStore:
     def effects(self, run_id: str) -> list[EffectRecord]:
         with reading(self.engine) as conn:
             rows = conn.execute(
-                sa.select(effect).where(effect.c.run_id == run_id).order_by(effect.c.started_at)
+                sa.select(effect)
+                .where(effect.c.run_id == run_id, effect.c.tool != MODEL_RESPONSE)
+                .order_by(effect.c.started_at)
             ).mappings()
             return [_effect_record(row) for row in rows]
 
@@ -604,7 +612,11 @@ _CALL_CONTEXT = sa.select(
 
 _PAST_CALLS = (
     sa.select(effect)
-    .where(effect.c.run_id == sa.bindparam("run_id"), effect.c.status != "refused")
+    .where(
+        effect.c.run_id == sa.bindparam("run_id"),
+        effect.c.status != "refused",
+        effect.c.tool != MODEL_RESPONSE,
+    )
     .order_by(effect.c.started_at, effect.c.call_id)
 )
 

@@ -1,7 +1,8 @@
 """How a Pydantic AI agent runs under tether: its model calls and its tools become steps.
 
-- :class:`StepModel`: every model request inside a run is one DBOS step, recorded
-  once and replayed on recovery.
+- :class:`StepModel`: every model response inside a run is kept in tether's effect
+  ledger with the first call it led to (:mod:`._journal`), and given again when the
+  segment is replayed after a crash.
 - :class:`GateToolset`: every tool the model sees is this wrapper. A proposed call
   goes through the gate: decide and record; then, if allowed, execute (with the
   effect ledger) or, if a person must approve, open the request. An approved call is
@@ -46,6 +47,7 @@ from tether.errors import RunHalted
 from tether.gate import Gate
 from tether.runtime import _answers as answer
 from tether.runtime._calls import CallPath
+from tether.runtime._journal import current
 
 
 async def step(name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -60,10 +62,15 @@ class StepModel(WrapperModel):
     async def request(
         self, messages: list[ModelMessage], *args: Any, **kwargs: Any
     ) -> ModelResponse:
-        async def call() -> ModelResponse:
+        journal = current()
+        if journal is None:  # outside a segment
             return await self.wrapped.request(messages, *args, **kwargs)
-
-        response: ModelResponse = await step("tether.model_request", call)
+        journal.check()
+        replayed = journal.replayed()
+        if replayed is not None:
+            return replayed
+        response = await self.wrapped.request(messages, *args, **kwargs)
+        journal.keep(response)
         return response
 
 

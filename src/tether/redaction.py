@@ -125,6 +125,14 @@ def _detectors() -> _Detectors:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _named_secret(normal: str) -> bool:
+    """Whether a field's (normalised) name says it holds a secret: the same few names
+    come in every call's arguments and output, so the answer is kept."""
+    return any(part in normal for part in _SECRET_KEY_PARTS)
+
+
+@functools.lru_cache(maxsize=4096)
 def _normal(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
 
@@ -198,7 +206,7 @@ class Redactor:
 
     def is_secret_key(self, key: str) -> bool:
         normal = _normal(key)
-        return normal in self._secret_fields or any(part in normal for part in _SECRET_KEY_PARTS)
+        return normal in self._secret_fields or _named_secret(normal)
 
     def redact(self, value: Any) -> Redacted:
         paths: list[str] = []

@@ -133,6 +133,7 @@ class AuditLog:
             engine=lambda: self.engine,
             checkpoint_of=lambda row: checkpoint_of(row, self._log_id or self._read_log_id()),
             public_pem=self.keys.public_pem,
+            handovers=self.keys.handovers,
             incident=self._witness_refused,
         )
 

@@ -117,3 +117,28 @@ def test_an_execution_that_finds_its_place_taken_stops(
     with pytest.raises(dbos_error.DBOSWorkflowConflictIDError):
         journal.check()
     assert rt.store.responses(run.id, 1) == ['{"parts": []}']  # theirs stands
+
+
+def test_a_run_cancelled_mid_segment_takes_no_further_call(
+    sqlite_url: str, make_runtime: MakeRuntime, desk: Path
+) -> None:
+    """No DBOS step tells the segment: its next call's read of the run does."""
+    rt = make_runtime(sqlite_url, launch=False)
+    scripted = scripted_model(load_script(SCRIPT))
+    run_ids: list[str] = []
+
+    async def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        response = await scripted.request(messages, None, info.model_request_parameters)
+        if len(messages) > 1:  # the second request: an operator cancels meanwhile
+            rt.cancel(run_ids[0], by="fiona")
+        return response
+
+    model = FunctionModel(respond, model_name="cancelling")
+    run = rt.start("support-desk", "Acme was charged twice", principal="alice", model=model)
+    run_ids.append(run.id)
+    with pytest.raises(dbos_error.DBOSWorkflowCancelledError):
+        asyncio.run(rt.run_segment(run.id, 1))
+    assert rt.store.get(run.id).status == "cancelled"
+    assert [effect.tool for effect in rt.store.effects(run.id)] == ["crm.find_party"]
+    proposed = [str(s.event.tool) for s in rt.audit.events(run=run.id, type="call.proposed")]
+    assert proposed == ["crm.find_party"]  # the call after the cancel was not even decided

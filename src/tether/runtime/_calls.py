@@ -85,10 +85,13 @@ class CallPath:
         execution: one write instead of two.
         """
         with reading(self.engine) as conn:
-            state, stopped, prior = self.store.call_state(
+            state, stopped, prior, (status, segment) = self.store.call_state(
                 call.run.id, call.agent, key=call.idempotency_key, conn=conn
             )
             state = self._with_history(conn, state, call.call_id)
+        journal = current()
+        if journal is not None:  # no DBOS step tells a segment it was cancelled: this does
+            journal.still_running(status, segment)
         call = dataclasses.replace(call, run=state)
         if prior is not None:
             return self._replayed(call, prior)

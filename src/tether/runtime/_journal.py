@@ -70,6 +70,8 @@ class Journal:
     """Responses not yet written, by their place in the segment."""
     lost: bool = False
     """Another execution of this segment wrote a response first: this one must stop."""
+    halted: bool = False
+    """The run was cancelled or stopped while this execution ran."""
 
     def replayed(self) -> ModelResponse | None:
         """The recorded response to this request, or None when the model is to answer."""
@@ -98,8 +100,29 @@ class Journal:
         self.held = []
         return True
 
+    def still_running(self, status: str, segment: int) -> None:
+        """Stop this execution unless its run is still running in its segment.
+
+        DBOS tells a segment it was cancelled at its next step; a segment of protocol 3
+        takes none, so each call's read of the run tells it instead. Cancelled: it stops
+        before the call. Stopped (the stop switch): the call is refused and recorded,
+        then it stops. Ended or moved on by another execution: it stops."""
+        if status == "cancelled":
+            self.halted = True
+            self.check()
+        if status == "stopped":
+            self.halted = True
+        elif status != "running" or segment != self.segment:
+            self.lost = True
+            self.check()
+
     def check(self) -> None:
-        """Stop this execution when another one of the segment got ahead of it."""
+        """Stop this execution when its run was cancelled or stopped, or another
+        execution of the segment got ahead of it."""
+        if self.halted:
+            raise dbos_error.DBOSWorkflowCancelledError(
+                f"workflow {self.workflow_id} was cancelled: its run was stopped or cancelled"
+            )
         if self.lost:
             raise dbos_error.DBOSWorkflowConflictIDError(self.workflow_id)
 

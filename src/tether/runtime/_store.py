@@ -228,24 +228,32 @@ class RunStore:
         if conn is None:
             with reading(self.engine) as own:
                 return self.call_context(run_id, agent, conn=own)
+        state, stopped, _ = self._context(conn, run_id, agent)
+        return state, stopped
+
+    def _context(
+        self, conn: Connection, run_id: str, agent: str
+    ) -> tuple[RunState, str | None, tuple[str, int]]:
         row = conn.execute(_CALL_CONTEXT, {"run_id": run_id, "agent": agent}).first()
         if row is None:
             raise RunNotFound(run_id)
         state = _state(run_id, row[0], row[1], row[2])
         scope, by, reason = row[3:6]
-        return state, None if scope is None else _stopped_reason(scope, by, reason)
+        stopped = None if scope is None else _stopped_reason(scope, by, reason)
+        return state, stopped, (row[6], row[7])
 
     def call_state(
         self, run_id: str, agent: str, *, key: str, conn: Connection | None = None
-    ) -> tuple[RunState, str | None, EffectRecord | None]:
-        """:meth:`call_context`, and the ledger's record of the call with idempotency key
-        ``key`` if it was decided before (a step run again after a crash)."""
+    ) -> tuple[RunState, str | None, EffectRecord | None, tuple[str, int]]:
+        """:meth:`call_context`, the ledger's record of the call with idempotency key
+        ``key`` if it was decided before (a step run again after a crash), and where the
+        run stands (its status and segment)."""
         if conn is None:
             with reading(self.engine) as own:
                 return self.call_state(run_id, agent, key=key, conn=own)
-        state, stopped = self.call_context(run_id, agent, conn=conn)
+        state, stopped, standing = self._context(conn, run_id, agent)
         row = conn.execute(_EFFECT, {"w_key": key}).mappings().first()
-        return state, stopped, None if row is None else _effect_record(row)
+        return state, stopped, None if row is None else _effect_record(row), standing
 
     def note_call(
         self,
@@ -606,8 +614,10 @@ _CALL_CONTEXT = sa.select(
     run.c.known_contacts,
     run.c.provenance,
     *(_SWITCH_QUERY.with_only_columns(column).scalar_subquery() for column in _SWITCH),
+    run.c.status,
+    run.c.segment,
 ).where(run.c.id == sa.bindparam("run_id"))
-"""A run's state and its agent's stop switch, in one read."""
+"""A run's state, its agent's stop switch and where it stands, in one read."""
 
 
 _PAST_CALLS = (

@@ -843,7 +843,7 @@ def _timed_functions(rt: Runtime) -> _Timed:
     wanted = (
         (rt.calls, "propose", "a call's step (CallPath.propose)"),
         (rt.calls, "decide", "  deciding (CallPath.decide)"),
-        (rt.store, "call_context", "    the run and the stop switch, one read (call_context)"),
+        (rt.store, "call_state", "    the run, the stop switch, the ledger: one read (call_state)"),
         (rt.gate, "assess", "    the gate's decision (Gate.assess)"),
         (rt.gate, "run", "  the tool and its output check (Gate.run)"),
         (rt.calls, "_settle", "  audit and effect ledger, one write (CallPath._settle)"),

@@ -89,12 +89,11 @@ class Segments:
     async def run_segment(self, run_id: str, segment: int) -> str:
         record: RunRecord | None = None
         try:
-            record, stopped = await asyncio.to_thread(self.store.begin_segment, run_id, segment)
+            record, stopped, recorded = await asyncio.to_thread(self.store.begin, run_id, segment)
             if record is None:
                 return "skipped"
             if stopped is not None:
                 return await self._end(record, "stopped", error=stopped)
-            recorded = await asyncio.to_thread(self.store.responses, run_id, segment)
             journal = Journal(
                 run_id=run_id,
                 segment=segment,

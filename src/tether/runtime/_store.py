@@ -182,6 +182,12 @@ class RunStore:
         """Mark the run running in ``segment``, in one transaction with reading why its
         agent is stopped (None when it may act). No run (None) when the run is not
         queued or running in that segment: finished, parked, or gone on to another."""
+        record, stopped, _ = self.begin(run_id, segment)
+        return record, stopped
+
+    def begin(self, run_id: str, segment: int) -> tuple[RunRecord | None, str | None, list[str]]:
+        """:meth:`begin_segment`, and the model's responses recorded in the segment
+        before (a segment run again), in the same transaction."""
         with self.engine.begin() as conn:
             row = (
                 conn.execute(_BEGIN_SEGMENT, {"w_id": run_id, "w_segment": segment, "now": _now()})
@@ -189,10 +195,11 @@ class RunStore:
                 .first()
             )
             if row is None:
-                return None, None
+                return None, None, []
             switch = conn.execute(_SWITCH_QUERY, {"agent": row["agent"]}).first()
+            responses = recorded_responses(conn, run_id, segment)
         stopped = None if switch is None else _stopped_reason(*switch)
-        return _run_record(row), stopped
+        return _run_record(row), stopped, responses
 
     def responses(self, run_id: str, segment: int) -> list[str]:
         """The model's responses recorded in a segment of the run (see ``_journal``)."""
@@ -237,10 +244,7 @@ class RunStore:
         row = conn.execute(_CALL_CONTEXT, {"run_id": run_id, "agent": agent}).first()
         if row is None:
             raise RunNotFound(run_id)
-        state = _state(run_id, row[0], row[1], row[2])
-        scope, by, reason = row[3:6]
-        stopped = None if scope is None else _stopped_reason(scope, by, reason)
-        return state, stopped, (row[6], row[7])
+        return _context_of(run_id, row)
 
     def call_state(
         self, run_id: str, agent: str, *, key: str, conn: Connection | None = None
@@ -251,9 +255,15 @@ class RunStore:
         if conn is None:
             with reading(self.engine) as own:
                 return self.call_state(run_id, agent, key=key, conn=own)
-        state, stopped, standing = self._context(conn, run_id, agent)
-        row = conn.execute(_EFFECT, {"w_key": key}).mappings().first()
-        return state, stopped, None if row is None else _effect_record(row), standing
+        row = conn.execute(_CALL_STATE, {"run_id": run_id, "agent": agent, "w_key": key}).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        state, stopped, standing = _context_of(run_id, row)
+        prior = row._mapping
+        found = None
+        if prior["e_idempotency_key"] is not None:
+            found = _effect_record({column.name: prior[f"e_{column.name}"] for column in effect.c})
+        return state, stopped, found, standing
 
     def note_call(
         self,
@@ -618,6 +628,17 @@ _CALL_CONTEXT = sa.select(
     run.c.segment,
 ).where(run.c.id == sa.bindparam("run_id"))
 """A run's state, its agent's stop switch and where it stands, in one read."""
+_CALL_STATE = _CALL_CONTEXT.add_columns(
+    *(column.label(f"e_{column.name}") for column in effect.c)
+).select_from(run.outerjoin(effect, effect.c.idempotency_key == sa.bindparam("w_key")))
+""":data:`_CALL_CONTEXT` and the ledger's row of one call (if any), in one statement."""
+
+
+def _context_of(run_id: str, row: Any) -> tuple[RunState, str | None, tuple[str, int]]:
+    state = _state(run_id, row[0], row[1], row[2])
+    scope, by, reason = row[3:6]
+    stopped = None if scope is None else _stopped_reason(scope, by, reason)
+    return state, stopped, (row[6], row[7])
 
 
 _PAST_CALLS = (

@@ -176,6 +176,13 @@ def art_19_26_6(i: Inputs) -> Obligation:
             f"shorter than six months ({SIX_MONTHS.days} days): prune with "
             f"`--older-than {SIX_MONTHS.days}d` or longer"
         )
+    short = [p for p in t.prunes if p.older_than_days < SIX_MONTHS.days]
+    gaps += [
+        f"on {p.at:%Y-%m-%d} {p.by} pruned events older than {p.older_than_days:g} days "
+        f"({p.removed} removed): shorter than six months ({SIX_MONTHS.days} days)"
+        for p in short
+    ]
+    applied = min([days, *(p.older_than_days for p in t.prunes)])
     pruned = (v.get("first_seq") or 1) > 1
     return Obligation(
         id="AI-Act-Art-19-26-6",
@@ -185,7 +192,7 @@ def art_19_26_6(i: Inputs) -> Obligation:
         controls=(
             Control(
                 name="retention",
-                configured=d.retention >= SIX_MONTHS,
+                configured=d.retention >= SIX_MONTHS and not short,
                 detail=f"{days} days; pruning leaves a signed checkpoint at the cut",
             ),
             Control(
@@ -196,6 +203,12 @@ def art_19_26_6(i: Inputs) -> Obligation:
         ),
         evidence=(
             config_evidence("retention in force (days)", days, "the audit log's retention"),
+            trail_evidence(
+                "shortest retention applied (days)",
+                applied,
+                "audit.pruned events' older_than_days, and the retention in force",
+            ),
+            trail_evidence("prunings", len(t.prunes), "audit.pruned events"),
             Evidence(
                 name="oldest event kept",
                 value=v.get("first_seq"),

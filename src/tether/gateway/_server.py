@@ -19,14 +19,22 @@ import mcp_types as types
 from mcp.server import CacheHint, Server, ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp_types import methods
+from mcp_types.jsonrpc import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from tether._version import __version__
 from tether.gateway._gateway import Gateway, Pending
 from tether.gateway._identity import Caller, Identities, caller_from_claims
 from tether.gateway._settings import GatewaySettings
+from tether.gateway._tasks import CAPABILITY as TASKS_CAPABILITY
+from tether.gateway._tasks import Tasks
 
 _log = logging.getLogger("tether.gateway")
 _ELICIT_SECONDS = 600.0
@@ -42,13 +50,44 @@ INSTRUCTIONS = (
 CallerOf = Callable[[ServerRequestContext[Any, Any]], Caller]
 
 
+class _GatewayServer(Server[Any]):
+    """The SDK's server, declaring tasks on the handshake revisions (2025-11-25)."""
+
+    def get_capabilities(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+        *,
+        protocol_version: str | None = None,
+    ) -> types.ServerCapabilities:
+        capabilities = super().get_capabilities(
+            notification_options,
+            experimental_capabilities,
+            extensions,
+            protocol_version=protocol_version,
+        )
+        if protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return capabilities
+        return capabilities.model_copy(update={"tasks": TASKS_CAPABILITY})
+
+
+_TASK_OPTIONAL = types.ToolExecution(task_support="optional")
+
+
 def mcp_server(gateway: Gateway, caller_of: CallerOf) -> Server[Any]:
-    """The SDK server whose ``tools/list`` and ``tools/call`` go through ``gateway``."""
+    """The SDK server whose ``tools/list`` and ``tools/call`` go through ``gateway``
+    (and, on 2025-11-25, ``tasks/*``: a held call as a task, see :mod:`._tasks`)."""
+    tasks = Tasks(gateway)
 
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return await gateway.list_tools(caller_of(ctx))
+        listed = await gateway.list_tools(caller_of(ctx))
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return listed
+        tools = [tool.model_copy(update={"execution": _TASK_OPTIONAL}) for tool in listed.tools]
+        return listed.model_copy(update={"tools": tools})
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -65,7 +104,7 @@ def mcp_server(gateway: Gateway, caller_of: CallerOf) -> Server[Any]:
             retry=lambda: gateway.call_tool(caller, params.name, params.arguments, meta),
         )
 
-    return Server(
+    server = _GatewayServer(
         "tether-gateway",
         version=__version__,
         title="tether gateway",
@@ -74,6 +113,65 @@ def mcp_server(gateway: Gateway, caller_of: CallerOf) -> Server[Any]:
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    _serve_tasks(server, tasks, caller_of)
+    return server
+
+
+def _serve_tasks(server: Server[Any], tasks: Tasks, caller_of: CallerOf) -> None:
+    """``tasks/*`` and task-augmented ``tools/call`` (2025-11-25).
+
+    The SDK knows tasks as types only: its ``tools/call`` answer is checked against
+    the revision's ``CallToolResult``, which a ``CreateTaskResult`` is not. So a
+    task-augmented call is answered by a middleware, before that check; the answer
+    also carries the waiting message as ``content``, for a client that asked for a
+    task but reads only tool results.
+    """
+
+    async def task_call(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        raw = ctx.params
+        if (
+            ctx.method != "tools/call"
+            or ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+            or not isinstance(raw, Mapping)
+            or raw.get("task") is None
+        ):
+            return await call_next(ctx)
+        try:
+            methods.validate_client_request("tools/call", ctx.protocol_version, raw)
+            params = types.CallToolRequestParams.model_validate(raw, by_name=False)
+        except (ValidationError, KeyError):
+            raise MCPError(INVALID_PARAMS, "Invalid request parameters") from None
+        created = await tasks.create(caller_of(ctx), params)
+        wire = created.model_dump(by_alias=True, mode="json", exclude_none=True)
+        said = (created.meta or {}).get("io.modelcontextprotocol/model-immediate-response", "")
+        return {**wire, "content": [{"type": "text", "text": said}], "isError": False}
+
+    async def get(
+        ctx: ServerRequestContext[Any, Any], params: types.GetTaskRequestParams
+    ) -> types.GetTaskResult:
+        task = await tasks.get(caller_of(ctx), params.task_id)
+        return types.GetTaskResult.model_validate(task.model_dump())
+
+    async def result(
+        ctx: ServerRequestContext[Any, Any], params: types.GetTaskPayloadRequestParams
+    ) -> types.CallToolResult:
+        return await tasks.result(caller_of(ctx), params.task_id)
+
+    async def listed(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
+    ) -> types.ListTasksResult:
+        return tasks.list(caller_of(ctx), params.cursor)
+
+    async def cancel(
+        ctx: ServerRequestContext[Any, Any], params: types.CancelTaskRequestParams
+    ) -> types.CancelTaskResult:
+        tasks.cancel(caller_of(ctx), params.task_id)
+
+    server.middleware.append(task_call)
+    server.add_request_handler("tasks/get", types.GetTaskRequestParams, get)
+    server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, result)
+    server.add_request_handler("tasks/list", types.PaginatedRequestParams, listed)
+    server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, cancel)
 
 
 async def _pending(

@@ -5,13 +5,14 @@ once as approved, the same result every time, and nobody else's to see."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.shared.exceptions import MCPError
 
 from tests.gateway.harness import OTHER_TOKEN, Running, serving, write_config
@@ -243,3 +244,131 @@ async def test_a_client_that_asks_for_no_task_gets_the_plain_pending_answer(
     pending = held.structured_content["tether"]  # type: ignore[index]
     assert pending["status"] == "awaiting_approval"
     assert gateway.service.approval(pending["approval"]).status == "pending"
+
+
+# --- 2026-07-28: the tasks extension -------------------------------------------------
+
+
+class _CreatedTask(types.Result):
+    result_type: Literal["task"] = "task"
+    task_id: str
+    status: str
+    status_message: str | None = None
+    ttl_ms: int | None = None
+    poll_interval_ms: int | None = None
+
+
+class _DetailedTask(types.Result):
+    task_id: str
+    status: str
+    status_message: str | None = None
+    ttl_ms: int | None = None
+    input_requests: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+
+
+class _TasksExtension(ClientExtension):
+    """A client of the tasks extension: polls tasks/get until the task ends, and
+    lets the test act (as an approver, in tether) at each poll."""
+
+    identifier = "io.modelcontextprotocol/tasks"
+
+    def __init__(self, on_poll: Callable[[_DetailedTask], None]) -> None:
+        self.on_poll = on_poll
+        self.created: list[_CreatedTask] = []
+        self.polled: list[_DetailedTask] = []
+
+    def claims(self) -> list[ResultClaim[Any]]:
+        return [ResultClaim(result_type="task", model=_CreatedTask, resolve=self.resolve)]
+
+    async def resolve(self, created: _CreatedTask, ctx: ClaimContext) -> types.CallToolResult:
+        self.created.append(created)
+        request = types.GetTaskRequest(params=types.GetTaskRequestParams(task_id=created.task_id))
+        for _ in range(200):
+            task = await ctx.session.send_request(request, _DetailedTask)
+            self.polled.append(task)
+            if task.status in ("completed", "failed", "cancelled"):
+                assert task.result is not None, task
+                return types.CallToolResult.model_validate(task.result, by_name=False)
+            self.on_poll(task)
+            await asyncio.sleep(0.05)
+        raise AssertionError("the task never ended")
+
+
+async def test_a_current_revision_client_with_the_tasks_extension_polls_until_approved(
+    gateway: Running,
+) -> None:
+    def approve_in_console(task: _DetailedTask) -> None:
+        if task.status == "input_required":
+            gateway.service.approve(task.task_id, by=FIONA)
+
+    extension = _TasksExtension(approve_in_console)
+    args = {"to": "bob@acme.example", "body": "modern"}
+    async with gateway.client(mode="2026-07-28", extensions=[extension]) as client:
+        discovered = (await client.session.send_discover("2026-07-28"))["capabilities"]
+        done = await client.call_tool("up.send_mail", args)
+        again = await client.call_tool("up.send_mail", args)  # the same call: no new task
+    assert "io.modelcontextprotocol/tasks" in discovered["extensions"]
+    created = extension.created[0]
+    assert created.status == "input_required" and created.ttl_ms == 3_600_000
+    assert created.task_id.startswith("apr_") and created.task_id in str(created.status_message)
+    first = extension.polled[0]
+    assert first.input_requests is not None
+    elicit = first.input_requests["approval"]
+    assert elicit["method"] == "elicitation/create"
+    assert elicit["params"]["url"] == f"http://127.0.0.1:8000/approvals/{created.task_id}"
+    assert extension.polled[-1].status == "completed"
+    assert "sent to bob@acme.example" in _text(done)
+    assert _text(again) == _text(done)
+    assert len(extension.created) == 1
+    assert len(gateway.effects()) == 1
+
+
+async def test_under_the_extension_a_rejection_is_a_completed_task_with_a_tool_error(
+    gateway: Running,
+) -> None:
+    def reject_in_console(task: _DetailedTask) -> None:
+        if task.status == "input_required":
+            gateway.service.reject(task.task_id, by=FIONA, comment="no refunds today")
+
+    extension = _TasksExtension(reject_in_console)
+    async with gateway.client(mode="2026-07-28", extensions=[extension]) as client:
+        answer = await client.call_tool("up.send_mail", {"to": "bob@acme.example", "body": "x"})
+        task_id = extension.created[0].task_id
+    assert answer.is_error and "no refunds today" in _text(answer)
+    assert gateway.service.approval(task_id).status == "rejected"
+    assert gateway.effects() == []
+
+
+async def test_an_answer_sent_with_tasks_update_decides_nothing(gateway: Running) -> None:
+    extension = _TasksExtension(lambda _task: None)
+    async with gateway.client(mode="2026-07-28", extensions=[extension]) as client:
+        created = await client.session.call_tool(
+            "up.send_mail", {"to": "bob@acme.example", "body": "u"}, allow_claimed=True
+        )
+        assert isinstance(created, _CreatedTask)
+        update = _UpdateTask(
+            params=_UpdateTaskParams(
+                task_id=created.task_id,
+                input_responses={"approval": {"action": "accept"}},
+            )
+        )
+        acknowledged = await client.session.send_request(update, types.EmptyResult)
+        polled = await client.session.send_request(
+            types.GetTaskRequest(params=types.GetTaskRequestParams(task_id=created.task_id)),
+            _DetailedTask,
+        )
+    assert acknowledged is not None
+    assert polled.status == "input_required"
+    assert gateway.service.approval(created.task_id).status == "pending"
+    assert gateway.effects() == []
+
+
+class _UpdateTaskParams(types.RequestParams):
+    task_id: str
+    input_responses: dict[str, Any] | None = None
+
+
+class _UpdateTask(types.Request[_UpdateTaskParams, Literal["tasks/update"]]):
+    method: Literal["tasks/update"] = "tasks/update"
+    params: _UpdateTaskParams

@@ -24,7 +24,7 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp_types import methods
-from mcp_types.jsonrpc import INVALID_PARAMS
+from mcp_types.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -34,7 +34,8 @@ from tether.gateway._gateway import Gateway, Pending
 from tether.gateway._identity import Caller, Identities, caller_from_claims
 from tether.gateway._settings import GatewaySettings
 from tether.gateway._tasks import CAPABILITY as TASKS_CAPABILITY
-from tether.gateway._tasks import Tasks
+from tether.gateway._tasks import EXTENSION as TASKS_EXTENSION
+from tether.gateway._tasks import CreatedTask, DetailedTask, Tasks
 
 _log = logging.getLogger("tether.gateway")
 _ELICIT_SECONDS = 600.0
@@ -91,12 +92,14 @@ def mcp_server(gateway: Gateway, caller_of: CallerOf) -> Server[Any]:
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    ) -> types.CallToolResult | types.InputRequiredResult | CreatedTask:
         caller = caller_of(ctx)
         meta: Mapping[str, Any] = dict(params.meta or {})
         outcome = await gateway.call_tool(caller, params.name, params.arguments, meta)
         if not isinstance(outcome, Pending):
             return outcome
+        if _declares_tasks(ctx):  # 2026-07-28, the tasks extension: the server's choice
+            return tasks.created(outcome)
         return await _pending(
             ctx,
             params,
@@ -111,8 +114,9 @@ def mcp_server(gateway: Gateway, caller_of: CallerOf) -> Server[Any]:
         instructions=INSTRUCTIONS,
         cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")},
         on_list_tools=list_tools,
-        on_call_tool=call_tool,
     )
+    server.add_request_handler("tools/call", types.CallToolRequestParams, call_tool)
+    server.extensions[TASKS_EXTENSION] = {}
     _serve_tasks(server, tasks, caller_of)
     return server
 
@@ -148,18 +152,29 @@ def _serve_tasks(server: Server[Any], tasks: Tasks, caller_of: CallerOf) -> None
 
     async def get(
         ctx: ServerRequestContext[Any, Any], params: types.GetTaskRequestParams
-    ) -> types.GetTaskResult:
+    ) -> types.GetTaskResult | DetailedTask:
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return await tasks.detailed(caller_of(ctx), params.task_id)
         task = await tasks.get(caller_of(ctx), params.task_id)
         return types.GetTaskResult.model_validate(task.model_dump())
+
+    async def update(
+        ctx: ServerRequestContext[Any, Any], params: _UpdateTaskParams
+    ) -> types.EmptyResult:
+        _only_in(ctx, modern=True)
+        tasks.update(caller_of(ctx), params.task_id)
+        return types.EmptyResult()
 
     async def result(
         ctx: ServerRequestContext[Any, Any], params: types.GetTaskPayloadRequestParams
     ) -> types.CallToolResult:
+        _only_in(ctx, modern=False)
         return await tasks.result(caller_of(ctx), params.task_id)
 
     async def listed(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
     ) -> types.ListTasksResult:
+        _only_in(ctx, modern=False)
         return tasks.list(caller_of(ctx), params.cursor)
 
     async def cancel(
@@ -172,6 +187,29 @@ def _serve_tasks(server: Server[Any], tasks: Tasks, caller_of: CallerOf) -> None
     server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, result)
     server.add_request_handler("tasks/list", types.PaginatedRequestParams, listed)
     server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, cancel)
+    server.add_request_handler("tasks/update", _UpdateTaskParams, update)
+
+
+class _UpdateTaskParams(types.RequestParams):
+    """``tasks/update`` (the tasks extension, 2026-07-28): its responses are ignored."""
+
+    task_id: str
+    input_responses: dict[str, Any] | None = None
+
+
+def _declares_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
+    capabilities = ctx.session.client_capabilities
+    return (
+        ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        and capabilities is not None
+        and TASKS_EXTENSION in (capabilities.extensions or {})
+    )
+
+
+def _only_in(ctx: ServerRequestContext[Any, Any], *, modern: bool) -> None:
+    """tasks/result and tasks/list are 2025-11-25's; tasks/update is the extension's."""
+    if (ctx.protocol_version in MODERN_PROTOCOL_VERSIONS) != modern:
+        raise MCPError(METHOD_NOT_FOUND, "Method not found", data=ctx.method)
 
 
 async def _pending(

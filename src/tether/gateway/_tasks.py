@@ -1,4 +1,5 @@
-"""Held calls as MCP tasks (the 2025-11-25 revision's task-augmented ``tools/call``).
+"""Held calls as MCP tasks: the 2025-11-25 revision's task-augmented ``tools/call``,
+and the tasks extension of 2026-07-28 (``io.modelcontextprotocol/tasks``).
 
     tools/call with ``task`` ──► the whole gate (Gateway.call_tool)
         ──► held for approval ──► a task in ``input_required``: its id is the approval
@@ -12,6 +13,14 @@
     tasks/result ──► waits until the task ends; the tool's result, the same each time
     tasks/list   ──► the caller's tasks
     tasks/cancel ──► refused: a requester cannot withdraw a held call in tether
+
+Under 2026-07-28 the same tasks take the extension's shapes: the server chooses a
+task (``resultType: "task"``) for a held call when the request declares the
+extension; ``tasks/get`` carries the result once ended (a refusal is a ``completed``
+task whose result is a tool error: ``failed`` is for JSON-RPC errors) and, while
+the approval is pending, a URL elicitation to the console's page as its input
+request; ``tasks/update`` is acknowledged and changes nothing; there is no
+tasks/result or tasks/list.
 
 Nothing a client sends moves a task: only the approvals store (an approver in the
 console, the CLI or the API) decides, and the approved call runs through the same
@@ -35,7 +44,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, Literal, NoReturn
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
@@ -46,6 +55,7 @@ from tether.gateway._gateway import Gateway, Pending
 from tether.gateway._identity import Caller
 
 _log = logging.getLogger("tether.gateway")
+EXTENSION = "io.modelcontextprotocol/tasks"
 RELATED_TASK = "io.modelcontextprotocol/related-task"
 IMMEDIATE_RESPONSE = "io.modelcontextprotocol/model-immediate-response"
 CAPABILITY = types.ServerTasksCapability(
@@ -62,6 +72,33 @@ _KEEP_MS = 3_600_000
 _REMEMBERED = 10_000
 _PAGE = 50
 _TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+class _ExtensionTask(types.Result):
+    """A task as the 2026-07-28 tasks extension writes it (the SDK has types for the
+    2025-11-25 tasks only)."""
+
+    task_id: str
+    status: types.TaskStatus
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None
+    poll_interval_ms: int | None = None
+
+
+class CreatedTask(_ExtensionTask):
+    """The extension's ``CreateTaskResult``: a ``tools/call`` answered with a task."""
+
+    result_type: Literal["task"] = "task"
+
+
+class DetailedTask(_ExtensionTask):
+    """The extension's ``tasks/get`` answer: the task and what its status carries."""
+
+    result_type: Literal["complete"] = "complete"
+    input_requests: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +157,10 @@ class Tasks:
         )
         return task
 
+    def created(self, pending: Pending) -> CreatedTask:
+        """A held call's task in the extension's shape (2026-07-28)."""
+        return CreatedTask(**_extension_fields(self._held(pending.request)))
+
     # --- tasks/get, tasks/result, tasks/list, tasks/cancel ---------------------------
 
     async def get(self, caller: Caller, task_id: str) -> types.Task:
@@ -133,6 +174,36 @@ class Tasks:
         if request.status != "pending" or self._expired(request):
             await self._settle(caller, request)
         return self._held(request)
+
+    async def detailed(self, caller: Caller, task_id: str) -> DetailedTask:
+        """``tasks/get`` under the extension (2026-07-28)."""
+        task = await self.get(caller, task_id)
+        fields = _extension_fields(task)
+        ended = self._ended.get(task_id)
+        finished = self._finished.get(task_id)
+        if finished is not None:
+            ended = finished.result
+        if task.status in ("completed", "failed") and ended is not None:
+            result = ended.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return DetailedTask(**{**fields, "status": "completed"}, result=result)
+        url = self.gateway.approval_url(task_id)
+        if task.status == "input_required" and url is None:  # nothing the client could open
+            return DetailedTask(**{**fields, "status": "working"})
+        if task.status == "input_required" and url is not None:
+            asked = types.ElicitRequest(
+                params=types.ElicitRequestURLParams(
+                    message=task.status_message or "", url=url, elicitation_id=task_id
+                )
+            )
+            dumped = asked.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return DetailedTask(**fields, input_requests={"approval": dumped})
+        return DetailedTask(**fields)
+
+    def update(self, caller: Caller, task_id: str) -> None:
+        """``tasks/update`` (2026-07-28): acknowledged for the caller's own task, and
+        ignored: an answer from the client is never the approver's decision."""
+        if self._finished_of(caller, task_id) is None:
+            self._request_of(caller, task_id)
 
     async def result(self, caller: Caller, task_id: str) -> types.CallToolResult:
         """The tool's result once the task has ended (waiting until it has)."""
@@ -307,6 +378,18 @@ def _status(
     said = f": {request.comment}" if request.comment else ""
     verdict = "was rejected" if request.status == "rejected" else "expired undecided"
     return "failed", f"Not executed: approval request {request.id} {verdict}{said}."
+
+
+def _extension_fields(task: types.Task) -> dict[str, Any]:
+    return {
+        "task_id": task.task_id,
+        "status": task.status,
+        "status_message": task.status_message,
+        "created_at": task.created_at,
+        "last_updated_at": task.last_updated_at,
+        "ttl_ms": task.ttl,
+        "poll_interval_ms": task.poll_interval,
+    }
 
 
 def _says(task: types.Task) -> str:

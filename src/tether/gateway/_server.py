@@ -35,7 +35,7 @@ from tether.gateway._identity import Caller, Identities, caller_from_claims
 from tether.gateway._settings import GatewaySettings
 from tether.gateway._tasks import CAPABILITY as TASKS_CAPABILITY
 from tether.gateway._tasks import EXTENSION as TASKS_EXTENSION
-from tether.gateway._tasks import CreatedTask, DetailedTask, Tasks
+from tether.gateway._tasks import TASK_REVISIONS, CreatedTask, DetailedTask, Tasks
 
 _log = logging.getLogger("tether.gateway")
 _ELICIT_SECONDS = 600.0
@@ -135,7 +135,7 @@ def _serve_tasks(server: Server[Any], tasks: Tasks, caller_of: CallerOf) -> None
         raw = ctx.params
         if (
             ctx.method != "tools/call"
-            or ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+            or ctx.protocol_version not in TASK_REVISIONS  # older ones have no tasks
             or not isinstance(raw, Mapping)
             or raw.get("task") is None
         ):

@@ -56,6 +56,8 @@ from tether.gateway._identity import Caller
 
 _log = logging.getLogger("tether.gateway")
 EXTENSION = "io.modelcontextprotocol/tasks"
+TASK_REVISIONS = frozenset({"2025-11-25"})
+"""The handshake revisions whose core has tasks (2026-07-28 has the extension)."""
 RELATED_TASK = "io.modelcontextprotocol/related-task"
 IMMEDIATE_RESPONSE = "io.modelcontextprotocol/model-immediate-response"
 CAPABILITY = types.ServerTasksCapability(

@@ -37,6 +37,7 @@ from tether.audit._event import (
 )
 from tether.audit._export import export_jsonl
 from tether.audit._from_gate import from_gate_event
+from tether.audit._handover import Handover
 from tether.audit._keys import DEFAULT_KEYS_DIR, KEYS_ENV, KeyStore
 from tether.audit._log import DEFAULT_RETENTION, AuditLog, PruneResult
 from tether.audit._otel import (
@@ -74,6 +75,7 @@ __all__ = [
     "Delivery",
     "EventType",
     "FileWitness",
+    "Handover",
     "Held",
     "JsonLinesSpanExporter",
     "KeyStore",

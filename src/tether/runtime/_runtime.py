@@ -23,7 +23,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic_ai.models import Model
@@ -113,6 +112,7 @@ class Runtime:
                 require_witness=require_witness,
             )
         )
+        self._decide_with_policy()
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
         )
@@ -196,22 +196,19 @@ class Runtime:
 
     def launch(self, *, concurrency: int = 4) -> None:
         """Start executing runs in this process (a worker)."""
-        self._record_policy()
+        self.audit.record_deciding_policy()
         self.durability.launch(self.segments, concurrency=concurrency)
         heartbeat(self)
 
-    def _record_policy(self) -> None:
-        """Keep the text of the policy this process decides with (once per version), and
-        who started deciding with it: the audit trail's policy snapshots."""
-        source = Path(self.policy.source)
-        try:
-            text = source.read_text(encoding="utf-8")
-        except (OSError, ValueError):
-            return
-        if policy_version(text) != self.policy.version:
-            return  # changed on disk since it was loaded: not the text that decides
+    def _decide_with_policy(self) -> None:
+        """Name the policy this process decides with to the audit trail, which keeps its
+        text (once per version) before the first decision it makes, and who started
+        deciding with it: the audit trail's policy snapshots."""
+        text = self.policy.text
+        if not text or policy_version(text) != self.policy.version:
+            return  # a policy built by hand, not from a text: nothing to keep
         actor = {"account": getpass.getuser(), "surface": "python", "method": "local"}
-        self.audit.record_policy(text, actor=actor, source=str(source))
+        self.audit.deciding_with(text, actor=actor, source=self.policy.source)
 
     def close(self) -> None:
         """Stop executing runs (if launched) and close connections; other runtimes of

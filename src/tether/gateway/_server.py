@@ -122,9 +122,12 @@ def mcp_server(gateway: Gateway, caller_of: CallerOf) -> Server[Any]:
 
 
 def _serve_tasks(server: Server[Any], tasks: Tasks, caller_of: CallerOf) -> None:
-    """``tasks/*`` and task-augmented ``tools/call`` (2025-11-25).
+    """``tasks/*``: 2025-11-25's ``tasks/get``, ``tasks/result``, ``tasks/list``,
+    ``tasks/cancel`` and task-augmented ``tools/call``; the 2026-07-28 extension's
+    ``tasks/get``, ``tasks/update`` and ``tasks/cancel`` (its held calls are answered
+    as tasks by ``tools/call`` itself).
 
-    The SDK knows tasks as types only: its ``tools/call`` answer is checked against
+    The SDK knows 2025-11-25's tasks as types only: its ``tools/call`` answer is checked against
     the revision's ``CallToolResult``, which a ``CreateTaskResult`` is not. So a
     task-augmented call is answered by a middleware, before that check; the answer
     also carries the waiting message as ``content``, for a client that asked for a

@@ -125,6 +125,25 @@ async def test_tasks_result_waits_for_the_approvers_and_polling_sees_the_call_ru
     assert len(gateway.effects()) == 1
 
 
+async def test_concurrent_results_polls_and_retries_of_an_approved_task_take_effect_once(
+    gateway: Running,
+) -> None:
+    args = {"to": "bob@acme.example", "body": "all at once"}
+    async with gateway.client(mode="legacy") as client:
+        task = (await _as_task(client, "up.send_mail", args)).task
+        gateway.service.approve(task.task_id, by=FIONA)
+        answers = await asyncio.gather(
+            _result(client, task.task_id),
+            _result(client, task.task_id),
+            _get(client, task.task_id),
+            client.call_tool("up.send_mail", args),
+            _result(client, task.task_id),
+        )
+    texts = {_text(a) for a in answers if isinstance(a, types.CallToolResult)}
+    assert len(texts) == 1 and "sent to bob@acme.example" in texts.pop()
+    assert len(gateway.effects()) == 1
+
+
 async def test_polling_alone_executes_an_approved_task_once(gateway: Running) -> None:
     args = {"to": "bob@acme.example", "body": "polled"}
     async with gateway.client(mode="legacy") as client:

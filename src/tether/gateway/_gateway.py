@@ -163,6 +163,20 @@ class Gateway:
         )
         return _error(f"Not executed: approval request {request.id} {verdict}{said}.")
 
+    async def held(self, caller: Caller, request: ApprovalRequest) -> Outcome:
+        """What ``caller``'s call held by ``request`` comes to now (see
+        :meth:`after_approval`), one at a time with any retry of the same call."""
+        call = ProposedCall(
+            tool=request.tool,
+            args=dict(request.args),
+            agent=request.agent,
+            principal=self._principal(caller),
+            run=RunState(id=request.run_id),
+            call_id=request.call_id,
+            why=request.why,
+        )
+        return await self._once(call, lambda held: self.after_approval(held, request.id))
+
     def approval_url(self, request_id: str) -> str | None:
         return f"{self.console_url}/approvals/{request_id}" if self.console_url else None
 

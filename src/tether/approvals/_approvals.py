@@ -31,6 +31,7 @@ from tether.approvals._errors import (
     DuplicateVote,
     EditRefused,
 )
+from tether.approvals._events import approval_event, refusal_event
 from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
 from tether.approvals._store import ApprovalStore
 from tether.audit import AuditEvent, EventType
@@ -143,20 +144,27 @@ class Approvals:
         }
         self.store.insert(row)
         request = self.store.get(str(row["id"]))
-        self._record("approval.requested", request, call=call)
+        self._record("approval.requested", request)
         self._notify(request, request.approvers)
         return request
 
-    def duplicate_of(self, call: ProposedCall) -> ApprovalRequest | None:
+    def duplicate_of(
+        self, call: ProposedCall, *, executed_since: _dt.datetime | None = None
+    ) -> ApprovalRequest | None:
         """A request of the same run for exactly this action (same tool, same arguments)
-        that is pending, approved or done: asking again would only ask twice."""
+        that is pending, approved or done (with ``executed_since``: approved since
+        then): asking again would only ask twice."""
         tool = self.policy.tools.get(call.tool)
         try:
             args = tool.args_model.model_validate(dict(call.args)).model_dump(mode="json")
         except ValueError:
             return None
         return self.store.same_call(
-            call.run.id, call.tool, args_hash(args), other_than=call.call_id
+            call.run.id,
+            call.tool,
+            args_hash(args),
+            other_than=call.call_id,
+            executed_since=executed_since,
         )
 
     # --- reading ----------------------------------------------------------------
@@ -515,7 +523,6 @@ class Approvals:
         kind: EventType,
         request: ApprovalRequest,
         *,
-        call: ProposedCall | None = None,
         by: Actor | None = None,
         verdict: str | None = None,
         comment: str | None = None,
@@ -523,51 +530,19 @@ class Approvals:
         reopened: dict[str, Any] | None = None,
         released: Sequence[Released] = (),
     ) -> None:
-        """Record an approval event; ``released``: the limit reservations the request's
-        end gave back (kept under ``details.limits_released``)."""
+        """Record an approval event (see :func:`approval_event`)."""
         if self.audit is None:
             return
-        approval: dict[str, Any] = {
-            "request_id": request.id,
-            "rule": request.rule,
-            "approvers": list(request.approvers),
-            "quorum": request.quorum,
-            "expires_at": request.expires_at.isoformat(),
-            "status": request.status,
-            "approved_by": list(request.approvals),
-        }
-        for key, value in (
-            ("verdict", verdict),
-            ("by", by.account if by else None),
-            ("comment", comment),
-            ("edited_args", edited_args),
-            ("reopened", reopened),
-            ("break_glass", True if by is not None and by.break_glass else None),
-            # the rule asked the person acted for to confirm: not another person's oversight
-            (
-                "confirmation",
-                True if by is not None and by.account == request.requested_by else None,
-            ),
-        ):
-            if value is not None:
-                approval[key] = value
         self.audit.append(
-            AuditEvent(
-                type=kind,
-                run_id=request.run_id,
-                call_id=request.call_id,
-                agent=request.agent,
-                principal=request.requested_by,
-                tool=request.tool,
-                args=request.shown_args,
-                why=request.why,
-                approval=approval,
-                actor=by.record() if by else None,
-                details=(
-                    {"limits_released": [item.as_record() for item in released]}
-                    if released
-                    else None
-                ),
+            approval_event(
+                kind,
+                request,
+                by=by,
+                verdict=verdict,
+                comment=comment,
+                edited_args=edited_args,
+                reopened=reopened,
+                released=released,
             )
         )
 
@@ -584,27 +559,13 @@ class Approvals:
         by these rules, or by a front end (the console: a bad CSRF token, a stale form)."""
         if self.audit is None:
             return
-        account = by.account if isinstance(by, Actor) else by
         try:
             request: ApprovalRequest | None = self.store.get(request_id)
         except ApprovalNotFound:
             request = None
         self.audit.append(
-            AuditEvent(
-                type="approval.refused",
-                run_id=request.run_id if request else "-",
-                call_id=request.call_id if request else None,
-                agent=request.agent if request else None,
-                principal=request.requested_by if request else None,
-                tool=request.tool if request else None,
-                approval={
-                    "request_id": request_id,
-                    "by": account,
-                    "refusal": reason,
-                    "message": message,
-                },
-                details=details,
-                actor=by.record() if isinstance(by, Actor) else None,
+            refusal_event(
+                request_id, request, by=by, reason=reason, message=message, details=details
             )
         )
 

@@ -12,6 +12,7 @@ from tether.approvals._errors import (
     DuplicateVote,
     EditRefused,
     NotAnApprover,
+    NotTheRequester,
     SelfApproval,
 )
 from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
@@ -35,6 +36,7 @@ __all__ = [
     "EmailNotifier",
     "EventSink",
     "NotAnApprover",
+    "NotTheRequester",
     "Notifier",
     "SelfApproval",
     "Status",

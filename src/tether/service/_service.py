@@ -236,6 +236,10 @@ class Service:
             request_id, by=self._known_decider(request_id, by), edit=edit, comment=comment
         )
 
+    def withdraw(self, request_id: str, *, by: Actor) -> ApprovalRequest:
+        """The person a held call was made for withdraws it: cancelled, never run."""
+        return self._runtime.approvals.withdraw(request_id, by=by)
+
     def reject(self, request_id: str, *, by: Actor, comment: str) -> ApprovalRequest:
         """Reject with a comment; the agent is told and may re-plan."""
         return self._runtime.reject(

@@ -24,34 +24,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tether.agents import Agent, load_agent
-from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
-from tether.audit import (
-    KEYS_ENV,
-    FileWitness,
-    LiveSpans,
-    ServerWitness,
-    Witness,
-    otlp_configured,
-    otlp_exporter,
-)
-from tether.connectors import build_toolset
+from tether.audit import KEYS_ENV
 from tether.errors import ConfigFileError, ConfigIssue, ConfigurationError
-from tether.policy import (
-    Path_,
-    Policy,
-    YamlProblem,
-    line_of,
-    load_policy,
-    load_with_lines,
-    schema_problems,
-)
-from tether.runtime import Runtime
-from tether.tools import Toolset
+from tether.policy import Path_, YamlProblem, line_of, load_with_lines, schema_problems
+
+if TYPE_CHECKING:
+    # Imported where they are used: reading tether.yaml (``tether audit verify``,
+    # ``tether approvals list``) loads none of what it names until it is built.
+    from tether.agents import Agent
+    from tether.approvals import Notifier
+    from tether.audit import LiveSpans, Witness
+    from tether.policy import Policy
+    from tether.runtime import Runtime
+    from tether.tools import Toolset
 
 CONFIG_ENV = "TETHER_CONFIG"
 DEMO_CONFIG = Path(".tether/demo/tether.yaml")
@@ -270,6 +259,8 @@ class AuditSettings(_Strict):
 
     def build(self, base: Path) -> list[Witness]:
         """The witnesses, paths relative to ``base`` (the configuration file's folder)."""
+        from tether.audit import FileWitness, ServerWitness
+
         built: list[Witness] = []
         for spec in self.witnesses:
             if spec.file is not None:
@@ -317,6 +308,10 @@ class Config:
     """A loaded ``tether.yaml``: the policy and agents it names, ready to run."""
 
     def __init__(self, spec: ConfigFile, path: Path) -> None:
+        from tether.agents import load_agent
+        from tether.policy import load_policy
+        from tether.tools import Toolset
+
         self.spec = spec
         self.path = path
         self.base = path.parent
@@ -354,6 +349,8 @@ class Config:
         return set(self.policy.spec.users) | set(self.spec.web.users)
 
     def notifiers(self) -> list[Notifier]:
+        from tether.approvals import EmailNotifier, WebhookNotifier
+
         notifiers: list[Notifier] = []
         users = self.policy.spec.users
 
@@ -382,6 +379,8 @@ class Config:
 
     def telemetry(self) -> LiveSpans | None:
         """The live span export this configuration asks for, or None."""
+        from tether.audit import LiveSpans, otlp_configured, otlp_exporter
+
         settings = self.spec.telemetry
         wanted = otlp_configured() if settings.otlp is None else settings.otlp
         if not wanted:
@@ -393,6 +392,8 @@ class Config:
         )
 
     def runtime(self, *, executor_id: str | None = None) -> Runtime:
+        from tether.runtime import Runtime
+
         return Runtime(
             policy=self.policy,
             agents=self.agents,
@@ -485,11 +486,15 @@ def _with_fix(message: str, path: Path_) -> str:
 
 def connector_tools(spec: ConfigFile, base: Path) -> Toolset:
     """The tools of the connectors ``spec`` names (after setting its ``env:``)."""
+    from tether.tools import Toolset
+
     return Toolset(item for toolset in connector_toolsets(spec, base) for item in toolset)
 
 
 def connector_toolsets(spec: ConfigFile, base: Path) -> list[Toolset]:
     """The toolset of each connector ``spec`` names (after setting its ``env:``)."""
+    from tether.connectors import build_toolset
+
     for name, value in spec.env.items():
         os.environ.setdefault(name, value)
     return [

@@ -13,33 +13,23 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
-from tether.audit import (
-    KEYS_ENV,
-    AuditError,
-    AuditLog,
-    FileWitness,
-    JsonLinesSpanExporter,
-    KeyStore,
-    ServerWitness,
-    StoredEvent,
-    VerifyReport,
-    Witness,
-    export_jsonl,
-    export_spans,
-    verify,
-)
-from tether.config import audit_witnesses, state_location
-from tether.db import DatabaseError, connect, database_url
+from tether.audit import KEYS_ENV, AuditError
 from tether.errors import ConfigurationError
-from tether.policy import parse_duration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tether.audit import AuditLog, StoredEvent, VerifyReport, Witness
+
+# What a command needs beyond its options is imported in the command: ``--help`` and
+# ``verify`` load neither the tether.yaml's policy nor the writing side of the log.
 
 app = typer.Typer(
     help="Verify, query and export the tamper-evident audit trail.", no_args_is_help=True
@@ -71,6 +61,9 @@ SinceOption = Annotated[
 
 def _database(db: str | None) -> str:
     """--db, else TETHER_DATABASE_URL, else the tether.yaml in use, else the embedded one."""
+    from tether.config import state_location
+    from tether.db import database_url
+
     return database_url(state_location(db)[0])
 
 
@@ -78,6 +71,8 @@ def _keys(keys: Path | None) -> Path | None:
     """--keys, else the tether.yaml's key folder (else the default)."""
     if keys is not None or os.environ.get(KEYS_ENV):
         return keys
+    from tether.config import state_location
+
     found = state_location(None, None)[1]
     return Path(found) if found else None
 
@@ -94,6 +89,9 @@ WitnessOption = Annotated[
 
 def _witnesses(given: list[str] | None) -> list[Witness]:
     """--witness values, else the witnesses of the tether.yaml in use (if any)."""
+    from tether.audit import FileWitness, ServerWitness
+    from tether.config import audit_witnesses
+
     if given:
         return [
             ServerWitness(item) if item.startswith(("http://", "https://")) else FileWitness(item)
@@ -113,6 +111,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 @contextmanager
 def _reading(db: str | None) -> Iterator[Engine]:
     """An engine for reading only: nothing is created or migrated."""
+    from tether.db import DatabaseError, connect
+
     try:
         engine = connect(_database(db), migrate=False)
     except DatabaseError as exc:
@@ -129,6 +129,9 @@ def _reading(db: str | None) -> Iterator[Engine]:
 def _writing(
     db: str | None, keys: Path | None, witnesses: list[Witness] | None = None
 ) -> Iterator[AuditLog]:
+    from tether.audit import AuditLog
+    from tether.db import DatabaseError
+
     try:
         with AuditLog(_database(db), keys=_keys(keys), witnesses=witnesses or ()) as audit:
             yield audit
@@ -139,6 +142,8 @@ def _writing(
 def _since(value: str | None) -> _dt.datetime | None:
     if value is None:
         return None
+    from tether.policy import parse_duration
+
     try:
         return _dt.datetime.now(_dt.UTC) - parse_duration(value)
     except ValueError:
@@ -172,6 +177,8 @@ def verify_command(
     Says which assurance it reached: local (the log's own signatures), exported (an
     operator's checkpoint file or file witness), witnessed (N witnesses' cosignatures).
     """
+    from tether.audit import verify
+
     try:
         report = verify(
             _database(db),
@@ -258,6 +265,8 @@ def show(
     db: DbOption = None,
 ) -> None:
     """The latest events as a table: when, what, who, which tool, decided how, why."""
+    from tether.audit import AuditLog
+
     with _reading(db) as engine:
         audit = AuditLog(engine)
         events = list(
@@ -389,6 +398,8 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Export events as JSON Lines, or as OpenTelemetry spans (one JSON span per line)."""
+    from tether.audit import AuditLog, JsonLinesSpanExporter, export_jsonl, export_spans
+
     with _reading(db) as engine:
         events = AuditLog(engine).events(
             run=run, agent=agent, principal=principal, tool=tool, since=_since(since)
@@ -453,6 +464,8 @@ def prune(
     keys: KeysOption = None,
 ) -> None:
     """Remove events past the retention period; a signed checkpoint marks the cut."""
+    from tether.policy import parse_duration
+
     try:
         period = parse_duration(older_than)
     except ValueError as exc:
@@ -485,6 +498,8 @@ def rotate(db: DbOption = None, keys: KeysOption = None) -> None:
 @keys_app.command("list")
 def list_keys(keys: KeysOption = None) -> None:
     """The keys in the key directory, and which one signs."""
+    from tether.audit import KeyStore
+
     store = KeyStore(_keys(keys))
     try:
         public = store.public_keys()

@@ -259,13 +259,15 @@ class AuditSettings(_Strict):
 
     def build(self, base: Path) -> list[Witness]:
         """The witnesses, paths relative to ``base`` (the configuration file's folder)."""
-        from tether.audit import FileWitness, ServerWitness
-
         built: list[Witness] = []
         for spec in self.witnesses:
             if spec.file is not None:
+                from tether.audit import FileWitness
+
                 built.append(FileWitness(_relative(spec.file, base)))
             elif spec.url is not None:
+                from tether.audit import ServerWitness
+
                 key = _relative(spec.public_key, base) if spec.public_key else None
                 built.append(
                     ServerWitness(spec.url, public_key=key, timeout_seconds=spec.timeout_seconds)
@@ -349,8 +351,6 @@ class Config:
         return set(self.policy.spec.users) | set(self.spec.web.users)
 
     def notifiers(self) -> list[Notifier]:
-        from tether.approvals import EmailNotifier, WebhookNotifier
-
         notifiers: list[Notifier] = []
         users = self.policy.spec.users
 
@@ -360,6 +360,8 @@ class Config:
             return value if isinstance(value, str) else None
 
         if (email := self.spec.notify.email) is not None:
+            from tether.approvals import EmailNotifier
+
             notifiers.append(
                 EmailNotifier(
                     host=email.host,
@@ -373,18 +375,22 @@ class Config:
                 )
             )
         if (hook := self.spec.notify.webhook) is not None:
+            from tether.approvals import WebhookNotifier
+
             secret = os.environ.get(hook.secret_env) if hook.secret_env else None
             notifiers.append(WebhookNotifier(url=hook.url, secret=secret))
         return notifiers
 
     def telemetry(self) -> LiveSpans | None:
         """The live span export this configuration asks for, or None."""
-        from tether.audit import LiveSpans, otlp_configured, otlp_exporter
+        from tether.audit import otlp_configured
 
         settings = self.spec.telemetry
         wanted = otlp_configured() if settings.otlp is None else settings.otlp
         if not wanted:
             return None
+        from tether.audit import LiveSpans, otlp_exporter
+
         return LiveSpans(
             otlp_exporter(),
             service_name=os.environ.get("OTEL_SERVICE_NAME") or settings.service_name,

@@ -53,9 +53,9 @@ if TYPE_CHECKING:
         LiveSpans,
         ObservedAuditLog,
         export_spans,
-        otlp_configured,
         otlp_exporter,
     )
+    from tether.audit._otlp_env import otlp_configured
     from tether.audit._policies import policy_version
     from tether.audit._verify import Assurance, VerifyReport, WitnessCheck, chain_problems, verify
     from tether.audit._witness import Cosignature, FileWitness, Held, Witness
@@ -106,7 +106,7 @@ _WHERE: dict[str, str] = {
     "export_jsonl": "tether.audit._export",
     "export_spans": "tether.audit._otel",
     "from_gate_event": "tether.audit._from_gate",
-    "otlp_configured": "tether.audit._otel",
+    "otlp_configured": "tether.audit._otlp_env",
     "otlp_exporter": "tether.audit._otel",
     "policy_version": "tether.audit._policies",
     "verify": "tether.audit._verify",

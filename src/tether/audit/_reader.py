@@ -9,6 +9,7 @@ SQL here is written with ``?`` placeholders; PostgreSQL gets ``%s``.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,15 +24,16 @@ from tether.db import is_postgres, shown_url, sqlite_errors
 _TABLES = ("tether_audit_event", "tether_audit_checkpoint", "tether_audit_meta")
 _cursor_names = itertools.count()
 
-try:  # psycopg is an optional extra; without it there is no PostgreSQL to read.
-    import psycopg
 
-    DRIVER_ERRORS: tuple[type[Exception], ...] = (*sqlite_errors(), psycopg.Error)
-except ImportError:  # pragma: no cover
-    DRIVER_ERRORS = sqlite_errors()
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The errors the database drivers raise: SQLite's, and psycopg's once it is loaded
+    (a PostgreSQL engine loads it; reading SQLite never does, nor needs to)."""
+    psycopg = sys.modules.get("psycopg")
+    return (*sqlite_errors(), psycopg.Error) if psycopg is not None else sqlite_errors()
 
 
-_OPEN_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS)
+def _open_errors() -> tuple[type[Exception], ...]:
+    return (SQLAlchemyError, *driver_errors())
 
 
 class Reader:
@@ -107,7 +109,7 @@ def read_snapshot(engine: Engine) -> Iterator[Reader]:
     _check_file(engine, where)
     try:
         pooled = engine.raw_connection()
-    except _OPEN_ERRORS as exc:
+    except _open_errors() as exc:
         raise AuditLogUnreadable(f"cannot open {where}: {_reason(exc)}") from None
     postgres = is_postgres(engine)
     raw: Any = pooled.driver_connection
@@ -115,17 +117,19 @@ def read_snapshot(engine: Engine) -> Iterator[Reader]:
     try:
         try:
             if postgres:
+                import psycopg
+
                 raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 raw.read_only = True
             else:
                 raw.execute("BEGIN")
             reader = Reader(raw, postgres, where)
             _check_tables(reader)
-        except DRIVER_ERRORS as exc:
+        except driver_errors() as exc:
             raise AuditLogUnreadable(f"cannot read {where}: {_reason(exc)}") from None
         try:
             yield reader
-        except DRIVER_ERRORS as exc:
+        except driver_errors() as exc:
             raise AuditLogUnreadable(f"cannot read the audit log in {where}: {exc}") from None
     finally:
         try:
@@ -134,7 +138,7 @@ def read_snapshot(engine: Engine) -> Iterator[Reader]:
                 raw.isolation_level, raw.read_only = saved
             else:
                 raw.execute("ROLLBACK")
-        except DRIVER_ERRORS:
+        except driver_errors():
             pooled.invalidate()
         pooled.close()
 

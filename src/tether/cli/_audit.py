@@ -89,18 +89,25 @@ WitnessOption = Annotated[
 
 def _witnesses(given: list[str] | None) -> list[Witness]:
     """--witness values, else the witnesses of the tether.yaml in use (if any)."""
-    from tether.audit import FileWitness, ServerWitness
     from tether.config import audit_witnesses
 
     if given:
-        return [
-            ServerWitness(item) if item.startswith(("http://", "https://")) else FileWitness(item)
-            for item in given
-        ]
+        return [_witness(item) for item in given]
     try:
         return audit_witnesses()
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
+
+
+def _witness(given: str) -> Witness:
+    """A --witness value: a URL (a witness server; HTTP loaded for it), else a folder."""
+    if given.startswith(("http://", "https://")):
+        from tether.audit import ServerWitness
+
+        return ServerWitness(given)
+    from tether.audit import FileWitness
+
+    return FileWitness(given)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

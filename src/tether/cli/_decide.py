@@ -15,7 +15,7 @@ import datetime as _dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import typer
 
@@ -23,8 +23,11 @@ from tether.cli._common import cli_actor, err, service, styled
 from tether.cli._login import ApiRefused, Console, NotLoggedIn, stored_login
 from tether.config import read_config_file
 from tether.errors import TetherError
-from tether.identity import Actor
-from tether.service import ALL_AGENTS, Service
+from tether.service import ALL_AGENTS
+
+if TYPE_CHECKING:
+    from tether.identity import Actor
+    from tether.service import Service
 
 
 class Decider(Protocol):
@@ -188,5 +191,7 @@ def decider(
         )
     if not as_user:
         raise _refuse("give --as USER: who decides (operators: local, no login)")
-    with service(config, execute=execute) as ops:
+    # A decision resumes its run here (embedded) only once it is the last one the run
+    # waits on: DBOS is launched then, not for a refused or a partial decision.
+    with service(config, execute=execute, when_needed=True) as ops:
         yield Local(ops, cli_actor(as_user))

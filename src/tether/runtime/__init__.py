@@ -19,14 +19,14 @@ if TYPE_CHECKING:
         RefusalKind,
         Refused,
     )
-    from tether.runtime._dbos import (
+    from tether.runtime._handle import RunHandle
+    from tether.runtime._protocol import (
         DEFAULT_APPLICATION_NAME,
         DEFAULT_POLL_SECONDS,
         DURABLE_VERSION,
         QUEUE,
         WORKFLOW,
     )
-    from tether.runtime._handle import RunHandle
     from tether.runtime._runtime import Runtime
     from tether.runtime._store import (
         FINISHED,
@@ -45,15 +45,15 @@ _WHERE: dict[str, str] = {
     "ANSWER_VERSION": "tether.runtime._answers",
     "Answer": "tether.runtime._answers",
     "AwaitingApproval": "tether.runtime._answers",
-    "DEFAULT_APPLICATION_NAME": "tether.runtime._dbos",
-    "DEFAULT_POLL_SECONDS": "tether.runtime._dbos",
-    "DURABLE_VERSION": "tether.runtime._dbos",
+    "DEFAULT_APPLICATION_NAME": "tether.runtime._protocol",
+    "DEFAULT_POLL_SECONDS": "tether.runtime._protocol",
+    "DURABLE_VERSION": "tether.runtime._protocol",
     "EffectRecord": "tether.runtime._store",
     "Executed": "tether.runtime._answers",
     "FINISHED": "tether.runtime._store",
     "Failed": "tether.runtime._answers",
     "GateToolset": "tether.runtime._toolset",
-    "QUEUE": "tether.runtime._dbos",
+    "QUEUE": "tether.runtime._protocol",
     "RUN_STATUSES": "tether.runtime._store",
     "RefusalKind": "tether.runtime._answers",
     "Refused": "tether.runtime._answers",
@@ -66,7 +66,7 @@ _WHERE: dict[str, str] = {
     "Runtime": "tether.runtime._runtime",
     "StepModel": "tether.runtime._toolset",
     "SweepReport": "tether.runtime._sweep",
-    "WORKFLOW": "tether.runtime._dbos",
+    "WORKFLOW": "tether.runtime._protocol",
     "Worker": "tether.runtime._workers",
     "dead_workers": "tether.runtime._workers",
     "heartbeat": "tether.runtime._workers",

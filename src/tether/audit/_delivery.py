@@ -216,3 +216,4 @@ class Deliverer:
                     "detail": detail,
                 },
             )
+

@@ -7,6 +7,7 @@ A checkpoint that does not extend is refused and written to ``incidents.jsonl``.
 it where the database's administrators cannot write: another host, another account.
 """
 
+
 import datetime as _dt
 import json
 import threading

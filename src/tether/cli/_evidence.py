@@ -83,7 +83,8 @@ def verify(
             f"[green]verified[/green] {report.selected} events of log {report.log_id} "
             f"({report.events} records, {report.checkpoints} checkpoints), signed by "
             f"{', '.join(report.key_ids)} checked against {trust}; assurance: "
-            f"{report.assurance}" + (f" by {report.witnessed_by}" if report.witnessed_by else ""),
+            f"{report.assurance}"
+            + (f" by {report.witnessed_by}" if report.witnessed_by else ""),
             highlight=False,
         )
     else:

@@ -85,5 +85,7 @@ def list_messages(
         return
     table = Table("date", "from", "to", "cc", "subject", "Message-ID")
     for entry in entries:
-        table.add_row(entry.date, entry.sender, entry.to, entry.cc, entry.subject, entry.message_id)
+        table.add_row(
+            entry.date, entry.sender, entry.to, entry.cc, entry.subject, entry.message_id
+        )
     out.print(table)

@@ -43,7 +43,9 @@ def run(
     if model is not None:
         _check_model(model)
     with service(config, execute=True) as ops:
-        record = ops.start(agent, task, principal=principal, model=model, vouched=vouch or ())
+        record = ops.start(
+            agent, task, principal=principal, model=model, vouched=vouch or ()
+        )
         if wait > 0:
             record = ops.wait(record.id, timeout_seconds=wait)
         pending = ops.approvals(run_id=record.id)

@@ -85,6 +85,7 @@ class TrailFacts:
         return statistics.median(self.decision_seconds) if self.decision_seconds else None
 
 
+
 def read_trail(
     events: Iterable[StoredEvent],
     *,

@@ -84,7 +84,9 @@ def sqlite_url(url: str) -> str:
         raise SQLiteTooOld(_too_old(None)) from None
     if _version(bundled) < MINIMUM_SQLITE:
         raise SQLiteTooOld(_too_old(bundled.sqlite_version))
-    return parsed.set(drivername=f"sqlite+{BUNDLED_DRIVER}").render_as_string(hide_password=False)
+    return parsed.set(drivername=f"sqlite+{BUNDLED_DRIVER}").render_as_string(
+        hide_password=False
+    )
 
 
 def shown_url(url: sa.URL) -> str:

@@ -65,7 +65,9 @@ def decide(
     actor = dataclasses.replace(user.actor(surface), break_glass=break_glass)
     try:
         if verdict == "approve":
-            return service.approve(request_id, by=actor, edit=edit or None, comment=comment or None)
+            return service.approve(
+                request_id, by=actor, edit=edit or None, comment=comment or None
+            )
         return service.reject(request_id, by=actor, comment=comment or "")
     except ApprovalError as exc:
         try:

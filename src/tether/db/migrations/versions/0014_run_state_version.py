@@ -22,7 +22,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("tether_run") as table:
-        table.add_column(sa.Column("state_version", sa.Integer, nullable=False, server_default="1"))
+        table.add_column(
+            sa.Column("state_version", sa.Integer, nullable=False, server_default="1")
+        )
 
 
 def downgrade() -> None:

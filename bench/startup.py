@@ -9,7 +9,8 @@ the median wall time of N runs and the target beside it (issue 18: ``approvals
 list``, ``approvals approve`` and ``audit verify --help`` <= 0.5 s; a worker ready to
 run <= 1 s). Nothing is asserted.
 
-- ``approvals approve``: a pending request (a run parked by ``tether run`` first, not
+- ``approvals approve``: refused (no such request: how long the command takes to start
+  and decide), and a pending request (a run parked by ``tether run`` first, not
   timed), approved with ``--wait 0``; "decided" is when the decision is printed, "exit"
   when the process ends (on SQLite the command's own process runs the resumed run to
   its end first, on PostgreSQL a worker does).
@@ -37,6 +38,11 @@ import sqlalchemy as sa
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "support-desk"
 POSTGRES_ENV = "TETHER_TEST_DATABASE_URL"
+REFERENCES = {
+    "python -c pass": "pass",
+    "python: import typer, sqlalchemy (the floor)": "import typer, typer.rich_utils, sqlalchemy",
+}
+"""What every command costs at the least: Python, the CLI framework, the database layer."""
 TETHER = [sys.executable, "-c", "from tether.cli import main; main()"]
 
 
@@ -165,6 +171,10 @@ def bench(label: str, folder: Path, database: str, repeats: int) -> None:
         "tether approvals list --help": ([*TETHER, "approvals", "list", "--help"], None),
         "tether approvals list": ([*TETHER, "approvals", "list"], 0.5),
         "tether audit verify": ([*TETHER, "audit", "verify"], None),
+        "tether approvals approve (no such request)": (
+            [*TETHER, "approvals", "approve", "apr_none", "--as", "fiona"],
+            0.5,
+        ),
     }
     for name, (command, target) in commands.items():
         row(name, [timed(command, env, folder) for _ in range(repeats)], target)
@@ -203,8 +213,15 @@ def main() -> int:
     options = parser.parse_args()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"load average {load} on {os.cpu_count()} cores; wall time, median of {options.repeats}")
-    baseline = [timed([sys.executable, "-c", "pass"], dict(os.environ), Path.cwd())]
-    row("python -c pass", baseline * options.repeats, None)
+    for label, code in REFERENCES.items():
+        row(
+            label,
+            [
+                timed([sys.executable, "-c", code], dict(os.environ), Path.cwd())
+                for _ in range(options.repeats)
+            ],
+            None,
+        )
     with tempfile.TemporaryDirectory(prefix="tether-startup-") as tmp:
         folder = Path(tmp)
         bench(

@@ -43,6 +43,8 @@ def worker(
             raise typer.Exit(1)
         rt.launch(concurrency=concurrency or settings.concurrency)
         out.print(f"worker {rt.executor_id} running; Ctrl-C to stop", highlight=False)
+        preparing = threading.Thread(target=rt.prepare_segments, name="tether-prepare")
+        preparing.start()
         # The heartbeat beats on its own: a long sweep must not make this worker look dead.
         beating = threading.Thread(
             target=_beat, args=(rt, stopping, settings.sweep_seconds), daemon=True
@@ -51,6 +53,7 @@ def worker(
         while not stopping.wait(settings.sweep_seconds):
             rt.sweep()
         beating.join(timeout=settings.sweep_seconds)
+        preparing.join()
 
 
 def _beat(rt: Runtime, stopping: threading.Event, every_seconds: float) -> None:

@@ -247,8 +247,16 @@ class Runtime:
             return
         self._launch_when_needed = None
         self._record_policy()
-        self.durability.launch(self.segments, concurrency=concurrency)
+        # The runtime runs the segments: their parts (Pydantic AI, the agents) are built
+        # with the first one, or by prepare_segments, not before DBOS can hand one over.
+        self.durability.launch(self, concurrency=concurrency)
         heartbeat(self)
+
+    def prepare_segments(self) -> None:
+        """Build now what running a segment needs (Pydantic AI, the agents' models): a
+        worker does it in the background once it is launched, so that neither its start
+        nor its first segment waits for the whole import."""
+        _ = self.segments
 
     def _launch_on_demand(self) -> None:
         if self._launch_when_needed is not None and not self.durability.launched:

@@ -23,7 +23,6 @@ from tether.cli._common import cli_actor, err, service, styled
 from tether.cli._login import ApiRefused, Console, NotLoggedIn, stored_login
 from tether.config import read_config_file
 from tether.errors import TetherError
-from tether.service import ALL_AGENTS
 
 if TYPE_CHECKING:
     from tether.identity import Actor
@@ -85,11 +84,15 @@ class Remote:
         return dict(self.console.call("POST", f"/api/approvals/{request_id}/reject", body))
 
     def stop(self, *, agent: str | None, reason: str) -> dict[str, Any]:
+        from tether.service import ALL_AGENTS
+
         body = {"agent": agent or ALL_AGENTS, "reason": reason, "confirm": True}
         answer = dict(self.console.call("POST", "/api/stop", body))
         return {"halted": len(answer["halted_runs"])}
 
     def lift(self, *, agent: str | None) -> dict[str, Any]:
+        from tether.service import ALL_AGENTS
+
         return dict(self.console.call("POST", "/api/stop/lift", {"agent": agent or ALL_AGENTS}))
 
     def cancel(self, run_id: str) -> dict[str, Any]:

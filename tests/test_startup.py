@@ -16,7 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "support-desk"
-HEAVY = ("pydantic_ai", "dbos", "cel", "celpy", "opentelemetry", "alembic", "httpx")
+HEAVY = (
+    *("pydantic_ai", "dbos", "cel", "celpy", "opentelemetry", "alembic", "httpx"),
+    *("prompt_toolkit", "psycopg"),  # the cel package's shell; PostgreSQL's driver
+)
 """Packages that cost a fresh process most of its start, and the commands below need
 only where they say so."""
 

@@ -225,6 +225,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000, help="events per batch")
     parser.add_argument("--checkpoints", type=int, default=50, help="checkpoints timed")
     args = parser.parse_args()
+    # Verification runs the column check beside the chain walk: it needs a second core.
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"{os.cpu_count()} cores, load average {load} (figures are lower on a busy machine)")
     with tempfile.TemporaryDirectory() as tmp:
         keys = KeyStore(Path(tmp) / "keys")
         options = {"single": args.single, "batched": args.events, "batch": args.batch}

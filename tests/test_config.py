@@ -127,3 +127,29 @@ def test_a_queue_that_is_never_polled_is_refused(project: Path) -> None:
     config_file.write_text(config_file.read_text() + "worker: {poll_seconds: 0}\n")
     with pytest.raises(ConfigurationError, match="poll_seconds"):
         load_config()
+
+
+@pytest.mark.parametrize(
+    ("agent_file", "expected"),
+    [
+        (
+            "name: desk\npolicy: policy.yaml\nlimits:\n  tool_cals: 3\n",
+            ":4: unknown key 'tool_cals'; did you mean 'tool_calls'? allowed here: requests, ",
+        ),
+        ("name: desk\n", ":1: missing required key 'policy'"),
+        ("name: desk\npolicy: [policy.yaml\n", ":3: not valid YAML"),
+        ("- desk\n", ":1: an agent file is a mapping with at least `name` and `policy`"),
+    ],
+)
+def test_an_agent_file_names_its_problems_and_lines(
+    tmp_path: Path, agent_file: str, expected: str
+) -> None:
+    (tmp_path / "policy.yaml").write_text((EXAMPLES / "support-desk" / "policy.yaml").read_text())
+    (tmp_path / "desk.yaml").write_text(agent_file)
+    (tmp_path / "tether.yaml").write_text("policy: policy.yaml\nagents: [desk.yaml]\n")
+    with pytest.raises(ConfigurationError) as refused:
+        load_config(tmp_path / "tether.yaml")
+    message = str(refused.value)
+    assert message.startswith("agent file is invalid")
+    assert f"{tmp_path / 'desk.yaml'}{expected}" in message
+    assert "validation error" not in message and "input_value" not in message

@@ -5,6 +5,7 @@
     │   ├── FileIssues           a file is invalid (carries every issue, with lines)
     │   │   ├── PolicyError      … a policy file
     │   │   ├── ConfigFileError  … a tether.yaml
+    │   │   ├── AgentFileError   … an agent file
     │   │   └── ScenarioError    … an evaluation scenario (tether.evals)
     │   ├── DatabaseError        the database URL or schema is unusable
     │   ├── SQLiteTooOld         the interpreter's SQLite is too old (tether.db)
@@ -112,6 +113,12 @@ class ConfigFileError(FileIssues):
 
     invalid = "configuration is invalid"
     issues: list[ConfigIssue]  # type: ignore[assignment]
+
+
+class AgentFileError(FileIssues):
+    """An agent file could not be loaded. ``issues`` lists every problem found."""
+
+    invalid = "agent file is invalid"
 
 
 class UnknownToolError(ConfigurationError):

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.audit.conftest import attacker, event
 from tests.audit.gate_setup import policy, run_calls
 from tether.audit import GENESIS, AuditLog, KeyStore, canonical_json
+from tether.cli import _audit as cli_audit
 from tether.cli import app
 from tether.gate import Gate
 
@@ -144,6 +146,9 @@ def test_show(populated: str) -> None:
 def test_show_fits_an_80_column_terminal(populated: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 15, item 20: an 8-column table in 80 columns wrapped every cell."""
     monkeypatch.setenv("COLUMNS", "80")
+    # Rich reads COLUMNS when a console is made: the command's, made at import, may
+    # have read another test's width.
+    monkeypatch.setattr(cli_audit, "out", Console(emoji=False))
     code, output = audit("show", "--db", populated, "--tool", "erp.refund")
     assert code == 0, output
     lines = output.splitlines()

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.audit.conftest import event
 from tests.audit.test_witness import Server, free_port
 from tether.audit import AuditError, AuditEvent, AuditLog, KeyStore, ServerWitness, canonical_json
+from tether.audit._policies import policy_version
 from tether.evidence import export_bundle, verify_bundle
 
 POLICY = "version: 1\nmode: enforce\nagents: {desk: {tools: []}}\n"
@@ -258,3 +259,37 @@ def test_policy_changes_are_recorded(log: AuditLog) -> None:
     loaded = [s.event for s in log.events(type="policy.loaded")]
     assert len(loaded) == 3
     assert log.policy_text(str((loaded[0].details or {})["policy_version"])) == POLICY
+
+
+def test_the_deciding_policy_is_kept_before_its_first_decision(
+    sqlite_db: str, open_log: Callable[..., AuditLog]
+) -> None:
+    """A process that decides without being launched as a worker (the console deciding
+    an approval, an embedded runtime) keeps the text of the version that decided too."""
+    log = open_log(sqlite_db)
+    version = policy_version(SHADOW)
+    log.deciding_with(SHADOW, actor={"account": "console"}, source="policy.yaml")
+    log.append(AuditEvent(type="run.started", run_id="r"))
+    assert log.policy_text(version) is None  # nothing decided by it yet: nothing kept
+    log.append(
+        AuditEvent(
+            type="call.decided",
+            run_id="r",
+            call_id="c",
+            decision={"kind": "allow", "policy_version": version},
+        )
+    )
+    assert log.policy_text(version) == SHADOW
+    types = [s.event.type for s in log.events()]
+    assert types.index("policy.loaded") < types.index("call.decided")
+    (loaded,) = [s.event for s in log.events(type="policy.loaded")]
+    assert loaded.actor == {"account": "console"}
+    log.append(
+        AuditEvent(
+            type="call.decided",
+            run_id="r",
+            call_id="d",
+            decision={"kind": "allow", "policy_version": version},
+        )
+    )
+    assert len(list(log.events(type="policy.loaded"))) == 1  # once per version

@@ -4,11 +4,12 @@ checkpoint is refused and recorded as an incident."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,17 @@ from tests.audit.conftest import attacker, event
 from tether.audit import (
     AuditLog,
     FileWitness,
+    Handover,
+    KeyStore,
     ServerWitness,
+    WitnessRefused,
     WitnessUnavailable,
     verify,
     witness_app,
 )
+from tether.audit._checkpoint import sign_checkpoint
+from tether.audit._handover import handover_payload
+from tether.audit._witness import Held
 
 
 def url_of(log: AuditLog) -> str:
@@ -195,3 +202,103 @@ def test_inconsistent_checkpoint_is_refused_as_an_incident(
     report = log.verify()
     assert not report.intact  # the witness holds checkpoints the database does not
     assert ServerWitness(server.url).incidents()
+
+
+def forged_next(log: AuditLog, keys: KeyStore, handovers: Sequence[Handover] = ()) -> Held:
+    """The checkpoint that would come next, signed by ``keys``, which is not the log's."""
+    last = log.checkpoints()[-1]
+    assert last.number is not None
+    forged = sign_checkpoint(
+        keys.signing_key(),
+        log_id=last.log_id,
+        seq=last.seq,
+        hash=last.hash,
+        at=last.at,
+        kind="manual",
+        number=last.number + 1,
+        prev=last.digest(),
+    )
+    active = keys.active_id() or ""
+    return Held(checkpoint=forged, public_key=keys.public_pem(active), handovers=tuple(handovers))
+
+
+def test_a_witness_refuses_a_key_that_is_not_the_logs(
+    db: str, open_log: Callable[..., AuditLog], server: Server, tmp_path: Path
+) -> None:
+    """Whoever can write the database cannot make a witness take checkpoints signed by a
+    key of their own: the witness pinned the log's key with its first checkpoint."""
+    log = open_log(db, checkpoint_every=5, witnesses=[ServerWitness(server.url)])
+    fill(log, 11)
+    log.send_to_witnesses()
+    mallory = KeyStore(tmp_path / "mallory")
+    forged = forged_next(log, mallory)
+    with pytest.raises(WitnessRefused, match="no handover signed by"):
+        ServerWitness(server.url).submit(forged.checkpoint, forged.public_key)
+    (incident,) = ServerWitness(server.url).incidents()
+    assert "is not the log's" in incident["reason"]
+    # nor with a handover to their key that they signed themselves
+    own = KeyStore(tmp_path / "mallory")
+    fake = Handover(
+        from_key=log.checkpoints()[-1].key_id,
+        to_key=own.active_id() or "",
+        public_key=forged.public_key,
+        at="2026-12-02T00:00:00.000000Z",
+        signature=base64.b64encode(
+            own.signing_key().sign(
+                handover_payload(
+                    log.checkpoints()[-1].key_id,
+                    own.active_id() or "",
+                    forged.public_key,
+                    "2026-12-02T00:00:00.000000Z",
+                )
+            )
+        ).decode(),
+    )
+    with pytest.raises(WitnessRefused, match="no handover signed by"):
+        ServerWitness(server.url).submit(forged.checkpoint, forged.public_key, [fake])
+    # the log's own next checkpoint is taken as if nothing happened
+    fill(log, 5, start=11)
+    (delivery,) = log.send_to_witnesses()
+    assert delivery.status == "cosigned"
+    report = log.verify()
+    assert report.intact and report.assurance == "witnessed"
+
+
+def test_a_file_witness_pins_the_key_too(
+    sqlite_db: str, open_log: Callable[..., AuditLog], tmp_path: Path
+) -> None:
+    witness = FileWitness(tmp_path / "copies")
+    log = open_log(sqlite_db, checkpoint_every=5, witnesses=[witness])
+    fill(log, 6)
+    log.send_to_witnesses()
+    forged = forged_next(log, KeyStore(tmp_path / "mallory"))
+    with pytest.raises(WitnessRefused, match="a key that is not the log's"):
+        witness.submit(forged.checkpoint, forged.public_key)
+
+
+def test_a_rotated_key_is_followed_through_its_handover(
+    db: str, open_log: Callable[..., AuditLog], server: Server, tmp_path: Path
+) -> None:
+    """``tether audit keys rotate``: the old key hands over to the new one before its
+    private half is deleted, and the witnesses follow (twice over, for one that was
+    down during the first rotation)."""
+    copies = FileWitness(tmp_path / "copies")
+    log = open_log(db, checkpoint_every=5, witnesses=[ServerWitness(server.url), copies])
+    fill(log, 6)
+    log.send_to_witnesses()
+    first = log.keys.active_id()
+    second = log.rotate_key()
+    fill(log, 6, start=6)
+    third = log.rotate_key()
+    fill(log, 6, start=12)
+    deliveries = log.send_to_witnesses()
+    # (the background delivery may have sent them already)
+    assert {d.status for d in deliveries} <= {"cosigned", "stored", "up_to_date"}
+    chain = log.keys.handovers(third)
+    assert [(h.from_key, h.to_key) for h in chain] == [(first, second), (second, third)]
+    report = log.verify()
+    assert report.intact and report.assurance == "witnessed"
+    assert [w.behind for w in report.witnesses] == [0, 0]
+    kept = copies.held(report.log_id)
+    assert {held.checkpoint.key_id for held in kept} == {first, second, third}
+    assert any(held.handovers for held in kept)

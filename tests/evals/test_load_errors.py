@@ -48,7 +48,8 @@ def test_the_good_scenario_loads(write_scenario: WriteScenario) -> None:
 def test_unknown_key_names_the_key_and_its_line(write_scenario: WriteScenario) -> None:
     path = write_scenario(GOOD.replace("  actions:", "  acshuns:"))
     found = problems(path)
-    assert found == [(line_of(path, "acshuns"), "unknown key 'acshuns'")]
+    allowed = "actions, approvals, denied, end_state, forbidden, output, status"
+    assert found == [(line_of(path, "acshuns"), f"unknown key 'acshuns'; allowed here: {allowed}")]
 
 
 def test_missing_required_key(write_scenario: WriteScenario) -> None:

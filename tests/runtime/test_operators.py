@@ -157,6 +157,38 @@ def test_undo_by_a_user_of_another_team_is_refused_by_the_scope(
     assert decided.decision["rules"] == ["support-desk.scope"]
 
 
+def test_a_refused_undo_does_not_answer_for_the_next_operator(
+    sqlite_url: str, make_runtime: MakeRuntime, desk: Path
+) -> None:
+    """bob may not undo this refund (another team); alice, who may, undoes it after him:
+    his refusal is not replayed to her, and a third attempt finds it undone."""
+    rt = make_runtime(sqlite_url)
+    run = rt.start("support-desk", "Acme was charged twice", principal="alice", model=ROUTINE)
+    rt.wait(run.id)
+    refund = next(e for e in rt.store.effects(run.id) if e.tool == "erp.create_credit_note")
+    assert asyncio.run(rt.undo(run.id, refund.call_id, by="bob")).kind == "refused"
+    assert asyncio.run(rt.undo(run.id, refund.call_id, by="bob")).kind == "refused"
+    result = asyncio.run(rt.undo(run.id, refund.call_id, by="alice"))
+    assert result.kind == "executed"
+    assert credit_notes(desk) == [(1, 180.0, 1)]
+    undone = rt.store.effect(refund.idempotency_key)
+    assert undone is not None
+    assert undone.reversed_by == f"{run.id}:undo-{refund.call_id}.3"
+    with pytest.raises(ConfigurationError, match="already undone"):
+        asyncio.run(rt.undo(run.id, refund.call_id, by="alice"))
+    decided = [
+        (s.event.call_id, s.event.principal, (s.event.decision or {}).get("kind"))
+        for s in rt.audit.events(run=run.id, type="call.decided")
+        if (s.event.call_id or "").startswith("undo-")
+    ]
+    base = f"undo-{refund.call_id}"
+    assert decided == [
+        (base, "bob", "deny"),
+        (f"{base}.2", "bob", "deny"),
+        (f"{base}.3", "alice", "allow"),
+    ]
+
+
 def test_undo_is_refused_when_the_operator_may_not(
     sqlite_url: str, make_runtime: MakeRuntime, desk: Path
 ) -> None:

@@ -147,4 +147,5 @@ def test_a_sequence_condition_and_a_confirmation_by_the_principal(
     ]
     assert decided.approval is not None
     assert decided.approval["by"] == "alice"
+    assert decided.approval["confirmation"] is True  # her own call: not independent oversight
     assert record.provenance["iban:DE89370400440532013000"] == ["tool:erp.party", "approval"]

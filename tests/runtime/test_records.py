@@ -313,3 +313,17 @@ turns:
         assert text == "see [REDACTED]"
         summary = request.summary(request.created_at)
         assert SECRET not in repr(summary)
+
+
+def test_a_runtime_that_is_not_a_worker_keeps_the_policy_that_decides(tmp_path: Path) -> None:
+    """Issue 17, item 3: the text of every policy version that decided a call is stored,
+    whichever process decided it: here a runtime that was never launched."""
+    with runtime(tmp_path, "turns: [{text: hi}]\n", launch=False) as rt:
+        assert not list(rt.audit.events(type="policy.loaded"))  # nothing decided yet
+        rt.store.create(run_id="r1", agent="desk", agent_version="1", principal="alice", task="t")
+        asyncio.run(rt.calls.propose(a_call(rt, "r1", "crm.lookup", {"name": "Acme"}, "c1")))
+        (loaded,) = list(rt.audit.events(type="policy.loaded"))
+        assert (loaded.event.details or {})["policy_version"] == rt.policy.version
+        assert rt.audit.policy_text(rt.policy.version) == POLICY
+        decided = next(iter(rt.audit.events(type="call.decided")))
+        assert loaded.seq < decided.seq

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import BaseModel, Field
 
+from tether.service import readable_preview as readable
 from tether.tools import tool
 from tether.web._forms import FormError, edited_args, fields_for
-from tether.web._present import readable, time_left
+from tether.web._present import time_left
 
 
 class Address(BaseModel):
@@ -116,6 +118,16 @@ def test_previews_and_time_left_read_well() -> None:
     assert readable('{"before": {"a": 1}}') == '{\n  "before": {\n    "a": 1\n  }\n}'
     assert readable("To: x@y\n\nHello") == "To: x@y\n\nHello"
     assert readable("{not json") == "{not json"
+    diff = json.dumps(
+        {
+            "action": "write",
+            "model": "party.party",
+            "record_id": 7,
+            "changes": {"email": {"before": "a@x.example", "after": "b@x.example"}},
+        }
+    )
+    # the console shows a record diff as the CLI does: field: before → after
+    assert readable(diff) == "write party.party 7\n  email: a@x.example → b@x.example"
     assert [time_left(s) for s in (0, 59, 3599, 7260, 90000)] == [
         "expired",
         "0m 59s",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tether.agents._settings import ModelOptions, RunLimits
-from tether.errors import ConfigurationError
+from tether.errors import AgentFileError, ConfigurationError, FileIssue
+from tether.policy import YamlProblem, line_of, load_with_lines, schema_problems
 from tether.tools import Toolset
 
 if TYPE_CHECKING:
@@ -104,19 +104,39 @@ class _AgentFile(BaseModel):
     limits: RunLimits = RunLimits()
 
 
+def _read_agent_file(path: Path) -> _AgentFile:
+    """The agent file's content; :class:`AgentFileError` names each problem and its line."""
+
+    def refused(problems: list[tuple[int | None, str]]) -> AgentFileError:
+        return AgentFileError([FileIssue(file=str(path), line=n, message=m) for n, m in problems])
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read agent file {path}: {exc.strerror}") from None
+    try:
+        data, lines = load_with_lines(text)
+    except YamlProblem as exc:
+        raise refused([(exc.line, exc.message)]) from None
+    if not isinstance(data, dict):
+        raise refused([(1, "an agent file is a mapping with at least `name` and `policy`")])
+    try:
+        return _AgentFile.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            (line_of(lines, where), message)
+            for where, message in schema_problems(exc, data, _AgentFile)
+        ]
+        raise refused(sorted(problems, key=lambda problem: problem[0] or 0)) from None
+
+
 def load_agent(path: str | Path, *, policy: Policy | None = None) -> Agent:
     """An agent from YAML: ``name``, ``version``, ``model``, ``instructions``, ``policy``,
     ``model_settings`` and ``limits`` (see :mod:`tether.agents._settings`)."""
     from tether.policy import load_policy
 
     path = Path(path)
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-        spec = _AgentFile.model_validate(data)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read agent file {path}: {exc.strerror}") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigurationError(f"agent file {path} is invalid: {exc}") from None
+    spec = _read_agent_file(path)
     return Agent(
         name=spec.name,
         version=spec.version,

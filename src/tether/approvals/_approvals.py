@@ -543,6 +543,11 @@ class Approvals:
             ("edited_args", edited_args),
             ("reopened", reopened),
             ("break_glass", True if by is not None and by.break_glass else None),
+            # the rule asked the person acted for to confirm: not another person's oversight
+            (
+                "confirmation",
+                True if by is not None and by.account == request.requested_by else None,
+            ),
         ):
             if value is not None:
                 approval[key] = value

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     )
     from tether.audit._export import export_jsonl
     from tether.audit._from_gate import from_gate_event
+    from tether.audit._handover import Handover
     from tether.audit._keys import DEFAULT_KEYS_DIR, KEYS_ENV, KeyStore
     from tether.audit._log import DEFAULT_RETENTION, AuditLog, PruneResult
     from tether.audit._otel import (
@@ -80,6 +81,7 @@ _WHERE: dict[str, str] = {
     "EventType": "tether.audit._event",
     "FileWitness": "tether.audit._witness",
     "GENESIS": "tether.audit._canonical",
+    "Handover": "tether.audit._handover",
     "Held": "tether.audit._witness",
     "JsonLinesSpanExporter": "tether.audit._otel",
     "KEYS_ENV": "tether.audit._keys",
@@ -135,6 +137,7 @@ __all__ = [
     "Delivery",
     "EventType",
     "FileWitness",
+    "Handover",
     "Held",
     "JsonLinesSpanExporter",
     "KeyStore",

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from tether.audit._canonical import canonical_json, format_time
 from tether.audit._checkpoint import Checkpoint
 from tether.audit._errors import AuditError, WitnessRefused, WitnessUnavailable
+from tether.audit._handover import Handover
 from tether.audit._witness import Behind, Witness
 from tether.db import audit_checkpoint, audit_witness, reading
 
@@ -65,6 +66,7 @@ class Deliverer:
         engine: Callable[[], Engine],
         checkpoint_of: Callable[[object], Checkpoint],
         public_pem: Callable[[str], str],
+        handovers: Callable[[str], Sequence[Handover]] = lambda key_id: (),
         incident: Incident,
     ) -> None:
         self.witnesses = list(witnesses)
@@ -73,6 +75,7 @@ class Deliverer:
         self._engine = engine
         self._checkpoint_of = checkpoint_of
         self._public_pem = public_pem
+        self._handovers = handovers
         self._incident = incident
         self._failing: dict[str, str] = {}
         """Witnesses whose last delivery failed, and why."""
@@ -184,7 +187,11 @@ class Deliverer:
         sent = 0
         for checkpoint in backlog:
             try:
-                cosignature = witness.submit(checkpoint, self._public_pem(checkpoint.key_id))
+                cosignature = witness.submit(
+                    checkpoint,
+                    self._public_pem(checkpoint.key_id),
+                    self._handovers(checkpoint.key_id),
+                )
             except WitnessRefused as exc:
                 self._record(witness.name, checkpoint, "refused", detail=str(exc))
                 self._incident(witness.name, checkpoint, str(exc))
@@ -216,4 +223,3 @@ class Deliverer:
                     "detail": detail,
                 },
             )
-

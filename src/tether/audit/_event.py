@@ -96,7 +96,8 @@ class AuditEvent:
     approval: Mapping[str, Any] | None = None
     """On approval events: ``request_id``, ``approvers``, ``quorum``, ``expires_at``; when
     decided also ``verdict`` (approved, rejected, expired), ``by``, ``decided_at``,
-    ``comment`` and ``edited_args``."""
+    ``comment``, ``edited_args`` and, when the person the agent acted for decided on a
+    rule that asked them to confirm, ``confirmation: true``."""
     effect: Mapping[str, Any] | None = None
     """On ``call.executed``: the effect class and, where the connector can tell, what
     changed: ``{"class": "write", "changes": [{"system", "record", "before", "after"}]}``;

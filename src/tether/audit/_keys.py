@@ -5,13 +5,17 @@ The directory (default ``.tether/keys``, or ``TETHER_AUDIT_KEYS``) holds, for ea
 private key, PEM, mode 0600); ``active`` names the key that signs new checkpoints. A
 key id is the first 16 hex digits of the SHA-256 of the raw public key, so a key file
 cannot claim to be another key. Rotation makes a new active key and deletes the old
-private key; public keys are kept, so old checkpoints still verify. A verifier needs
-only the ``.pub`` files.
+private key, after the old key signed a handover to the new one (``<new id>.handover``,
+what witnesses need to follow the rotation); public keys are kept, so old checkpoints
+still verify. A verifier needs only the ``.pub`` files.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as _dt
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -21,12 +25,15 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from tether.audit._canonical import canonical_json, format_time
 from tether.audit._errors import AuditKeyError
+from tether.audit._handover import Handover, handover_payload
 from tether.private import write_private
 
 KEYS_ENV = "TETHER_AUDIT_KEYS"
 DEFAULT_KEYS_DIR = Path(".tether/keys")
 _ACTIVE = "active"
+_MAX_HANDOVERS = 10_000
 
 log = logging.getLogger("tether.audit")
 
@@ -74,9 +81,16 @@ class KeyStore:
         return SigningKey(key_id=active, private_key=self._load_private(active))
 
     def rotate(self) -> SigningKey:
-        """A new active key. The old private keys are deleted; their public keys stay."""
+        """A new active key. The old private keys are deleted; their public keys stay.
+
+        The old key first signs a handover to the new one (``<new id>.handover``), so
+        witnesses that pinned the old key take checkpoints signed by the new one.
+        """
         old = self._active_id()
+        previous = self._load_private(old) if old is not None and self._has_private(old) else None
         key = self._generate()
+        if old is not None and previous is not None:
+            self._write_handover(SigningKey(key_id=old, private_key=previous), key)
         tmp = self.path / f".{_ACTIVE}.{key.key_id}"
         write_private(tmp, (key.key_id + "\n").encode())
         os.replace(tmp, self.path / _ACTIVE)
@@ -87,6 +101,22 @@ class KeyStore:
             "rotated the audit signing key: %s replaces %s in %s", key.key_id, old, self.path
         )
         return key
+
+    def _has_private(self, key_id: str) -> bool:
+        return (self.path / f"{key_id}.key").is_file()
+
+    def _write_handover(self, old: SigningKey, new: SigningKey) -> None:
+        pem = self.public_pem(new.key_id)
+        at = format_time(_dt.datetime.now(_dt.UTC))
+        signature = old.sign(handover_payload(old.key_id, new.key_id, pem, at))
+        handover = Handover(
+            from_key=old.key_id,
+            to_key=new.key_id,
+            public_key=pem,
+            at=at,
+            signature=base64.b64encode(signature).decode(),
+        )
+        (self.path / f"{new.key_id}.handover").write_text(canonical_json(handover.to_dict()))
 
     def _create_first(self) -> SigningKey:
         key = self._generate()
@@ -169,6 +199,25 @@ class KeyStore:
             raise AuditKeyError(f"no public key {key_id} in {self.path}", key_id=key_id)
         self._load_public(file)
         return file.read_text()
+
+    def handovers(self, key_id: str) -> list[Handover]:
+        """The handovers that lead to ``key_id`` from the log's first key, oldest first."""
+        chain: list[Handover] = []
+        current = key_id
+        while len(chain) < _MAX_HANDOVERS:
+            file = self.path / f"{current}.handover"
+            try:
+                data = json.loads(file.read_text())
+            except FileNotFoundError:
+                break
+            except ValueError:
+                raise AuditKeyError(f"{file} is not JSON: restore it", key_id=current) from None
+            handover = Handover.from_dict(data, where=str(file))
+            if handover.to_key != current:
+                raise AuditKeyError(f"{file} hands over to another key", key_id=current)
+            chain.append(handover)
+            current = handover.from_key
+        return chain[::-1]
 
     def active_id(self) -> str | None:
         """The id of the key that signs new checkpoints, if there is one yet."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,9 @@ class AuditLog:
         self._group = GroupCommit(self._write)
         self._known_checkpoint: tuple[int, _dt.datetime] | None = None
         """The last checkpoint this log wrote or read: (seq, time)."""
+        self._deciding: _Deciding | None = None
+        """The policy this process decides with, until its text is kept."""
+        self._policy_lock = threading.Lock()
         if require_witness and not witnesses:
             raise ValueError("require_witness needs at least one witness")
         self.witnesses = list(witnesses)
@@ -135,6 +139,7 @@ class AuditLog:
             engine=lambda: self.engine,
             checkpoint_of=lambda row: checkpoint_of(row, self._log_id or self._read_log_id()),
             public_pem=self.keys.public_pem,
+            handovers=self.keys.handovers,
             incident=self._witness_refused,
         )
 
@@ -204,6 +209,7 @@ class AuditLog:
         prepared = [self._prepare(event) for event in events]
         if not prepared:
             return []
+        self._keep_deciding_policy(events)
         return self._group.submit((prepared, alongside))
 
     def _write(self, batches: list[_Batch]) -> list[list[StoredEvent]]:
@@ -319,6 +325,34 @@ class AuditLog:
                     ]
                 )
         return version
+
+    def deciding_with(
+        self, text: str, *, actor: Mapping[str, Any] | None = None, source: str | None = None
+    ) -> None:
+        """The policy this process decides with: its text is kept (:meth:`record_policy`)
+        before the first event that names its version as a decision's, whatever surface
+        makes that decision (a worker, the console, the CLI, an embedded runtime)."""
+        with self._policy_lock:
+            self._deciding = _Deciding(policy_version(text), text, actor, source)
+
+    def record_deciding_policy(self) -> str | None:
+        """Keep the text of the policy :meth:`deciding_with` named now; its version, or
+        None when there is none or it was in use already."""
+        with self._policy_lock:
+            pending, self._deciding = self._deciding, None
+        if pending is None:
+            return None
+        try:
+            return self.record_policy(pending.text, actor=pending.actor, source=pending.source)
+        except BaseException:
+            with self._policy_lock:
+                self._deciding = self._deciding or pending
+            raise
+
+    def _keep_deciding_policy(self, events: Sequence[AuditEvent]) -> None:
+        pending = self._deciding
+        if pending is not None and any(_decided_by(event, pending.version) for event in events):
+            self.record_deciding_policy()
 
     def policy_text(self, version: str) -> str | None:
         """The stored text of a policy version, if it decided anything here."""
@@ -614,3 +648,19 @@ def _delete_through(conn: Connection, seq: int) -> int:
         result = conn.execute(audit_event.delete().where(audit_event.c.seq <= seq))
         conn.execute(audit_prune_guard.delete())
     return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class _Deciding:
+    version: str
+    text: str
+    actor: Mapping[str, Any] | None
+    source: str | None
+
+
+def _decided_by(event: AuditEvent, version: str) -> bool:
+    """Whether ``event`` records a decision (or an approval) made by policy ``version``."""
+    for data in (event.decision, event.approval):
+        if data and data.get("policy_version") == version:
+            return True
+    return False

@@ -9,9 +9,11 @@ SQL here is written with ``?`` placeholders; PostgreSQL gets ``%s``.
 from __future__ import annotations
 
 import itertools
+import re
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,47 @@ def read_snapshot(engine: Engine) -> Iterator[Reader]:
     """A :class:`Reader` on ``engine``; a database that holds no audit log is refused."""
     where = shown_url(engine.url)
     _check_file(engine, where)
+    with _snapshot(engine, where) as reader:
+        try:
+            _check_tables(reader)
+        except driver_errors() as exc:
+            raise AuditLogUnreadable(f"cannot read {where}: {_reason(exc)}") from None
+        yield reader
+
+
+def twin_opener(
+    engine: Engine, reader: Reader
+) -> Callable[[], AbstractContextManager[Reader]] | None:
+    """How to open a second :class:`Reader`, for work in another thread (open it there).
+
+    On PostgreSQL it sees exactly ``reader``'s snapshot (exported now, imported when
+    opened); on SQLite it is a snapshot of its own, taken when opened, so its user
+    bounds what it reads by what ``reader`` saw (appends are all that WAL lets writers
+    do meanwhile). None where there can be no second connection to the same data: an
+    in-memory database, a server that cannot export snapshots (a standby).
+    """
+    if reader.postgres:
+        try:
+            row = reader.savepoint_one("SELECT pg_export_snapshot()")
+        except driver_errors():
+            return None
+        exported = str(row[0]) if row else ""
+        if not _SNAPSHOT_ID.fullmatch(exported):
+            return None
+        return partial(_snapshot, engine, reader.where, imported=exported)
+    database = engine.url.database or ""
+    if database in ("", ":memory:") or "mode=memory" in str(engine.url.query):
+        return None
+    return partial(_snapshot, engine, reader.where)
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
+"""What PostgreSQL's ``pg_export_snapshot()`` returns (it goes into SQL as a literal)."""
+
+
+@contextmanager
+def _snapshot(engine: Engine, where: str, *, imported: str | None = None) -> Iterator[Reader]:
+    """One connection in a read-only transaction; ``imported`` is a PostgreSQL snapshot."""
     try:
         pooled = engine.raw_connection()
     except _open_errors() as exc:
@@ -121,14 +164,15 @@ def read_snapshot(engine: Engine) -> Iterator[Reader]:
 
                 raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 raw.read_only = True
+                if imported is not None:
+                    raw.execute(f"SET TRANSACTION SNAPSHOT '{imported}'")
             else:
                 raw.execute("BEGIN")
-            reader = Reader(raw, postgres, where)
-            _check_tables(reader)
+                raw.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # the snapshot starts here
         except driver_errors() as exc:
             raise AuditLogUnreadable(f"cannot read {where}: {_reason(exc)}") from None
         try:
-            yield reader
+            yield Reader(raw, postgres, where)
         except driver_errors() as exc:
             raise AuditLogUnreadable(f"cannot read the audit log in {where}: {exc}") from None
     finally:

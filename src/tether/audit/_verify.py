@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,12 +15,12 @@ from sqlalchemy.engine import Engine
 
 from tether.audit._canonical import GENESIS, sha256_hex
 from tether.audit._checkpoint import Checkpoint
-from tether.audit._columns import BODY_KEYS, COLUMNS, WIDTHS, columns_of
+from tether.audit._column_check import first_differing
 from tether.audit._damage import Problem, Row, classify
 from tether.audit._errors import AuditError, AuditKeyError, AuditLogUnreadable, UnknownSchemaVersion
 from tether.audit._event import KNOWN_SCHEMA_VERSIONS
 from tether.audit._keys import KeyStore
-from tether.audit._reader import Reader, driver_errors, read_snapshot
+from tether.audit._reader import Reader, driver_errors, read_snapshot, twin_opener
 from tether.audit._witness import Witness, WitnessKind
 from tether.db import DatabaseError, connect
 
@@ -140,7 +141,8 @@ def verify(
     engine = database if isinstance(database, Engine) else _open(database)
     try:
         with read_snapshot(engine) as reader:
-            return _Verifier(reader, store, external, upto, witnesses).run()
+            twin = twin_opener(engine, reader)
+            return _Verifier(reader, store, external, upto, witnesses, twin=twin).run()
     finally:
         if owned:
             engine.dispose()
@@ -161,8 +163,12 @@ class _Verifier:
         external: Checkpoint | None,
         upto: int | None,
         witnesses: Sequence[Witness],
+        *,
+        twin: Callable[[], AbstractContextManager[Reader]] | None = None,
     ) -> None:
         self.reader = reader
+        self.twin = twin
+        """Opens a second reader, for the column check beside the walk."""
         self.keys = keys
         self.external = external
         self.upto = upto
@@ -186,13 +192,14 @@ class _Verifier:
         if self.upto is not None and last is not None:
             last = min(last, self.upto)
         walk = _Walk([*self.valid, *self.witnessed])
-        if first is not None:
-            self._walk(walk, first)
-        end = last if last is not None else self._pruned_through()
-        self._check_truncation(end)
-        self._check_misplaced()
-        if not self.problems and first is not None:
-            self._check_columns()
+        with self._columns_checked_beside(first, last) as columns_found:
+            if first is not None:
+                self._walk(walk, first)
+            end = last if last is not None else self._pruned_through()
+            self._check_truncation(end)
+            self._check_misplaced()
+            if not self.problems and first is not None:
+                self._check_columns(columns_found())
         signed = [cp.seq for cp in self.valid if cp.seq <= (walk.last or 0) and cp.seq in walk.met]
         return VerifyReport(
             log_id=log_id,
@@ -448,22 +455,29 @@ class _Verifier:
 
     # --- the query columns agree with the signed records ------------------------------
 
-    def _check_columns(self) -> None:
-        """Each query column against its hashed record; and every record's schema version.
-
-        One scan by the database's JSON functions finds the first row that differs, or
-        whose record holds an escape that may stand for an unstorable character (NUL, a
-        lone surrogate): such a row is compared in Python, with the function that made
-        its columns, and the scan goes on after it. If a record is not JSON at all,
-        every row is compared in Python.
-        """
-        try:
-            row = self._first_differing()
-        except driver_errors():  # a record that is not JSON at all: check row by row instead
-            row = self._check_rows("")
-        if row is None:
+    @contextmanager
+    def _columns_checked_beside(
+        self, first: int | None, last: int | None
+    ) -> Iterator[Callable[[], tuple[int, str] | None]]:
+        """The column check, run on a second connection while the chain is walked (the
+        database's JSON scan and Python's hashing then share the machine's cores)."""
+        if first is None or last is None or self.twin is None:
+            yield lambda: first_differing(self.reader, upto=last)
             return
-        seq, version = row
+        opener = self.twin
+
+        def check() -> tuple[int, str] | None:
+            with opener() as twin:
+                return first_differing(twin, upto=last)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-verify") as pool:
+            yield pool.submit(check).result
+
+    def _check_columns(self, found: tuple[int, str] | None) -> None:
+        """What the column check found: an unknown schema version or an edited row."""
+        if found is None:
+            return
+        seq, version = found
         if version is not None and version not in {str(v) for v in KNOWN_SCHEMA_VERSIONS}:
             shown: object = int(version) if str(version).isdigit() else version
             raise UnknownSchemaVersion(seq=seq, version=shown, known=KNOWN_SCHEMA_VERSIONS)
@@ -475,37 +489,6 @@ class _Verifier:
                 "tool, time) were changed: they differ from its hashed record",
             )
         )
-
-    def _first_differing(self) -> tuple[int, str] | None:
-        sql = _column_check_sql(self.reader.postgres)
-        after = -(2**62)
-        while True:
-            found = self.reader.savepoint_one(sql, (after,))
-            if found is None:
-                return None
-            seq, version, unsafe = found
-            if not unsafe:
-                return int(seq), version
-            checked = self._check_rows(" WHERE seq = ?", (seq,))
-            if checked is not None:
-                return checked
-            after = int(seq)
-
-    def _check_rows(self, where: str, params: tuple[int, ...] = ()) -> tuple[int, str] | None:
-        sql = f"SELECT seq, record, {', '.join(COLUMNS)} FROM tether_audit_event{where}"
-        with self.reader.rows(sql + " ORDER BY seq", params) as rows:
-            for seq, record, *columns in rows:
-                try:
-                    body = json.loads(record)["body"]
-                    expected = columns_of(body)
-                except (TypeError, ValueError, KeyError, AttributeError):
-                    return seq, "1"
-                version = body.get("v")
-                if isinstance(version, int) and version not in KNOWN_SCHEMA_VERSIONS:
-                    return seq, str(version)
-                if expected != columns:
-                    return seq, "1"
-        return None
 
 
 def chain_problems(stored: Iterable[Checkpoint]) -> list[Problem]:
@@ -631,47 +614,3 @@ class _Walk:
                 return False
         self.met.add(seq)
         return True
-
-
-_UNSAFE = ("\\u0000", "\\ud")
-"""Escapes in a record that may stand for what a column cannot store: NUL, surrogates."""
-
-
-def _column_check_sql(postgres: bool) -> str:
-    """The first row after ``?`` (seq, version, unsafe) whose columns differ from its
-    record, whose version is unknown, or whose record holds an unsafe escape."""
-    known = ",".join(f"'{v}'" for v in KNOWN_SCHEMA_VERSIONS)
-    if postgres:
-        unsafe = " OR ".join(f"strpos(record, '{e}') > 0" for e in _UNSAFE)
-        checks = " OR ".join(
-            (
-                f"b->>'{key}' IS DISTINCT FROM {column}::text"
-                if column == "schema_version"
-                else f"left(b->>'{key}', {WIDTHS[column]}) IS DISTINCT FROM {column}"
-            )
-            for key, column in zip(BODY_KEYS, COLUMNS, strict=True)
-        )
-        # OFFSET 0 keeps the subquery whole, so each record is parsed once, not per check;
-        # a record with an unsafe escape is never cast (jsonb refuses NUL).
-        return (
-            "SELECT seq, b->>'v', unsafe FROM (SELECT *, CASE WHEN unsafe THEN NULL ELSE "
-            "(record::jsonb)->'body' END AS b FROM (SELECT *, "
-            f"({unsafe}) AS unsafe FROM tether_audit_event WHERE seq > ? OFFSET 0) u OFFSET 0) t "
-            f"WHERE unsafe OR {checks} OR (b->>'v') NOT IN ({known}) ORDER BY seq LIMIT 1"
-        )
-    unsafe = " OR ".join(f"instr(record, '{e}') > 0" for e in _UNSAFE)
-    checks = " OR ".join(
-        (
-            f"json_extract(record, '$.body.{key}') IS NOT {column}"
-            if column == "schema_version"
-            else f"substr(json_extract(record, '$.body.{key}'), 1, {WIDTHS[column]}) "
-            f"IS NOT {column}"
-        )
-        for key, column in zip(BODY_KEYS, COLUMNS, strict=True)
-    )
-    return (
-        f"SELECT seq, CAST(json_extract(record, '$.body.v') AS TEXT), {unsafe} "
-        f"FROM tether_audit_event WHERE seq > ? AND (({unsafe}) OR {checks} "
-        f"OR CAST(json_extract(record, '$.body.v') AS TEXT) NOT IN ({known})) "
-        "ORDER BY seq LIMIT 1"
-    )

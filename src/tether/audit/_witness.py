@@ -26,7 +26,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tether.audit._canonical import canonical_json
 from tether.audit._checkpoint import Checkpoint
 from tether.audit._errors import AuditError, WitnessRefused, WitnessUnavailable
+from tether.audit._handover import Handover, handed_over
 from tether.audit._keys import SigningKey, key_id_of
 
 WitnessKind = Literal["file", "server"]
@@ -126,6 +127,8 @@ class Held:
     """The log's public key (PEM) the checkpoint was signed with, as sent."""
     cosignature: Cosignature | None = None
     """The witness's cosignature (server witnesses only)."""
+    handovers: tuple[Handover, ...] = ()
+    """The key handovers sent with it, leading from the log's first key to its own."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -134,6 +137,8 @@ class Held:
         }
         if self.cosignature is not None:
             data["cosignature"] = self.cosignature.to_dict()
+        if self.handovers:
+            data["handovers"] = [handover.to_dict() for handover in self.handovers]
         return data
 
     @classmethod
@@ -141,10 +146,14 @@ class Held:
         if not isinstance(data, dict) or not isinstance(data.get("public_key"), str):
             raise AuditError(f"{where}: not a witnessed checkpoint")
         cosignature = data.get("cosignature")
+        handovers = data.get("handovers") or []
+        if not isinstance(handovers, list):
+            raise AuditError(f"{where}: handovers must be a list")
         return cls(
             checkpoint=Checkpoint.from_dict(data.get("checkpoint"), where=where),
             public_key=data["public_key"],
             cosignature=None if cosignature is None else Cosignature.from_dict(cosignature),
+            handovers=tuple(Handover.from_dict(item, where=where) for item in handovers),
         )
 
 
@@ -163,8 +172,11 @@ class Witness(Protocol):
     """Stable and unique: the folder, or the server's URL."""
     kind: WitnessKind
 
-    def submit(self, checkpoint: Checkpoint, public_key: str) -> Cosignature | None:
-        """Hand over one checkpoint; a server's cosignature. Raises :class:`Behind`,
+    def submit(
+        self, checkpoint: Checkpoint, public_key: str, handovers: Sequence[Handover] = ()
+    ) -> Cosignature | None:
+        """Hand over one checkpoint, with the log's public key and the key handovers that
+        lead to it; a server's cosignature. Raises :class:`Behind`,
         :class:`WitnessRefused` (inconsistent) or :class:`WitnessUnavailable`."""
         ...
 
@@ -209,12 +221,17 @@ class WitnessBook:
             with self._locked(checkpoint.log_id) as file:
                 last = _last_line(file)
                 if last is not None:
-                    kept = self._check(file, Held.from_dict(last, where=self.name), checkpoint)
+                    top = Held.from_dict(last, where=self.name)
+                    kept = self._check(file, top, checkpoint)
                     if kept is not None:
                         return kept
+                    self._check_key(top, held)
                 if sign is not None:
                     held = Held(
-                        checkpoint=checkpoint, public_key=held.public_key, cosignature=sign()
+                        checkpoint=checkpoint,
+                        public_key=held.public_key,
+                        cosignature=sign(),
+                        handovers=held.handovers,
                     )
                 file.seek(0, os.SEEK_END)
                 file.write((canonical_json(held.to_dict()) + "\n").encode())
@@ -257,6 +274,21 @@ class WitnessBook:
             witness=self.name,
         )
 
+    def _check_key(self, top: Held, held: Held) -> None:
+        """The key is pinned: the one that signed what the book holds, or one it handed to."""
+        pinned, key_id = top.checkpoint.key_id, held.checkpoint.key_id
+        if key_id == pinned:
+            return
+        pinned_key = load_public_key(top.public_key, what=f"{self.name}'s key {pinned}")
+        if not handed_over(pinned, pinned_key, key_id, held.handovers, load=_named_key):
+            raise WitnessRefused(
+                f"checkpoint {held.checkpoint.number} is signed by key {key_id}, but "
+                f"{self.name} holds this log's checkpoints signed by key {pinned}, and no "
+                f"handover signed by {pinned} leads to {key_id}: a key that is not the "
+                "log's",
+                witness=self.name,
+            )
+
     def held(self, log_id: str) -> list[Held]:
         path = self.path(log_id)
         try:
@@ -278,6 +310,13 @@ class WitnessBook:
                 yield file
             finally:
                 fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+
+def _named_key(pem: str, key_id: str) -> Ed25519PublicKey:
+    key = load_public_key(pem, what=f"the handed-over key {key_id}")
+    if key_id_of(key) != key_id:
+        raise AuditError(f"a handover's public key is not {key_id}")
+    return key
 
 
 def _entries(file: Any, *, where: str) -> Iterator[Held]:
@@ -325,8 +364,12 @@ class FileWitness:
     def __repr__(self) -> str:
         return f"FileWitness({str(self.folder)!r})"
 
-    def submit(self, checkpoint: Checkpoint, public_key: str) -> Cosignature | None:
-        self._book.add(Held(checkpoint=checkpoint, public_key=public_key))
+    def submit(
+        self, checkpoint: Checkpoint, public_key: str, handovers: Sequence[Handover] = ()
+    ) -> Cosignature | None:
+        self._book.add(
+            Held(checkpoint=checkpoint, public_key=public_key, handovers=tuple(handovers))
+        )
         return None
 
     def held(self, log_id: str) -> list[Held]:

@@ -10,6 +10,7 @@ GET  /v1/key                     {"key_id": ..., "public_key": PEM}
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from tether.audit._checkpoint import Checkpoint
 from tether.audit._errors import AuditError, WitnessRefused, WitnessUnavailable
+from tether.audit._handover import Handover
 from tether.audit._keys import key_id_of
 from tether.audit._witness import Behind, Cosignature, Held, WitnessKind, load_public_key
 
@@ -61,12 +63,13 @@ class ServerWitness:
         """The checkpoints the witness refused (its incident log)."""
         return list(_json(self._request("GET", "/v1/incidents"), many=True))
 
-    def submit(self, checkpoint: Checkpoint, public_key: str) -> Cosignature | None:
-        answer = self._request(
-            "POST",
-            "/v1/checkpoints",
-            json={"checkpoint": checkpoint.to_dict(), "public_key": public_key},
-        )
+    def submit(
+        self, checkpoint: Checkpoint, public_key: str, handovers: Sequence[Handover] = ()
+    ) -> Cosignature | None:
+        sent: dict[str, Any] = {"checkpoint": checkpoint.to_dict(), "public_key": public_key}
+        if handovers:
+            sent["handovers"] = [handover.to_dict() for handover in handovers]
+        answer = self._request("POST", "/v1/checkpoints", json=sent)
         data = _json(answer)
         if answer.status_code == 409 and data.get("error") == "behind":
             last = data.get("last")

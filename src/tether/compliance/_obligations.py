@@ -167,6 +167,11 @@ def art_14(i: Inputs) -> Obligation:
             ),
             _trail("approvals edited", t.edited, "approval.decided events with edited_args"),
             _trail(
+                "confirmations by the person acted for",
+                t.confirmations,
+                "approval.decided events with confirmation (not another person's oversight)",
+            ),
+            _trail(
                 "median seconds to decide",
                 _round(t.median_decision_seconds),
                 "closing approval.decided minus approval.requested, per request",

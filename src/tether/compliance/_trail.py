@@ -50,6 +50,8 @@ class TrailFacts:
     closed: Counter[str] = field(default_factory=Counter)
     """Requests closed, by how (approved, rejected, expired, cancelled)."""
     edited: int = 0
+    confirmations: int = 0
+    """Decisions by the person the agent acted for, on a rule that asked them to confirm."""
     """Approvals whose approver changed the arguments."""
     deciders: Counter[str] = field(default_factory=Counter)
     """Who decided approvals (the authenticated account)."""
@@ -144,6 +146,7 @@ def _approval_decided(facts: TrailFacts, stored: StoredEvent, _: frozenset[str])
     approval = dict(event.approval or {})
     facts.verdicts[str(approval.get("verdict") or "decided")] += 1
     facts.edited += bool(approval.get("edited_args"))
+    facts.confirmations += bool(approval.get("confirmation"))
     actor: dict[str, Any] = dict(event.actor or {})
     who = actor.get("account") or approval.get("by")
     if who:

@@ -19,7 +19,7 @@ from tether.evals._errors import ScenarioError, ScenarioIssue
 from tether.evals._matchers import tool_matches
 from tether.evals._rest import connector_services
 from tether.evals._scenario import ScenarioSpec
-from tether.policy import Path_, YamlProblem, line_of, load_with_lines
+from tether.policy import Path_, YamlProblem, line_of, load_with_lines, schema_problems
 
 CONFIG_NAME = "tether.yaml"
 SKIPPED_FOLDERS = frozenset({"scripts", "agents"})
@@ -201,30 +201,8 @@ class _FileLoader:
         return data
 
     def _schema_issues(self, exc: ValidationError, data: Any) -> None:
-        found: dict[Path_, list[str]] = {}
-        specific: set[Path_] = set()
-        for error in exc.errors():
-            names_key = error["type"] in ("missing", "extra_forbidden")
-            path = _data_path(error["loc"], data, names_key=names_key)
-            if error["type"] == "extra_forbidden":
-                message = f"unknown key {path[-1]!r}"
-            elif error["type"] == "missing":
-                message = f"missing required key {path[-1]!r}"
-            else:
-                where = ".".join(str(part) for part in path) or "scenario"
-                message = f"{where}: {error['msg'].removeprefix('Value error, ')}"
-            if error["type"] == "value_error":  # our own checks say what is wrong…
-                if path not in specific:
-                    found[path] = []
-                specific.add(path)
-            elif path in specific:  # …better than another union branch's type error
-                continue
-            found.setdefault(path, []).append(message)
-        for path, messages in found.items():
-            if any(other[: len(path)] == path and other != path for other in found):
-                continue  # a union's every branch complained; the deepest says what is wrong
-            for message in dict.fromkeys(messages):
-                self.problem(path, message)
+        for path, message in schema_problems(exc, data, ScenarioSpec):
+            self.problem(path, message)
 
     def _config(self, spec: ScenarioSpec) -> Config | None:
         if self.override is not None:
@@ -382,19 +360,3 @@ def _nearest_config(folder: Path) -> Path | None:
 
 def _names(names: Iterable[str]) -> str:
     return ", ".join(sorted(names)) or "(none)"
-
-
-def _data_path(loc: tuple[int | str, ...], data: Any, *, names_key: bool) -> Path_:
-    """The part of a Pydantic error location that names real keys (drops union tags)."""
-    path: list[str | int] = []
-    current = data
-    for index, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:  # noqa: SIM114 (mypy narrows each)
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            current = current[part]
-            path.append(part)
-        elif names_key and index == len(loc) - 1 and isinstance(current, dict):
-            path.append(part)
-    return tuple(path)

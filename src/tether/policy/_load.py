@@ -238,6 +238,7 @@ class _Loader:
         policy = Policy(
             version=version,
             source=self.file,
+            text=self.text,
             spec=spec,
             tools=toolset,
             agents={},

@@ -161,6 +161,9 @@ class Policy:
     """What ``tether policy check`` warns about (the policy loads nonetheless)."""
     classified: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Per tool the ``tools:`` section classifies: what it set, for ``policy explain``."""
+    text: str = ""
+    """The text it was loaded from (its :attr:`version` is that text's hash), kept in the
+    audit trail's policy snapshots by the processes that decide with it."""
 
     @property
     def reads_history(self) -> bool:

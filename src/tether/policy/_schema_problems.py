@@ -24,11 +24,20 @@ def schema_problems(
     exc: ValidationError, data: Any, model: type[BaseModel]
 ) -> list[tuple[Path_, str]]:
     """The problems of ``exc`` (raised validating ``data`` as ``model``), each with
-    the path in ``data`` it is about; a union's branches complain once, by the deepest."""
+    the path in ``data`` it is about; a union's branches complain once, by the deepest,
+    and a validator's own message (a ``value_error``) wins over another branch's type
+    error at the same path."""
     found: dict[Path_, list[str]] = {}
+    specific: set[Path_] = set()
     for error in exc.errors():
         names_key = error["type"] in ("missing", "extra_forbidden")
         path = _data_path(error["loc"], data, names_key=names_key)
+        if error["type"] == "value_error":  # tether's own checks say what is wrong…
+            if path not in specific:
+                found[path] = []
+            specific.add(path)
+        elif path in specific:  # …better than another union branch's type error
+            continue
         found.setdefault(path, []).append(_message(error, path, model))
     problems: list[tuple[Path_, str]] = []
     for path, messages in found.items():

@@ -5,6 +5,8 @@ Each is recorded with its :class:`~tether.identity.Actor` (account, surface, met
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy.engine import Engine
 
 from tether.approvals import Approvals
@@ -120,7 +122,7 @@ class Operators:
             agent_version=record.agent_version,
             principal=operator,
             run=self.store.run_state(run_id),
-            call_id=f"undo-{call_id}",
+            call_id=self._undo_call_id(run_id, call_id),
             why=f"{by.account} undoes {call_id} ({tool.name})",
         )
         verdict = self.calls.decide(call)
@@ -130,5 +132,19 @@ class Operators:
             verdict.call, verdict.decision, None, begun=verdict.begun
         )
         if isinstance(outcome, answer.Executed):
-            self.store.mark_reversed(key, f"{run_id}:undo-{call_id}")
+            self.store.mark_reversed(key, f"{run_id}:{call.call_id}")
         return outcome
+
+    def _undo_call_id(self, run_id: str, call_id: str) -> str:
+        """The id of the reversing call: ``undo-<call>``, then ``undo-<call>.2``, ``.3``…
+        after refused attempts. A refusal (this operator may not, the policy said no then)
+        must not answer for the next operator's attempt, as a replayed call id would;
+        an attempt in flight or held for approval answers for the next one, so that two
+        operators undoing at once share one reversing call, executed at most once."""
+        attempt = f"undo-{call_id}"
+        for number in itertools.count(2):
+            tried = self.store.effect(f"{run_id}:{attempt}")
+            if tried is None or tried.status != "refused":
+                return attempt
+            attempt = f"undo-{call_id}.{number}"
+        raise AssertionError("unreachable")  # pragma: no cover

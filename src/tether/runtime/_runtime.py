@@ -24,7 +24,6 @@ import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
@@ -113,6 +112,7 @@ class Runtime:
                 witnesses=witnesses,
                 require_witness=require_witness,
             )
+        self._decide_with_policy()
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
         )
@@ -246,7 +246,7 @@ class Runtime:
                 self.durability.before_start = self._launch_on_demand
             return
         self._launch_when_needed = None
-        self._record_policy()
+        self.audit.record_deciding_policy()
         # The runtime runs the segments: their parts (Pydantic AI, the agents) are built
         # with the first one, or by prepare_segments, not before DBOS can hand one over.
         self.durability.launch(self, concurrency=concurrency)
@@ -262,18 +262,15 @@ class Runtime:
         if self._launch_when_needed is not None and not self.durability.launched:
             self.launch(concurrency=self._launch_when_needed)
 
-    def _record_policy(self) -> None:
-        """Keep the text of the policy this process decides with (once per version), and
-        who started deciding with it: the audit trail's policy snapshots."""
-        source = Path(self.policy.source)
-        try:
-            text = source.read_text(encoding="utf-8")
-        except (OSError, ValueError):
-            return
-        if policy_version(text) != self.policy.version:
-            return  # changed on disk since it was loaded: not the text that decides
+    def _decide_with_policy(self) -> None:
+        """Name the policy this process decides with to the audit trail, which keeps its
+        text (once per version) before the first decision it makes, and who started
+        deciding with it: the audit trail's policy snapshots."""
+        text = self.policy.text
+        if not text or policy_version(text) != self.policy.version:
+            return  # a policy built by hand, not from a text: nothing to keep
         actor = {"account": getpass.getuser(), "surface": "python", "method": "local"}
-        self.audit.record_policy(text, actor=actor, source=str(source))
+        self.audit.deciding_with(text, actor=actor, source=self.policy.source)
 
     def close(self) -> None:
         """Stop executing runs (if launched) and close connections; other runtimes of

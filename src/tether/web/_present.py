@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from tether.approvals import ApprovalRequest
-from tether.service import Service
+from tether.service import Service, readable_preview
 
 
 def scrubbed(service: Service, request: ApprovalRequest, text: str) -> str:
     """``text`` with the request's secret values (and anything that looks like one) hidden."""
     return service.scrub(request.tool, request.args, text)
-
-
-def readable(preview: str) -> str:
-    """A preview that is JSON (a record diff), indented; any other text as it is."""
-    if not preview.startswith(("{", "[")):
-        return preview
-    try:
-        return json.dumps(json.loads(preview), indent=2, ensure_ascii=False)
-    except ValueError:
-        return preview
 
 
 def time_left(seconds: float) -> str:
@@ -61,7 +50,7 @@ def describe(
         **request.summary(now),
         "effect": service.effect_class(request),
         "args_hash": request.args_hash,
-        "preview": readable(scrubbed(service, request, request.preview)),
+        "preview": readable_preview(scrubbed(service, request, request.preview)),
         "why": scrubbed(service, request, request.why),
         "votes": [
             {

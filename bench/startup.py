@@ -145,11 +145,13 @@ def worker_ready(env: dict[str, str], cwd: Path, name: str) -> float:
         text=True,
     )
     assert process.stdout is not None
+    said = []
     try:
         for line in process.stdout:
             if "running" in line:
                 return time.perf_counter() - started
-        raise RuntimeError(f"the worker ended before it ran: {process.wait()}")
+            said.append(line)
+        raise RuntimeError(f"the worker ended ({process.wait()}): {''.join(said[-3:]).strip()}")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
@@ -187,7 +189,11 @@ def bench(label: str, folder: Path, database: str, repeats: int) -> None:
             ended.append(times[1])
     row("tether approvals approve (decided)", decided, 0.5)
     row("tether approvals approve (exit)", ended, None)
-    ready = [worker_ready(env, folder, f"bench-{uuid.uuid4().hex[:8]}") for _ in range(repeats)]
+    try:
+        ready = [worker_ready(env, folder, f"bench-{uuid.uuid4().hex[:8]}") for _ in range(repeats)]
+    except RuntimeError as exc:
+        print(f"  tether worker, ready to run: failed: {exc}", flush=True)
+        return
     row("tether worker, ready to run", ready, 1.0)
 
 

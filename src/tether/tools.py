@@ -12,11 +12,13 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, get_type_hints, overload
+from typing import Any, TypeVar, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from tether.errors import ToolArgumentsError, UnknownToolError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Effect(StrEnum):
@@ -274,6 +276,54 @@ def tool(
         return built
 
     return build if function is None else build(function)
+
+
+_DECLARED = "__tether_tool__"
+_BY_NAME = ("preview", "locate", "contacts", "reverse_args")
+"""Options of :func:`declare` that may name a method of the object that declares it."""
+
+
+def declare(**options: Any) -> Callable[[_F], _F]:
+    """Declare a method as a tool, its metadata beside it; :func:`declared_tools` makes
+    the tools of an object, bound to it.
+
+    The options are :func:`tool`'s. ``preview``, ``locate``, ``contacts`` and
+    ``reverse_args`` may be given as the name of another method of the same object;
+    ``read_back`` as a function of the object that makes its :class:`ReadBack`.
+
+    ```python
+    class Crm:
+        @declare(name="crm.update_party", effect="write", preview="update_party_preview")
+        def update_party(self, party_id: int, email: str) -> PartyChange: ...
+    ```
+    """
+
+    def mark(method: _F) -> _F:
+        setattr(method, _DECLARED, options)
+        return method
+
+    return mark
+
+
+def declared_tools(owner: object) -> list[Tool]:
+    """The tools ``owner``'s class (and its bases) declare with :func:`declare`, bound to
+    ``owner``, in the order they are declared."""
+    seen: set[str] = set()
+    tools: list[Tool] = []
+    for klass in reversed(type(owner).__mro__):
+        for attribute, member in vars(klass).items():
+            options = getattr(member, _DECLARED, None)
+            if options is None or attribute in seen:
+                continue
+            seen.add(attribute)
+            bound = {
+                key: getattr(owner, value) if key in _BY_NAME and isinstance(value, str) else value
+                for key, value in options.items()
+            }
+            if callable(bound.get("read_back")) and not isinstance(bound["read_back"], ReadBack):
+                bound["read_back"] = bound["read_back"](owner)
+            tools.append(tool(**bound)(getattr(owner, attribute)))
+    return tools
 
 
 def check_declaration(item: Tool) -> None:

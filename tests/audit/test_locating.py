@@ -188,3 +188,20 @@ def test_a_column_edit_far_down_a_long_log_is_found(
     problem = damage(log.verify())
     assert (problem.seq, problem.kind) == (2700, "edited")
     assert verify(log.engine, keys=log.keys, upto=2600).intact
+
+
+def test_without_a_second_connection_the_columns_are_checked_on_the_first(
+    sqlite_db: str, open_log: Callable[..., AuditLog]
+) -> None:
+    """A pool of one connection: the column check cannot have its own, and runs after the
+    walk on the walk's connection instead."""
+    log = open_log(sqlite_db)
+    fill(log, 20)
+    with attacker(url_of(log)) as conn:
+        conn.execute(sa.text("UPDATE tether_audit_event SET agent = 'mallory' WHERE seq = 12"))
+    one = sa.create_engine(log.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        problem = damage(verify(one, keys=log.keys))
+    finally:
+        one.dispose()
+    assert (problem.seq, problem.kind) == (12, "edited")

@@ -35,12 +35,22 @@ def test_prune_keeps_the_rest_verifiable(db: str, open_log: Callable[..., AuditL
     assert (result.checkpoint.seq, result.checkpoint.kind) == (50, "prune")
     report = log.verify()
     assert report.intact, report.problems
-    assert (report.first_seq, report.last_seq, report.events) == (51, 100, 50)
-    assert min(s.event.at for s in log.events()) >= T0 + 5 * DAY
+    # the 50 kept, and the pruning's own record: the retention it applied, by whom
+    assert (report.first_seq, report.last_seq, report.events) == (51, 101, 51)
+    (pruned,) = [s.event for s in log.events(type="audit.pruned")]
+    assert pruned.details == {
+        "cutoff": "2026-05-06T09:00:00.000000Z",  # T0 + 10 days - 5 days
+        "older_than_days": 5,
+        "removed": 50,
+        "through_seq": 50,
+    }
+    assert min(s.event.at for s in log.events() if s.event.type != "audit.pruned") >= (
+        T0 + 5 * DAY
+    )
     # The chain goes on from where it was.
     fill(log, 3, start=100)
     assert log.verify().intact
-    assert [s.seq for s in log.events()][-1] == 103
+    assert [s.seq for s in log.events()][-1] == 104
 
 
 def test_prune_with_nothing_old_enough(sqlite_db: str, open_log: Callable[..., AuditLog]) -> None:
@@ -57,11 +67,11 @@ def test_prune_everything_then_go_on(db: str, open_log: Callable[..., AuditLog])
     result = log.prune(older_than=DAY, now=T0 + 400 * DAY)
     assert result.removed == 100
     report = log.verify()
-    assert report.intact and report.events == 0
+    assert report.intact and report.events == 1  # the pruning's own record
     fill(log, 2, start=100)
     report = log.verify()
     assert report.intact, report.problems
-    assert (report.first_seq, report.last_seq) == (101, 102)
+    assert (report.first_seq, report.last_seq) == (101, 103)
 
 
 def test_prune_never_removes_younger_events(

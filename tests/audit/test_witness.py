@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import uvicorn
+from typer.testing import CliRunner
 
 from tests.audit.conftest import attacker, event
 from tether.audit import (
@@ -31,6 +32,7 @@ from tether.audit import (
 from tether.audit._checkpoint import sign_checkpoint
 from tether.audit._handover import handover_payload
 from tether.audit._witness import Held
+from tether.cli import app
 
 
 def url_of(log: AuditLog) -> str:
@@ -46,16 +48,20 @@ def free_port() -> int:
 class Server:
     """``tether witness serve``'s application, served over real HTTP in this process."""
 
-    def __init__(self, folder: Path, port: int) -> None:
+    def __init__(self, folder: Path, port: int, *, trusted: Sequence[str] = ()) -> None:
         self.folder = folder
         self.port = port
+        self.trusted = list(trusted)
         self.url = f"http://127.0.0.1:{port}"
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         config = uvicorn.Config(
-            witness_app(self.folder), host="127.0.0.1", port=self.port, log_level="warning"
+            witness_app(self.folder, trusted=self.trusted),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -302,3 +308,47 @@ def test_a_rotated_key_is_followed_through_its_handover(
     kept = copies.held(report.log_id)
     assert {held.checkpoint.key_id for held in kept} == {first, second, third}
     assert any(held.handovers for held in kept)
+
+
+def test_a_witness_given_trusted_keys_takes_no_other_new_log(
+    sqlite_db: str, open_log: Callable[..., AuditLog], tmp_path: Path
+) -> None:
+    """``tether witness serve --trust log.pub``: no first use to trust; a new log whose
+    key is not trusted is refused as an incident, a trusted one is cosigned."""
+    trusted_keys = KeyStore(tmp_path / "trusted-keys")
+    trusted_keys.signing_key()
+    pem = trusted_keys.public_pem(trusted_keys.active_id() or "")
+    server = Server(tmp_path / "witness", free_port(), trusted=[pem])
+    server.start()
+    try:
+        stranger = open_log(sqlite_db, checkpoint_every=5, witnesses=[ServerWitness(server.url)])
+        fill(stranger, 6)
+        (delivery,) = stranger.send_to_witnesses()
+        assert delivery.status == "refused"
+        assert "is not one it trusts" in ServerWitness(server.url).incidents()[0]["reason"]
+        with AuditLog(
+            f"sqlite:///{tmp_path / 'trusted.db'}",
+            keys=trusted_keys,
+            checkpoint_every=5,
+            witnesses=[ServerWitness(server.url)],
+        ) as trusted:
+            fill(trusted, 6)
+            statuses = [d.status for d in trusted.send_to_witnesses()]
+            assert statuses in (["cosigned"], ["up_to_date"])
+            assert trusted.verify().assurance == "witnessed"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("content", "says"), [(None, "cannot read"), ("not a key", "unusable")])
+def test_witness_serve_refuses_a_bad_trusted_key(
+    tmp_path: Path, content: str | None, says: str
+) -> None:
+    key = tmp_path / "log.pub"
+    if content is not None:
+        key.write_text(content)
+    result = CliRunner().invoke(
+        app, ["witness", "serve", "--dir", str(tmp_path / "w"), "--trust", str(key)]
+    )
+    assert result.exit_code == 2
+    assert says in result.output

@@ -4,6 +4,7 @@ a range with no events and a tampered log give clear findings, never a false "in
 
 from __future__ import annotations
 
+import datetime as _dt
 import io
 import json
 import os
@@ -204,3 +205,28 @@ def test_a_tampered_log_is_never_reported_intact(demo: Path, tmp_path: Path) -> 
     statuses = {o["id"]: o["status"] for o in data["obligations"]}
     assert statuses["AI-Act-Art-12"] == "gap"
     assert statuses["ASI10"] != "met"
+
+
+def test_a_pruning_shorter_than_six_months_is_a_gap(demo: Path, tmp_path: Path) -> None:
+    """`tether audit prune --older-than 30d` keeps a month of logs: the report states it,
+    from the pruning's own record in the trail (who, when, how short)."""
+    copy = tmp_path / "pruned"
+    state = demo.parent
+    shutil.copytree(state, copy)
+    config = copy / "tether.yaml"
+    config.write_text(config.read_text().replace(str(state), str(copy)))
+    loaded = load_config(config)
+    later = _dt.datetime.now(_dt.UTC) + _dt.timedelta(days=31)
+    with AuditLog(loaded.database, keys=loaded.keys) as log:
+        result = log.prune(older_than=_dt.timedelta(days=30), now=later, actor={"account": "ops"})
+    assert result.removed > 0
+    data = report_of(config)
+    retention = {o["id"]: o for o in data["obligations"]}["AI-Act-Art-19-26-6"]
+    assert retention["status"] != "met"
+    (gap,) = retention["gaps"]
+    assert f"ops pruned events older than 30 days ({result.removed} removed)" in gap
+    shown = figures(data, "AI-Act-Art-19-26-6")
+    assert shown["shortest retention applied (days)"] == 30
+    assert shown["prunings"] == 1
+    assert shown["older events pruned"] is True
+    assert data["verification"]["intact"]  # pruning leaves a log that verifies

@@ -31,6 +31,7 @@ from tether.approvals._errors import (
     DuplicateVote,
     EditRefused,
 )
+from tether.approvals._events import approval_event, refusal_event
 from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
 from tether.approvals._store import ApprovalStore
 from tether.audit import AuditEvent, EventType
@@ -143,7 +144,7 @@ class Approvals:
         }
         self.store.insert(row)
         request = self.store.get(str(row["id"]))
-        self._record("approval.requested", request, call=call)
+        self._record("approval.requested", request)
         self._notify(request, request.approvers)
         return request
 
@@ -515,7 +516,6 @@ class Approvals:
         kind: EventType,
         request: ApprovalRequest,
         *,
-        call: ProposedCall | None = None,
         by: Actor | None = None,
         verdict: str | None = None,
         comment: str | None = None,
@@ -523,51 +523,19 @@ class Approvals:
         reopened: dict[str, Any] | None = None,
         released: Sequence[Released] = (),
     ) -> None:
-        """Record an approval event; ``released``: the limit reservations the request's
-        end gave back (kept under ``details.limits_released``)."""
+        """Record an approval event (see :func:`approval_event`)."""
         if self.audit is None:
             return
-        approval: dict[str, Any] = {
-            "request_id": request.id,
-            "rule": request.rule,
-            "approvers": list(request.approvers),
-            "quorum": request.quorum,
-            "expires_at": request.expires_at.isoformat(),
-            "status": request.status,
-            "approved_by": list(request.approvals),
-        }
-        for key, value in (
-            ("verdict", verdict),
-            ("by", by.account if by else None),
-            ("comment", comment),
-            ("edited_args", edited_args),
-            ("reopened", reopened),
-            ("break_glass", True if by is not None and by.break_glass else None),
-            # the rule asked the person acted for to confirm: not another person's oversight
-            (
-                "confirmation",
-                True if by is not None and by.account == request.requested_by else None,
-            ),
-        ):
-            if value is not None:
-                approval[key] = value
         self.audit.append(
-            AuditEvent(
-                type=kind,
-                run_id=request.run_id,
-                call_id=request.call_id,
-                agent=request.agent,
-                principal=request.requested_by,
-                tool=request.tool,
-                args=request.shown_args,
-                why=request.why,
-                approval=approval,
-                actor=by.record() if by else None,
-                details=(
-                    {"limits_released": [item.as_record() for item in released]}
-                    if released
-                    else None
-                ),
+            approval_event(
+                kind,
+                request,
+                by=by,
+                verdict=verdict,
+                comment=comment,
+                edited_args=edited_args,
+                reopened=reopened,
+                released=released,
             )
         )
 
@@ -584,27 +552,13 @@ class Approvals:
         by these rules, or by a front end (the console: a bad CSRF token, a stale form)."""
         if self.audit is None:
             return
-        account = by.account if isinstance(by, Actor) else by
         try:
             request: ApprovalRequest | None = self.store.get(request_id)
         except ApprovalNotFound:
             request = None
         self.audit.append(
-            AuditEvent(
-                type="approval.refused",
-                run_id=request.run_id if request else "-",
-                call_id=request.call_id if request else None,
-                agent=request.agent if request else None,
-                principal=request.requested_by if request else None,
-                tool=request.tool if request else None,
-                approval={
-                    "request_id": request_id,
-                    "by": account,
-                    "refusal": reason,
-                    "message": message,
-                },
-                details=details,
-                actor=by.record() if isinstance(by, Actor) else None,
+            refusal_event(
+                request_id, request, by=by, reason=reason, message=message, details=details
             )
         )
 

@@ -31,6 +31,7 @@ EventType = Literal[
     "agent.stopped",
     "agent.resumed",
     "audit.witness_refused",
+    "audit.pruned",
     "policy.loaded",
     "policy.changed",
     "login.succeeded",
@@ -69,7 +70,9 @@ class AuditEvent:
     ``tool.quarantined`` / ``tool.accepted``: the gateway saw an upstream tool's
     definition change, an operator accepted a definition;
     ``audit.witness_refused``: a witness refused a checkpoint that does not extend
-    what it holds, an incident; ``policy.loaded``: a policy version came into use;
+    what it holds, an incident; ``audit.pruned``: events older than ``details.cutoff``
+    were removed (``older_than_days``, ``removed``, ``through_seq``), by whom;
+    ``policy.loaded``: a policy version came into use;
     ``policy.changed``: shadow mode or approvers changed, by whom)."""
     run_id: str
     """The run the event belongs to (``-`` for events of no run: the stop switch, the

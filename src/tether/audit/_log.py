@@ -478,15 +478,22 @@ class AuditLog:
     # --- retention ------------------------------------------------------------------
 
     def prune(
-        self, *, older_than: _dt.timedelta | None = None, now: _dt.datetime | None = None
+        self,
+        *,
+        older_than: _dt.timedelta | None = None,
+        now: _dt.datetime | None = None,
+        actor: Mapping[str, Any] | None = None,
     ) -> PruneResult:
         """Remove events older than the retention period, leaving a signed checkpoint at the cut.
 
         Only a leading run of old events is removed (never one younger than the cutoff),
         after checking that the part to be removed verifies; the rest of the log still
-        verifies, anchored at the pruning checkpoint.
+        verifies, anchored at the pruning checkpoint. The pruning is recorded as an
+        ``audit.pruned`` event (the retention it applied, by ``actor``), which the
+        compliance report reads.
         """
-        cutoff = (now or _dt.datetime.now(_dt.UTC)) - (older_than or self.retention)
+        kept_for = older_than or self.retention
+        cutoff = (now or _dt.datetime.now(_dt.UTC)) - kept_for
         with write_transaction(self.engine, LOCK_KEY) as conn:
             cut = _cut(conn, format_time(cutoff))
             if cut is None:
@@ -502,6 +509,19 @@ class AuditLog:
             checkpoint = self._write_checkpoint(conn, cut_seq, cut_hash, "prune")
             removed = _delete_through(conn, cut_seq)
         self._deliverer.wake()
+        self.append(
+            AuditEvent(
+                type="audit.pruned",
+                run_id="-",
+                details={
+                    "cutoff": format_time(cutoff),
+                    "older_than_days": round(kept_for.total_seconds() / 86_400, 3),
+                    "removed": removed,
+                    "through_seq": cut_seq,
+                },
+                actor=actor,
+            )
+        )
         return PruneResult(removed=removed, cutoff=cutoff, checkpoint=checkpoint)
 
     # --- reading --------------------------------------------------------------------

@@ -6,7 +6,7 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -466,12 +466,24 @@ class _Verifier:
             return
         opener = self.twin
 
-        def check() -> tuple[int, str] | None:
-            with opener() as twin:
-                return first_differing(twin, upto=last)
+        def check() -> tuple[int, str] | _Here | None:
+            with ExitStack() as stack:
+                try:
+                    reader = stack.enter_context(opener())
+                except AuditLogUnreadable:  # no second connection to be had: check it here
+                    return _HERE
+                return first_differing(reader, upto=last)
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-verify") as pool:
-            yield pool.submit(check).result
+            future = pool.submit(check)
+
+            def found() -> tuple[int, str] | None:
+                result = future.result()
+                if isinstance(result, _Here):
+                    return first_differing(self.reader, upto=last)
+                return result
+
+            yield found
 
     def _check_columns(self, found: tuple[int, str] | None) -> None:
         """What the column check found: an unknown schema version or an edited row."""
@@ -555,6 +567,13 @@ def _bad_signature(cp: Checkpoint) -> Problem:
         message=f"the {cp.kind} checkpoint for event {cp.seq} signed at {cp.at} "
         f"does not verify with key {cp.key_id}",
     )
+
+
+class _Here:
+    """The column check could not get a connection of its own: it runs on the walk's."""
+
+
+_HERE = _Here()
 
 
 class _Walk:

@@ -289,6 +289,11 @@ class WitnessBook:
                 witness=self.name,
             )
 
+    def knows(self, log_id: str) -> bool:
+        """Whether the book holds anything of this log."""
+        path = self.path(log_id)
+        return path.is_file() and path.stat().st_size > 0
+
     def held(self, log_id: str) -> list[Held]:
         path = self.path(log_id)
         try:

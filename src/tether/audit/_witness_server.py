@@ -11,6 +11,7 @@ it where the database's administrators cannot write: another host, another accou
 import datetime as _dt
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,21 @@ from tether.audit._witness import Behind, Held, WitnessBook, cosign, load_public
 
 
 class WitnessService:
-    """What the server does, without HTTP: check, keep, cosign, report incidents."""
+    """What the server does, without HTTP: check, keep, cosign, report incidents.
 
-    def __init__(self, folder: str | Path) -> None:
+    ``trusted``: public keys (PEM) the witness takes a new log's first checkpoint from;
+    empty, it takes any log's first checkpoint and pins its key (trust on first use).
+    """
+
+    def __init__(self, folder: str | Path, *, trusted: Sequence[str] = ()) -> None:
         self.folder = Path(folder)
         self.keys = KeyStore(self.folder / "key")
         self.key = self.keys.signing_key()
         self.book = WitnessBook(self.folder / "logs", name=f"witness {self.key.key_id}")
+        self.trusted = {
+            key_id_of(load_public_key(pem, what="a trusted log key")) for pem in trusted
+        }
+        """The ids of the keys a new log may start with (empty: any)."""
         self._lock = threading.Lock()
 
     def public_pem(self) -> str:
@@ -39,6 +48,7 @@ class WitnessService:
         try:
             held = Held.from_dict(data, where="the submission")
             self._check_signature(held)
+            self._check_trusted(held)
             with self._lock:
                 now = format_time(_dt.datetime.now(_dt.UTC))
                 kept = self.book.add(held, sign=lambda: cosign(self.key, held.checkpoint, now))
@@ -68,6 +78,18 @@ class WitnessService:
                 witness=self.book.name,
             )
 
+    def _check_trusted(self, held: Held) -> None:
+        """A new log must start with a trusted key, when the witness was given any."""
+        if not self.trusted or self.book.knows(held.checkpoint.log_id):
+            return
+        key_id = held.checkpoint.key_id
+        if key_id not in self.trusted:
+            raise WitnessRefused(
+                f"log {held.checkpoint.log_id} is new to this witness and its key {key_id} "
+                f"is not one it trusts ({', '.join(sorted(self.trusted))})",
+                witness=self.book.name,
+            )
+
     def held(self, log_id: str) -> tuple[int, Any]:
         try:
             return 200, [held.to_dict() for held in self.book.held(log_id)]
@@ -88,14 +110,14 @@ class WitnessService:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def witness_app(folder: str | Path) -> Any:
-    """The witness's ASGI application (FastAPI)."""
+def witness_app(folder: str | Path, *, trusted: Sequence[str] = ()) -> Any:
+    """The witness's ASGI application (FastAPI); ``trusted``: see :class:`WitnessService`."""
     try:
         from fastapi import FastAPI, Request
         from fastapi.responses import JSONResponse
     except ImportError:  # pragma: no cover
         raise AuditError("the witness server needs FastAPI: install tether[web]") from None
-    service = WitnessService(folder)
+    service = WitnessService(folder, trusted=trusted)
     app = FastAPI(title="tether witness", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
 

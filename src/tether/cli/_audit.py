@@ -7,6 +7,7 @@ could not be read or checked at all (no such database, a missing key…).
 from __future__ import annotations
 
 import datetime as _dt
+import getpass
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from tether.audit import KEYS_ENV, AuditError
 from tether.errors import ConfigurationError
+from tether.identity import Actor
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -477,8 +479,9 @@ def prune(
         period = parse_duration(older_than)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    who = Actor(account=getpass.getuser(), surface="cli", method="local")
     with _writing(db, keys) as audit:
-        result = audit.prune(older_than=period)
+        result = audit.prune(older_than=period, actor=who.record())
     if result.checkpoint is None:
         out.print(f"nothing to prune: no event is older than {result.cutoff:%Y-%m-%d %H:%M} UTC")
         return

@@ -24,16 +24,33 @@ def serve(
     ] = Path(".tether/witness"),
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7300,
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust",
+            help="A log's public key (.pub) a new log may start with; repeat for several. "
+            "Without it, a new log's first checkpoint pins its key (trust on first use).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the witness over HTTP until stopped (Ctrl-C)."""
     try:
         import uvicorn
 
-        from tether.audit import witness_app
+        from tether.audit import AuditError, witness_app
     except ImportError:
         out.print("the witness server needs the web extra: pip install 'tether[web]'")
         raise typer.Exit(2) from None
-    app_ = witness_app(folder)
+    try:
+        trusted = [path.read_text() for path in trust or []]
+    except OSError as exc:
+        out.print(f"cannot read a --trust key: {exc}")
+        raise typer.Exit(2) from None
+    try:
+        app_ = witness_app(folder, trusted=trusted)
+    except AuditError as exc:
+        out.print(f"a --trust key is unusable: {exc}")
+        raise typer.Exit(2) from None
     service = app_.state.service
     key_file = service.keys.path / f"{service.key.key_id}.pub"
     out.print(

@@ -18,6 +18,16 @@ NO_RUN = "-"
 """The run id of events that belong to no run (stop switches, the console's refusals)."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Pruning:
+    """One ``tether audit prune``: when, the retention it applied, how much, by whom."""
+
+    at: _dt.datetime
+    older_than_days: float
+    removed: int
+    by: str
+
+
 @dataclass
 class TrailFacts:
     """Counts over the events of one time range, each named by what it counts."""
@@ -50,9 +60,9 @@ class TrailFacts:
     closed: Counter[str] = field(default_factory=Counter)
     """Requests closed, by how (approved, rejected, expired, cancelled)."""
     edited: int = 0
+    """Approvals whose approver changed the arguments."""
     confirmations: int = 0
     """Decisions by the person the agent acted for, on a rule that asked them to confirm."""
-    """Approvals whose approver changed the arguments."""
     deciders: Counter[str] = field(default_factory=Counter)
     """Who decided approvals (the authenticated account)."""
     methods: Counter[str] = field(default_factory=Counter)
@@ -76,6 +86,8 @@ class TrailFacts:
     outcomes: Counter[str] = field(default_factory=Counter)
     """Outcome records of executed calls by status (confirmed, discrepancy, unread)."""
     access_refused: int = 0
+    prunes: list[Pruning] = field(default_factory=list)
+    """Each pruning of the log recorded in the range (``audit.pruned``)."""
     _requested_at: dict[str, _dt.datetime] = field(default_factory=dict, repr=False)
 
     @property
@@ -206,6 +218,21 @@ def _access_refused(facts: TrailFacts, _stored: StoredEvent, _: frozenset[str]) 
     facts.access_refused += 1
 
 
+def _pruned(facts: TrailFacts, stored: StoredEvent, _: frozenset[str]) -> None:
+    details = dict(stored.event.details or {})
+    kept = details.get("older_than_days")
+    if not isinstance(kept, int | float):
+        return
+    facts.prunes.append(
+        Pruning(
+            at=stored.event.at,
+            older_than_days=float(kept),
+            removed=int(details.get("removed") or 0),
+            by=str(dict(stored.event.actor or {}).get("account") or "unknown"),
+        )
+    )
+
+
 _HANDLERS = {
     "call.decided": _decided,
     "approval.requested": _requested,
@@ -218,4 +245,5 @@ _HANDLERS = {
     "call.executed": _executed,
     "call.failed": _failed,
     "access.refused": _access_refused,
+    "audit.pruned": _pruned,
 }

@@ -43,6 +43,7 @@ from tether.connectors.tryton._client import (
     TrytonUnreachable,
 )
 from tether.connectors.tryton._local import OnDemandTryton, on_demand
+from tether.connectors.tryton._records import SaleLine, TrytonRecords, marker
 from tether.connectors.tryton._server import (
     TEMPLATES_ENV,
     LocalTryton,
@@ -50,7 +51,7 @@ from tether.connectors.tryton._server import (
     TrytonServerError,
     default_template_dir,
 )
-from tether.connectors.tryton._tools import SaleLine, TrytonTools, marker
+from tether.connectors.tryton._tools import TrytonTools
 from tether.errors import ConfigurationError
 from tether.tools import Tool, Toolset
 
@@ -192,47 +193,16 @@ def toolset(settings: dict[str, Any]) -> Toolset:
     return Toolset(_marked(item, untrusted, parsed.untrusted_fields) for item in tools)
 
 
-_VOUCHES = {
-    # The ERP's own records: what it says a party's address or an invoice's id is.
-    "crm.read_party": ("id", "email", "phone"),
-    "crm.find_parties": ("id", "email", "phone"),
-    "erp.list_invoices": ("id", "number"),
-}
-_VOUCHES_ARGS = {"crm.create_party": ("email", "phone")}
-"""Creating a party makes its address known."""
-_TARGETS = {
-    # What steers each write: the records it acts on and the addresses it sets; names,
-    # descriptions and amounts are checked by conditions and limits, not by provenance.
-    "crm.create_party": ("email", "phone"),
-    "crm.update_party": ("party_id", "email", "phone"),
-    "crm.create_opportunity": ("party_id",),
-    "crm.convert_opportunity": ("opportunity_id",),
-    "erp.create_sale": ("party_id",),
-    "erp.confirm_sale": ("sale_id",),
-    "erp.issue_credit_note": ("invoice_id",),
-}
-
-
 def _marked(item: Tool, untrusted: set[str], fields: dict[str, list[str]]) -> Tool:
+    """A tool as the settings mark it: its results carry outside content (and then it
+    vouches for nothing), or only these fields of them do."""
     changes: dict[str, Any] = {}
     if item.name in untrusted:
         changes["untrusted_output"] = True
+        changes["vouches"] = ()
     if item.name in fields:
         changes["untrusted_fields"] = tuple(fields[item.name])
-    if item.name in ("crm.read_party", "crm.find_parties"):
-        changes["contacts"] = _emails  # a customer's address on record may be written to
-    if item.name in _VOUCHES and item.name not in untrusted:
-        changes["vouches"] = _VOUCHES[item.name]
-    if item.name in _VOUCHES_ARGS:
-        changes["vouches_args"] = _VOUCHES_ARGS[item.name]
-    if item.name in _TARGETS:
-        changes["targets"] = _TARGETS[item.name]
     return dataclasses.replace(item, **changes) if changes else item
-
-
-def _emails(result: Any) -> list[str]:
-    rows = result if isinstance(result, list) else [result]
-    return [row["email"] for row in rows if isinstance(row, dict) and row.get("email")]
 
 
 __all__ = [
@@ -247,6 +217,7 @@ __all__ = [
     "TrytonFault",
     "TrytonLoginFailed",
     "TrytonRecordNotFound",
+    "TrytonRecords",
     "TrytonServer",
     "TrytonServerError",
     "TrytonSettings",

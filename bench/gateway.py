@@ -1,7 +1,7 @@
 """The gateway's added latency: a ``tools/call`` through it against the same call made
 directly to the upstream MCP server.
 
-    python bench/gateway.py [--calls N] [--database URL]
+    python bench/gateway.py [--calls N] [--database URL] [--mode M] [--profile FILE]
 
 Starts the upstream server (``tests/gateway/upstream.py``, Streamable HTTP) and the
 gateway (``tether gateway serve``, Streamable HTTP, a static API token) as child
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -105,12 +106,14 @@ def _config(folder: Path, upstream: str, gateway_port: int, database: str) -> Pa
     return path
 
 
-async def _client_calls(url: str, tool: str, calls: int, token: str | None) -> list[float]:
+async def _client_calls(
+    url: str, tool: str, calls: int, token: str | None, mode: str
+) -> list[float]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     timings: list[float] = []
     async with (
         httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60.0)) as http,
-        Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         for _ in range(5):  # warm up the connection
             await client.call_tool(tool, {})
@@ -124,14 +127,24 @@ async def _client_calls(url: str, tool: str, calls: int, token: str | None) -> l
 
 
 async def _measure(
-    url: str, tool: str, calls: int, clients: int, token: str | None
+    url: str, tool: str, calls: int, clients: int, token: str | None, *, mode: str
 ) -> tuple[list[float], float]:
     start = time.perf_counter()
     per_client = await asyncio.gather(
-        *(_client_calls(url, tool, calls, token) for _ in range(clients))
+        *(_client_calls(url, tool, calls, token, mode) for _ in range(clients))
     )
     elapsed = time.perf_counter() - start
     return [t for timings in per_client for t in timings], clients * calls / elapsed
+
+
+def _cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """The CPU time a child has used (Linux ``/proc``; 0 elsewhere): unlike latency,
+    hardly moved by other load on the machine."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -143,6 +156,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="calls per client")
     parser.add_argument("--database", default=None, help="tether's database URL")
+    parser.add_argument(
+        "--mode",
+        default="legacy",
+        choices=["legacy", "2026-07-28"],
+        help="the clients' protocol era: sessions and SSE (default), or stateless requests",
+    )
+    parser.add_argument(
+        "--profile", default=None, help="run the gateway under cProfile, its stats to FILE"
+    )
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tether-bench-gateway-"))
     database = options.database or f"sqlite:///{folder / 'tether.db'}"
@@ -161,22 +183,37 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        gateway = subprocess.Popen(
-            [*tether, "gateway", "serve", "-c", str(config)], env=env, stderr=subprocess.DEVNULL
-        )
+        serve = [*tether, "gateway", "serve", "-c", str(config)]
+        if options.profile:  # cProfile takes a script: the CLI's entry point as one
+            script = folder / "serve.py"
+            script.write_text("from tether.cli import main\nmain()\n")
+            serve = [sys.executable, "-m", "cProfile", "-o", options.profile, str(script)]
+            serve += ["gateway", "serve", "-c", str(config)]
+        gateway = subprocess.Popen(serve, env=env, stderr=subprocess.DEVNULL)
         gateway_url = f"http://127.0.0.1:{gw_port}/mcp"
         _wait_for(gateway_url, gateway)
-        print(f"database: {database.split('://')[0]}; {options.calls} calls per client")
+        print(
+            f"database: {database.split('://')[0]}; {options.calls} calls per client;"
+            f" clients: {options.mode}"
+        )
         print(
             f"{'clients':>7} {'direct p50':>11} {'p99':>7} {'gateway p50':>12} {'p99':>7}"
             f" {'added p50':>10} {'p99':>7} {'direct/s':>9} {'gateway/s':>10}"
         )
+        cpu: list[str] = []
         for clients in (1, 8):
+            before = _cpu_seconds(upstream)
             direct, direct_rate = asyncio.run(
-                _measure(upstream_url, "ping", options.calls, clients, None)
+                _measure(upstream_url, "ping", options.calls, clients, None, mode=options.mode)
             )
+            upstream_cpu = (_cpu_seconds(upstream) - before) / len(direct) * 1000
+            before = _cpu_seconds(gateway)
             through, gateway_rate = asyncio.run(
-                _measure(gateway_url, "up.ping", options.calls, clients, TOKEN)
+                _measure(gateway_url, "up.ping", options.calls, clients, TOKEN, mode=options.mode)
+            )
+            gateway_cpu = (_cpu_seconds(gateway) - before) / len(through) * 1000
+            cpu.append(
+                f"{clients} client(s): upstream {upstream_cpu:.2f} ms, gateway {gateway_cpu:.2f} ms"
             )
             d50, d99, g50, g99 = (
                 _pct(direct, 0.5),
@@ -189,15 +226,16 @@ def main() -> None:
                 f" {g50 - d50:>8.2f}ms {g99 - d99:>5.2f}ms"
                 f" {direct_rate:>9.0f} {gateway_rate:>10.0f}"
             )
+        print("CPU per call (warm-up calls included):", "; ".join(cpu))
         print(
             f"(mean through the gateway: {statistics.fmean(through) * 1000:.2f} ms;"
             " targets for one client: added <= 3 ms p50, <= 10 ms p99)"
         )
     finally:
         for process in (gateway, upstream):
-            if process is not None:
-                process.terminate()
-                process.wait(10)
+            if process is not None:  # SIGINT: cProfile writes its stats on the way out
+                process.send_signal(signal.SIGINT if options.profile else signal.SIGTERM)
+                process.wait(30)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@ call, approvals, sessions bound to the token's subject, trace context."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.gateway.harness import OTHER_TOKEN, Running, write_config
+from tests.gateway.harness import OTHER_TOKEN, Running, serving, write_config
 from tether.identity import Actor
 
 FIONA = Actor(account="fiona", surface="web", method="password")
@@ -304,3 +305,38 @@ def _accept_all(config: Path) -> None:
         for toolset in loaded.toolsets:
             getattr(toolset, "close", lambda: None)()
         runtime.close()
+
+
+@pytest.fixture
+def short_repeats(tmp_path: Path, sqlite_url: str) -> Iterator[Running]:
+    config = write_config(
+        tmp_path / "desk", database=sqlite_url, gateway={"repeat_window_seconds": 1}
+    )
+    with serving(config) as running:
+        yield running
+
+
+async def test_the_same_call_made_again_later_is_a_new_call(short_repeats: Running) -> None:
+    """In a long-lived session, an identical call without an idempotency key is a retry
+    (answered as it was) only while the first runs, waits or was settled within the
+    repeat window: sent again later, the same mail is a new call, asked for again."""
+    gateway = short_repeats
+    args = {"to": "bob@acme.example", "body": "the monthly reminder"}
+    async with gateway.client() as client:
+        first = await client.call_tool("up.send_mail", args)
+        one = first.structured_content["tether"]["approval"]  # type: ignore[index]
+        gateway.service.approve(one, by=FIONA)
+        done = await client.call_tool("up.send_mail", args)
+        retried = await client.call_tool("up.send_mail", args)  # at once: a retry
+        assert retried.content[0].text == done.content[0].text  # type: ignore[union-attr]
+        assert len(gateway.effects()) == 1
+        await asyncio.sleep(1.2)  # past the window: the next one is made again
+        later = await client.call_tool("up.send_mail", args)
+        two = later.structured_content["tether"]["approval"]  # type: ignore[index]
+        assert two != one  # asked again, not refused as a repeat of the first
+        gateway.service.approve(two, by=FIONA)
+        again = await client.call_tool("up.send_mail", args)
+    assert "sent to" in again.content[0].text  # type: ignore[union-attr]
+    assert len(gateway.effects()) == 2
+    keys = {effect["key"] for effect in gateway.effects()}
+    assert len(keys) == 2  # two calls, two idempotency keys

@@ -148,16 +148,23 @@ class Approvals:
         self._notify(request, request.approvers)
         return request
 
-    def duplicate_of(self, call: ProposedCall) -> ApprovalRequest | None:
+    def duplicate_of(
+        self, call: ProposedCall, *, executed_since: _dt.datetime | None = None
+    ) -> ApprovalRequest | None:
         """A request of the same run for exactly this action (same tool, same arguments)
-        that is pending, approved or done: asking again would only ask twice."""
+        that is pending, approved or done (with ``executed_since``: approved since
+        then): asking again would only ask twice."""
         tool = self.policy.tools.get(call.tool)
         try:
             args = tool.args_model.model_validate(dict(call.args)).model_dump(mode="json")
         except ValueError:
             return None
         return self.store.same_call(
-            call.run.id, call.tool, args_hash(args), other_than=call.call_id
+            call.run.id,
+            call.tool,
+            args_hash(args),
+            other_than=call.call_id,
+            executed_since=executed_since,
         )
 
     # --- reading ----------------------------------------------------------------

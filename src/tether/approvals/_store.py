@@ -54,10 +54,23 @@ class ApprovalStore:
             return self._find(conn, _OF_CALLS, _of_calls(run_id, *call_ids))
 
     def same_call(
-        self, run_id: str, tool: str, args_hash: str, *, other_than: str
+        self,
+        run_id: str,
+        tool: str,
+        args_hash: str,
+        *,
+        other_than: str,
+        executed_since: _dt.datetime | None = None,
     ) -> ApprovalRequest | None:
         """A request of this run for the same tool and arguments as call ``other_than``
-        that is still pending, approved or executed, if there is one."""
+        that is still pending, approved or executed (with ``executed_since``: one
+        executed counts only if it was approved since then), if there is one."""
+        status = approval_request.c.status
+        live: sa.ColumnElement[bool] = status.in_(("pending", "approved", "executed"))
+        if executed_since is not None:
+            live = status.in_(("pending", "approved")) | (
+                (status == "executed") & (approval_request.c.decided_at >= executed_since)
+            )
         query = (
             sa.select(approval_request)
             .where(
@@ -65,7 +78,7 @@ class ApprovalStore:
                 approval_request.c.tool == tool,
                 approval_request.c.args_hash == args_hash,
                 approval_request.c.call_id != other_than,
-                approval_request.c.status.in_(("pending", "approved", "executed")),
+                live,
             )
             .order_by(approval_request.c.created_at)
             .limit(1)

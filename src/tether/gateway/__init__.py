@@ -5,7 +5,8 @@ in front of the catalogue ``tether.yaml`` configures: upstream MCP servers and
 tether's own connectors. Each client is authenticated (OAuth 2.1 access tokens, or
 static API tokens for local use) and mapped to a principal and an agent; it is
 offered only the tools they are granted, and every call passes the gate, approvals,
-the effect ledger and the audit trail in a run bound to the token's subject.
+the effect ledger and the audit trail in a run bound to the token's subject. A call
+held for approval can be an MCP task (``input_required`` until it is decided).
 See docs/gateway.md.
 """
 
@@ -23,6 +24,7 @@ from tether.gateway._settings import (
     StaticTokenSettings,
     parse_gateway_settings,
 )
+from tether.gateway._tasks import Tasks
 
 __all__ = [
     "IDEMPOTENCY_KEY",
@@ -40,6 +42,7 @@ __all__ = [
     "Pins",
     "Sessions",
     "StaticTokenSettings",
+    "Tasks",
     "TokenRefused",
     "assemble",
     "definition_hash",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 
 from tether.config import Config
@@ -40,5 +41,10 @@ def assemble(config: Config, service: Service) -> Assembled:
         service.record_access_refusal({"surface": "gateway", "reason": "bad-token", "why": reason})
 
     identities = Identities(settings, service.policy, on_refusal=refused)
-    gateway = Gateway(service, catalogue, console_url=settings.console_url)
+    gateway = Gateway(
+        service,
+        catalogue,
+        console_url=settings.console_url,
+        repeat_window=_dt.timedelta(seconds=settings.repeat_window_seconds),
+    )
     return Assembled(gateway=gateway, identities=identities, settings=settings, pins=pins)

@@ -18,7 +18,9 @@ ledger and never takes effect twice. Reads, which change nothing, get fresh ids.
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,6 +43,8 @@ from tether.service import Service
 from tether.tools import Effect
 
 IDEMPOTENCY_KEY = "tether/idempotency-key"
+DEFAULT_REPEAT_WINDOW = _dt.timedelta(minutes=10)
+"""An identical call settled less than this long ago is a retry (``repeat_window_seconds``)."""
 """The ``_meta`` key a client may set to tell two identical consequential calls apart
 (and to name a call it retries)."""
 WHY_KEY = "tether/why"
@@ -74,10 +78,20 @@ Outcome = types.CallToolResult | Pending
 class Gateway:
     """The gate in front of a catalogue, for MCP clients."""
 
-    def __init__(self, service: Service, catalogue: Catalogue, *, console_url: str | None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        catalogue: Catalogue,
+        *,
+        console_url: str | None,
+        repeat_window: _dt.timedelta = DEFAULT_REPEAT_WINDOW,
+    ) -> None:
         from tether.gateway._sessions import Sessions
 
         self.service = service
+        self.repeat_window = repeat_window
+        """How long after an identical call was settled a call without an idempotency
+        key is still taken as its retry (answered as it was), not as a new call."""
         self.catalogue = catalogue
         self.console_url = console_url.rstrip("/") if console_url else None
         self.sessions = Sessions(service)
@@ -108,7 +122,7 @@ class Gateway:
                 agent=caller.agent,
                 principal=self._principal(caller),
                 run=RunState(id=run_id),
-                call_id=self._call_id(caller, name, args, meta),
+                call_id=self._call_id(caller, run_id, name, args, meta),
                 why=_text(meta.get(WHY_KEY)),
             )
             await self.catalogue.recheck()
@@ -117,7 +131,7 @@ class Gateway:
             return await self._once(call, self._through_gate)
 
     async def _through_gate(self, call: ProposedCall) -> Outcome:
-        answer = await self.service.propose(call)
+        answer = await self.service.propose(call, repeats_after=self.repeat_window)
         if isinstance(answer, AwaitingApproval):
             return await self.after_approval(call, answer.request_id)
         return _result(answer)
@@ -163,6 +177,20 @@ class Gateway:
         )
         return _error(f"Not executed: approval request {request.id} {verdict}{said}.")
 
+    async def held(self, caller: Caller, request: ApprovalRequest) -> Outcome:
+        """What ``caller``'s call held by ``request`` comes to now (see
+        :meth:`after_approval`), one at a time with any retry of the same call."""
+        call = ProposedCall(
+            tool=request.tool,
+            args=dict(request.args),
+            agent=request.agent,
+            principal=self._principal(caller),
+            run=RunState(id=request.run_id),
+            call_id=request.call_id,
+            why=request.why,
+        )
+        return await self._once(call, lambda held: self.after_approval(held, request.id))
+
     def approval_url(self, request_id: str) -> str | None:
         return f"{self.console_url}/approvals/{request_id}" if self.console_url else None
 
@@ -173,14 +201,48 @@ class Gateway:
         return person
 
     def _call_id(
-        self, caller: Caller, name: str, args: Mapping[str, Any], meta: Mapping[str, Any]
+        self,
+        caller: Caller,
+        run_id: str,
+        name: str,
+        args: Mapping[str, Any],
+        meta: Mapping[str, Any],
     ) -> str:
         key = meta.get(IDEMPOTENCY_KEY)
         effect = self.catalogue.effect_of(caller, name)
         if key is None and effect is Effect.READ:
             return f"gw-{uuid.uuid4().hex[:20]}"
         text = json.dumps({"tool": name, "args": args, "key": key}, sort_keys=True, default=str)
-        return "gw-" + hashlib.sha256(text.encode()).hexdigest()[:24]
+        same = "gw-" + hashlib.sha256(text.encode()).hexdigest()[:24]
+        if key is not None:  # the client's key says what a retry is
+            return same
+        return self._attempt(run_id, same)
+
+    def _attempt(self, run_id: str, same: str) -> str:
+        """``same`` (``same.2``, ``.3``…): the identical call's id, while that call runs, is
+        held or was settled less than :attr:`repeat_window` ago (a retry, answered from
+        the ledger); once it was settled longer ago, the next id (a call made again)."""
+        now = self.service.clock()
+        attempt = same
+        for number in itertools.count(2):
+            settled = self._settled_at(run_id, attempt)
+            if settled is None or now - settled < self.repeat_window:
+                return attempt
+            attempt = f"{same}.{number}"
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settled_at(self, run_id: str, call_id: str) -> _dt.datetime | None:
+        """When the call was executed, failed, refused, or its approval closed undone;
+        None while it is unused, runs, or waits for (or has) an approval to run."""
+        record = self.service.executed(run_id, call_id)
+        if record is None:
+            return None
+        if record.status != "held":
+            return record.finished_at
+        request = self.service.approval_for_call(run_id, call_id)
+        if request is None or request.status in ("pending", "approved", "executed"):
+            return None
+        return request.decided_at
 
     async def _quarantined(self, call: ProposedCall) -> types.CallToolResult:
         text = (

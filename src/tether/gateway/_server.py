@@ -19,14 +19,23 @@ import mcp_types as types
 from mcp.server import CacheHint, Server, ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp_types import methods
+from mcp_types.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from tether._version import __version__
 from tether.gateway._gateway import Gateway, Pending
 from tether.gateway._identity import Caller, Identities, caller_from_claims
 from tether.gateway._settings import GatewaySettings
+from tether.gateway._tasks import CAPABILITY as TASKS_CAPABILITY
+from tether.gateway._tasks import EXTENSION as TASKS_EXTENSION
+from tether.gateway._tasks import TASK_REVISIONS, CreatedTask, DetailedTask, Tasks
 
 _log = logging.getLogger("tether.gateway")
 _ELICIT_SECONDS = 600.0
@@ -42,22 +51,55 @@ INSTRUCTIONS = (
 CallerOf = Callable[[ServerRequestContext[Any, Any]], Caller]
 
 
+class _GatewayServer(Server[Any]):
+    """The SDK's server, declaring tasks on the handshake revisions (2025-11-25)."""
+
+    def get_capabilities(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+        *,
+        protocol_version: str | None = None,
+    ) -> types.ServerCapabilities:
+        capabilities = super().get_capabilities(
+            notification_options,
+            experimental_capabilities,
+            extensions,
+            protocol_version=protocol_version,
+        )
+        if protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return capabilities
+        return capabilities.model_copy(update={"tasks": TASKS_CAPABILITY})
+
+
+_TASK_OPTIONAL = types.ToolExecution(task_support="optional")
+
+
 def mcp_server(gateway: Gateway, caller_of: CallerOf) -> Server[Any]:
-    """The SDK server whose ``tools/list`` and ``tools/call`` go through ``gateway``."""
+    """The SDK server whose ``tools/list`` and ``tools/call`` go through ``gateway``
+    (and, on 2025-11-25, ``tasks/*``: a held call as a task, see :mod:`._tasks`)."""
+    tasks = Tasks(gateway)
 
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return await gateway.list_tools(caller_of(ctx))
+        listed = await gateway.list_tools(caller_of(ctx))
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return listed
+        tools = [tool.model_copy(update={"execution": _TASK_OPTIONAL}) for tool in listed.tools]
+        return listed.model_copy(update={"tools": tools})
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    ) -> types.CallToolResult | types.InputRequiredResult | CreatedTask:
         caller = caller_of(ctx)
         meta: Mapping[str, Any] = dict(params.meta or {})
         outcome = await gateway.call_tool(caller, params.name, params.arguments, meta)
         if not isinstance(outcome, Pending):
             return outcome
+        if _declares_tasks(ctx):  # 2026-07-28, the tasks extension: the server's choice
+            return tasks.created(outcome)
         return await _pending(
             ctx,
             params,
@@ -65,15 +107,112 @@ def mcp_server(gateway: Gateway, caller_of: CallerOf) -> Server[Any]:
             retry=lambda: gateway.call_tool(caller, params.name, params.arguments, meta),
         )
 
-    return Server(
+    server = _GatewayServer(
         "tether-gateway",
         version=__version__,
         title="tether gateway",
         instructions=INSTRUCTIONS,
         cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")},
         on_list_tools=list_tools,
-        on_call_tool=call_tool,
     )
+    server.add_request_handler("tools/call", types.CallToolRequestParams, call_tool)
+    server.extensions[TASKS_EXTENSION] = {}
+    _serve_tasks(server, tasks, caller_of)
+    return server
+
+
+def _serve_tasks(server: Server[Any], tasks: Tasks, caller_of: CallerOf) -> None:
+    """``tasks/*``: 2025-11-25's ``tasks/get``, ``tasks/result``, ``tasks/list``,
+    ``tasks/cancel`` and task-augmented ``tools/call``; the 2026-07-28 extension's
+    ``tasks/get``, ``tasks/update`` and ``tasks/cancel`` (its held calls are answered
+    as tasks by ``tools/call`` itself).
+
+    The SDK knows 2025-11-25's tasks as types only: its ``tools/call`` answer is checked against
+    the revision's ``CallToolResult``, which a ``CreateTaskResult`` is not. So a
+    task-augmented call is answered by a middleware, before that check; the answer
+    also carries the waiting message as ``content``, for a client that asked for a
+    task but reads only tool results.
+    """
+
+    async def task_call(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        raw = ctx.params
+        if (
+            ctx.method != "tools/call"
+            or ctx.protocol_version not in TASK_REVISIONS  # older ones have no tasks
+            or not isinstance(raw, Mapping)
+            or raw.get("task") is None
+        ):
+            return await call_next(ctx)
+        try:
+            methods.validate_client_request("tools/call", ctx.protocol_version, raw)
+            params = types.CallToolRequestParams.model_validate(raw, by_name=False)
+        except (ValidationError, KeyError):
+            raise MCPError(INVALID_PARAMS, "Invalid request parameters") from None
+        created = await tasks.create(caller_of(ctx), params)
+        wire = created.model_dump(by_alias=True, mode="json", exclude_none=True)
+        said = (created.meta or {}).get("io.modelcontextprotocol/model-immediate-response", "")
+        return {**wire, "content": [{"type": "text", "text": said}], "isError": False}
+
+    async def get(
+        ctx: ServerRequestContext[Any, Any], params: types.GetTaskRequestParams
+    ) -> types.GetTaskResult | DetailedTask:
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return await tasks.detailed(caller_of(ctx), params.task_id)
+        task = await tasks.get(caller_of(ctx), params.task_id)
+        return types.GetTaskResult.model_validate(task.model_dump())
+
+    async def update(
+        ctx: ServerRequestContext[Any, Any], params: _UpdateTaskParams
+    ) -> types.EmptyResult:
+        _only_in(ctx, modern=True)
+        tasks.update(caller_of(ctx), params.task_id)
+        return types.EmptyResult()
+
+    async def result(
+        ctx: ServerRequestContext[Any, Any], params: types.GetTaskPayloadRequestParams
+    ) -> types.CallToolResult:
+        _only_in(ctx, modern=False)
+        return await tasks.result(caller_of(ctx), params.task_id)
+
+    async def listed(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
+    ) -> types.ListTasksResult:
+        _only_in(ctx, modern=False)
+        return tasks.list(caller_of(ctx), params.cursor)
+
+    async def cancel(
+        ctx: ServerRequestContext[Any, Any], params: types.CancelTaskRequestParams
+    ) -> types.CancelTaskResult:
+        tasks.cancel(caller_of(ctx), params.task_id)
+
+    server.middleware.append(task_call)
+    server.add_request_handler("tasks/get", types.GetTaskRequestParams, get)
+    server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, result)
+    server.add_request_handler("tasks/list", types.PaginatedRequestParams, listed)
+    server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, cancel)
+    server.add_request_handler("tasks/update", _UpdateTaskParams, update)
+
+
+class _UpdateTaskParams(types.RequestParams):
+    """``tasks/update`` (the tasks extension, 2026-07-28): its responses are ignored."""
+
+    task_id: str
+    input_responses: dict[str, Any] | None = None
+
+
+def _declares_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
+    capabilities = ctx.session.client_capabilities
+    return (
+        ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        and capabilities is not None
+        and TASKS_EXTENSION in (capabilities.extensions or {})
+    )
+
+
+def _only_in(ctx: ServerRequestContext[Any, Any], *, modern: bool) -> None:
+    """tasks/result and tasks/list are 2025-11-25's; tasks/update is the extension's."""
+    if (ctx.protocol_version in MODERN_PROTOCOL_VERSIONS) != modern:
+        raise MCPError(METHOD_NOT_FOUND, "Method not found", data=ctx.method)
 
 
 async def _pending(

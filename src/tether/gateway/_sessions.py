@@ -38,8 +38,12 @@ class Sessions:
         self._open[caller.key] = (run_id, time.monotonic())
         return run_id
 
+    def owns(self, caller: Caller, run_id: str) -> bool:
+        """Whether ``run_id`` is one of ``caller``'s sessions (any generation)."""
+        return run_id.startswith(_base(caller) + "_")
+
     def _open_run(self, caller: Caller, last: str | None) -> str:
-        base = "gw_" + hashlib.sha256(caller.key.encode()).hexdigest()[:20]
+        base = _base(caller)
         start = int(last.rsplit("_", 1)[1]) if last and last.startswith(base) else 1
         for generation in range(start, _MAX_GENERATIONS):
             run_id = f"{base}_{generation}"
@@ -56,3 +60,7 @@ class Sessions:
             if record.status not in FINISHED:
                 return run_id
         raise RuntimeError("too many ended gateway sessions for one caller")
+
+
+def _base(caller: Caller) -> str:
+    return "gw_" + hashlib.sha256(caller.key.encode()).hexdigest()[:20]

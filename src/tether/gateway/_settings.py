@@ -92,6 +92,10 @@ class GatewaySettings(_Strict):
     recheck_seconds: float = Field(default=30.0, ge=0)
     """How often upstream MCP servers' tool definitions are listed again to catch a
     changed one (0: before every call)."""
+    repeat_window_seconds: float = Field(default=600.0, ge=0)
+    """A consequential call with no idempotency key that is identical to one settled
+    less than this long ago (in the same session) is taken as its retry and answered
+    as it was; made later, it is a new call."""
     max_request_bytes: int = Field(default=1_000_000, gt=0)
     """A larger HTTP request body is refused (413)."""
     allowed_hosts: list[str] = []

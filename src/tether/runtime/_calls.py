@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as _dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +74,13 @@ class CallPath:
 
     # --- deciding -------------------------------------------------------------------
 
-    def decide(self, call: ProposedCall, *, defer_reads: bool = False) -> Allowed | answer.Answer:
+    def decide(
+        self,
+        call: ProposedCall,
+        *,
+        defer_reads: bool = False,
+        repeats_after: _dt.timedelta | None = None,
+    ) -> Allowed | answer.Answer:
         """The gate's decision, recorded with the call's row in the ledger (one
         transaction); a request for approval when one is needed.
 
@@ -95,7 +103,7 @@ class CallPath:
             refusal: answer.RefusalKind = "stopped" if "stop-switch" in decision.rules else "policy"
             return self._refuse(call, events, decision.model_message, refusal)
         if isinstance(decision, NeedsApproval):
-            return self._hold(call, decision, events)
+            return self._hold(call, decision, events, repeats_after=repeats_after)
         if self.reads(call, decision):
             if defer_reads:
                 return Allowed(call=call, decision=decision, events=assessed.events)
@@ -154,11 +162,19 @@ class CallPath:
         return answer.Refused(text=text, refusal=refusal)
 
     def _hold(
-        self, call: ProposedCall, decision: NeedsApproval, events: list[GateEvent]
+        self,
+        call: ProposedCall,
+        decision: NeedsApproval,
+        events: list[GateEvent],
+        *,
+        repeats_after: _dt.timedelta | None = None,
     ) -> answer.Refused | answer.AwaitingApproval:
         """Ask people, once: an identical action already waiting (or approved) in the
-        run is not asked for again."""
-        same = self.approvals.duplicate_of(call)
+        run is not asked for again; nor one executed, unless ``repeats_after`` says how
+        long after its approval the same action may be asked for anew (a long-lived
+        session's next reminder is not a loop's repeat)."""
+        since = None if repeats_after is None else _dt.datetime.now(_dt.UTC) - repeats_after
+        same = self.approvals.duplicate_of(call, executed_since=since)
         if same is not None:
             duplicate = AuditEvent(
                 type="approval.duplicate",
@@ -232,14 +248,19 @@ class CallPath:
 
     # --- the steps of a run -----------------------------------------------------------
 
-    async def propose(self, call: ProposedCall) -> answer.Answer:
+    async def propose(
+        self, call: ProposedCall, *, repeats_after: _dt.timedelta | None = None
+    ) -> answer.Answer:
         """A proposed call, decided and, when allowed, executed: one step of a run.
 
         Deciding and executing share a step because a step replayed after a crash
         repeats neither: the ledger answers for a call decided or executed before, and
-        the limits a call claimed are claimed once per call.
+        the limits a call claimed are claimed once per call. ``repeats_after``: see
+        :meth:`_hold`.
         """
-        verdict = await asyncio.to_thread(self.decide, call, defer_reads=True)
+        verdict = await asyncio.to_thread(
+            functools.partial(self.decide, call, defer_reads=True, repeats_after=repeats_after)
+        )
         if not isinstance(verdict, Allowed):
             return verdict
         return await self.execute(

@@ -124,6 +124,8 @@ class EffectRecord:
     model_text: str | None
     attempts: int
     reversed_by: str | None
+    finished_at: _dt.datetime | None = None
+    """When it was executed, failed or refused (None while it runs or is held)."""
 
 
 class RunStore:
@@ -659,4 +661,5 @@ def _effect_record(row: Any) -> EffectRecord:
         model_text=row["model_text"],
         attempts=row["attempts"],
         reversed_by=row["reversed_by"],
+        finished_at=as_utc(row["finished_at"]) if row.get("finished_at") else None,
     )

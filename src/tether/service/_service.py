@@ -362,10 +362,14 @@ class Service:
             run_id, agent=agent, principal=principal, task=task, details=dict(details or {})
         )
 
-    async def propose(self, call: ProposedCall) -> Answer:
+    async def propose(
+        self, call: ProposedCall, *, repeats_after: _dt.timedelta | None = None
+    ) -> Answer:
         """A call from outside the runtime through the whole gate: decided, held for
-        approval, or executed once with its idempotency key, and recorded."""
-        return await self._runtime.calls.propose(call)
+        approval, or executed once with its idempotency key, and recorded.
+        ``repeats_after``: how long after an identical action was approved it may be
+        asked for again in the same run (default: never)."""
+        return await self._runtime.calls.propose(call, repeats_after=repeats_after)
 
     async def execute_approved(self, call: ProposedCall) -> Answer:
         """The approved call, checked again and executed once with the approved arguments

@@ -21,7 +21,8 @@ run, and the load average is printed first. Nothing is asserted.
     decision to the run's end, and tether's from the decision to its resumed segment's
     first step (target <= 25 ms).
 (s) Fresh processes: ``tether approvals list``, ``tether approvals approve``, ``tether
-    audit verify --help`` (target <= 0.5 s each) and a worker until ready (<= 1 s).
+    audit verify --help`` (target <= 0.5 s each) and ``tether worker`` until ready (<= 1
+    s), on SQLite and PostgreSQL: ``bench/startup.py``, which runs on its own too.
 (b) Runs parked on approval (10,000; --quick: 1,000), executed by one worker process
     (SQLite on tmpfs when there is one: memory does not depend on fsync, time does):
     the worker's resident memory as they park, and one sweep at the end (no sweeps
@@ -664,61 +665,11 @@ def first_step_ms(rt: Runtime, run_id: str) -> float:
 # --- fresh processes ---------------------------------------------------------------------
 
 
-def bench_fresh(folder: Path, repeats: int) -> None:
-    print(
-        "(s) fresh processes: the CLI's commands and a worker, from exec to done (or ready); "
-        "wall and CPU (user+sys) medians"
-    )
-    folder.mkdir()
-    example = Path(__file__).resolve().parents[1] / "examples" / "support-desk"
-    (folder / "tether.yaml").write_text(
-        f"policy: {example / 'policy.yaml'}\n"
-        f"agents: [{example / 'agents' / 'billing.yaml'}, "
-        f"{example / 'agents' / 'support-desk.yaml'}]\n"
-        f"database: sqlite:///{folder / 'fresh.db'}\nkeys: {folder / 'keys'}\n"
-    )
-    env = {**os.environ, "TETHER_CONFIG": str(folder / "tether.yaml")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: compiled modules are cached
-    env.pop("TETHER_DATABASE_URL", None)
-    tether = [sys.executable, "-c", "from tether.cli import main; main()"]
-    commands = {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "tether approvals list": [*tether, "approvals", "list"],
-        "tether approvals approve": [*tether, "approvals", "approve", "apr_none", "--as", "fiona"],
-        "tether audit verify --help": [*tether, "audit", "verify", "--help"],
-    }
-    subprocess.run(commands["tether approvals list"], env=env, capture_output=True, check=False)
-    for label, command in commands.items():
-        walls, cpus = [], []
-        for _ in range(repeats):
-            before = os.times()
-            started = time.perf_counter()
-            subprocess.run(command, env=env, capture_output=True, check=False)
-            walls.append(time.perf_counter() - started)
-            after = os.times()
-            cpus.append(
-                after.children_user
-                - before.children_user
-                + after.children_system
-                - before.children_system
-            )
-        wall, cpu = statistics.median(walls), statistics.median(cpus)
-        print(f"  {label:<28} wall {wall:6.2f} s  CPU {cpu:6.2f} s")
-    scripts = write_scripts(folder)
-    walls = []
-    for n in range(repeats):
-        started = time.perf_counter()
-        worker = WorkerProcess(
-            f"sqlite:///{folder / 'worker.db'}",
-            folder,
-            scripts["park"],
-            f"fresh-{n}",
-            concurrency=4,
-            poll=0.1,
-        )
-        walls.append(time.perf_counter() - started)
-        worker.stop()
-    print(f"  {'a worker, ready to run':<28} wall {statistics.median(walls):6.2f} s")
+def bench_fresh(repeats: int) -> None:
+    """(s): bench/startup.py, in a process of its own (it starts tether's processes)."""
+    print("(s) fresh processes: the CLI's commands and a worker (bench/startup.py)", flush=True)
+    startup = Path(__file__).with_name("startup.py")
+    subprocess.run([sys.executable, str(startup), "--repeats", str(repeats)], check=False)
 
 
 def _synchronous_full(dbapi_connection: Any, _record: Any) -> None:
@@ -1139,7 +1090,7 @@ def main() -> int:
         if "r" in parts:
             bench_resume(folder / "r", 10 if options.quick else 40, options.poll)
         if "s" in parts:
-            bench_fresh(folder / "s", 3 if options.quick else 5)
+            bench_fresh(3 if options.quick else 5)
         if "b" in parts:
             bench_parked(folder / "b", 1_000 if options.quick else 10_000, options.poll, 4)
         if "c" in parts:

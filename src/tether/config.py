@@ -24,34 +24,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tether.agents import Agent, load_agent
-from tether.approvals import EmailNotifier, Notifier, WebhookNotifier
-from tether.audit import (
-    KEYS_ENV,
-    FileWitness,
-    LiveSpans,
-    ServerWitness,
-    Witness,
-    otlp_configured,
-    otlp_exporter,
-)
-from tether.connectors import build_toolset
+from tether.audit import KEYS_ENV
 from tether.errors import ConfigFileError, ConfigIssue, ConfigurationError
-from tether.policy import (
-    Path_,
-    Policy,
-    YamlProblem,
-    line_of,
-    load_policy,
-    load_with_lines,
-    schema_problems,
-)
-from tether.runtime import Runtime
-from tether.tools import Toolset
+from tether.policy import Path_, YamlProblem, line_of, load_with_lines, schema_problems
+
+if TYPE_CHECKING:
+    # Imported where they are used: reading tether.yaml (``tether audit verify``,
+    # ``tether approvals list``) loads none of what it names until it is built.
+    from tether.agents import Agent
+    from tether.approvals import Notifier
+    from tether.audit import LiveSpans, Witness
+    from tether.policy import Policy
+    from tether.runtime import Runtime
+    from tether.tools import Toolset
 
 CONFIG_ENV = "TETHER_CONFIG"
 DEMO_CONFIG = Path(".tether/demo/tether.yaml")
@@ -273,8 +262,12 @@ class AuditSettings(_Strict):
         built: list[Witness] = []
         for spec in self.witnesses:
             if spec.file is not None:
+                from tether.audit import FileWitness
+
                 built.append(FileWitness(_relative(spec.file, base)))
             elif spec.url is not None:
+                from tether.audit import ServerWitness
+
                 key = _relative(spec.public_key, base) if spec.public_key else None
                 built.append(
                     ServerWitness(spec.url, public_key=key, timeout_seconds=spec.timeout_seconds)
@@ -317,6 +310,10 @@ class Config:
     """A loaded ``tether.yaml``: the policy and agents it names, ready to run."""
 
     def __init__(self, spec: ConfigFile, path: Path) -> None:
+        from tether.agents import load_agent
+        from tether.policy import load_policy
+        from tether.tools import Toolset
+
         self.spec = spec
         self.path = path
         self.base = path.parent
@@ -363,6 +360,8 @@ class Config:
             return value if isinstance(value, str) else None
 
         if (email := self.spec.notify.email) is not None:
+            from tether.approvals import EmailNotifier
+
             notifiers.append(
                 EmailNotifier(
                     host=email.host,
@@ -376,16 +375,22 @@ class Config:
                 )
             )
         if (hook := self.spec.notify.webhook) is not None:
+            from tether.approvals import WebhookNotifier
+
             secret = os.environ.get(hook.secret_env) if hook.secret_env else None
             notifiers.append(WebhookNotifier(url=hook.url, secret=secret))
         return notifiers
 
     def telemetry(self) -> LiveSpans | None:
         """The live span export this configuration asks for, or None."""
+        from tether.audit import otlp_configured
+
         settings = self.spec.telemetry
         wanted = otlp_configured() if settings.otlp is None else settings.otlp
         if not wanted:
             return None
+        from tether.audit import LiveSpans, otlp_exporter
+
         return LiveSpans(
             otlp_exporter(),
             service_name=os.environ.get("OTEL_SERVICE_NAME") or settings.service_name,
@@ -393,6 +398,8 @@ class Config:
         )
 
     def runtime(self, *, executor_id: str | None = None) -> Runtime:
+        from tether.runtime import Runtime
+
         return Runtime(
             policy=self.policy,
             agents=self.agents,
@@ -485,11 +492,15 @@ def _with_fix(message: str, path: Path_) -> str:
 
 def connector_tools(spec: ConfigFile, base: Path) -> Toolset:
     """The tools of the connectors ``spec`` names (after setting its ``env:``)."""
+    from tether.tools import Toolset
+
     return Toolset(item for toolset in connector_toolsets(spec, base) for item in toolset)
 
 
 def connector_toolsets(spec: ConfigFile, base: Path) -> list[Toolset]:
     """The toolset of each connector ``spec`` names (after setting its ``env:``)."""
+    from tether.connectors import build_toolset
+
     for name, value in spec.env.items():
         os.environ.setdefault(name, value)
     return [

@@ -29,9 +29,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from stdnum import iban as _iban
+
+# The address and phone parsers are imported where they are used: loading a policy
+# or reading approvals needs neither.
 
 SOURCES = ("task", "start", "tool", "approval", "policy", "untrusted")
 """The kinds of source, as ``vouched_by`` and ``from_untrusted`` name them."""
@@ -132,6 +133,8 @@ def _addresses(value: str) -> tuple[Identifier, ...]:
 @functools.lru_cache(maxsize=8192)
 def normal_email(address: str) -> str | None:
     """The address as compared (lowercase), or None if it is not a valid address."""
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(address.strip(), check_deliverability=False, test_environment=True)
     except EmailNotValidError:
@@ -202,6 +205,8 @@ def _iban_of(value: str) -> Identifier | None:
 def _phone(value: str) -> Identifier | None:
     if not value.startswith("+") and not value.lower().startswith("tel:"):
         return None
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(value.removeprefix("tel:"), None)
     except phonenumbers.NumberParseException:
@@ -247,6 +252,8 @@ def identifiers_in_text(text: str, *, names: bool = True) -> set[Identifier]:
         if (account := _iban_of(match.group(0))) is not None:
             found.add(account)
             spans.append(match.span())
+    import phonenumbers
+
     for number in phonenumbers.PhoneNumberMatcher(text, None):
         formatted = phonenumbers.format_number(number.number, phonenumbers.PhoneNumberFormat.E164)
         found.add(Identifier("phone", formatted))

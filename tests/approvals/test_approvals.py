@@ -19,12 +19,14 @@ from tether.approvals import (
     DuplicateVote,
     EditRefused,
     NotAnApprover,
+    NotTheRequester,
     SelfApproval,
 )
 from tether.audit import AuditEvent
 from tether.calls import Principal
 from tether.db import connect
 from tether.gate import Gate, NeedsApproval
+from tether.identity import Actor
 from tether.policy import load_policy_text
 
 POLICY = """
@@ -362,3 +364,19 @@ def test_secret_arguments_are_not_shown_to_approvers(sqlite_url: str, clock: Clo
     assert request.shown_args["token"] == "[REDACTED]"
     assert request.args["token"] == "tok-very-secret"  # kept to run the call, never shown
     engine.dispose()
+
+
+def test_only_the_requester_withdraws_a_pending_request(approvals: Approvals, sink: Sink) -> None:
+    request = hold(approvals)
+    with pytest.raises(NotTheRequester, match="fiona did not ask for this call"):
+        approvals.withdraw(request.id, by=Actor(account="fiona"))
+    withdrawn = approvals.withdraw(request.id, by=Actor(account="alice", surface="gateway"))
+    assert withdrawn.status == "cancelled"
+    (event,) = sink.of("approval.decided")
+    assert event.approval is not None and event.approval["verdict"] == "withdrawn"
+    with pytest.raises(ApprovalClosed, match="already cancelled"):
+        approvals.withdraw(request.id, by=Actor(account="alice"))
+    decided = hold(approvals, amount=300.0, call_id="call-2")
+    approvals.approve(decided.id, by="fiona")
+    with pytest.raises(ApprovalClosed):  # approved: too late to withdraw
+        approvals.withdraw(decided.id, by=Actor(account="alice"))

@@ -16,6 +16,7 @@ from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.shared.exceptions import MCPError
 
 from tests.gateway.harness import OTHER_TOKEN, Running, serving, write_config
+from tether.approvals import ApprovalClosed
 from tether.identity import Actor
 
 FIONA = Actor(account="fiona", surface="web", method="password")
@@ -63,7 +64,7 @@ async def test_the_gateway_declares_tasks_and_offers_its_tools_as_optional_tasks
     assert capabilities.tasks.requests is not None and capabilities.tasks.requests.tools
     assert capabilities.tasks.requests.tools.call is not None
     assert capabilities.tasks.list is not None
-    assert capabilities.tasks.cancel is None  # a requester cannot withdraw a held call
+    assert capabilities.tasks.cancel is not None  # the caller may withdraw a held call
     assert {tool.execution.task_support for tool in tools if tool.execution} == {"optional"}
     assert len([tool for tool in tools if tool.execution]) == len(tools)
 
@@ -217,22 +218,43 @@ async def test_another_callers_task_does_not_exist_for_them_and_the_attempt_is_r
     assert gateway.service.approval(task.task_id).status == "pending"
 
 
-async def test_a_requester_cannot_cancel_a_held_task(gateway: Running) -> None:
+async def test_the_requester_withdraws_a_held_task_which_never_runs(gateway: Running) -> None:
     args = {"to": "bob@acme.example", "body": "cancel me"}
     async with gateway.client(mode="legacy") as client:
         task = (await _as_task(client, "up.send_mail", args)).task
         request = types.CancelTaskRequest(
             params=types.CancelTaskRequestParams(task_id=task.task_id)
         )
+        cancelled = await client.session.send_request(request, types.CancelTaskResult)
+        with pytest.raises(MCPError) as again:
+            await client.session.send_request(request, types.CancelTaskResult)
+        with pytest.raises(ApprovalClosed, match="already cancelled"):
+            gateway.service.approve(task.task_id, by=FIONA)
+        later = await _get(client, task.task_id)
+    assert cancelled.status == "cancelled" and later.status == "cancelled"
+    assert again.value.code == -32602 and "terminal" in again.value.message
+    assert gateway.effects() == []
+    (decided,) = [
+        e.event for e in gateway.service.events(type="approval.decided")
+        if e.event.approval and e.event.approval["request_id"] == task.task_id
+    ]  # fmt: skip
+    assert decided.approval is not None and decided.approval["verdict"] == "withdrawn"
+    assert decided.actor is not None and decided.actor["account"] == "alice"
+    assert decided.actor["surface"] == "gateway"
+
+
+async def test_an_approved_task_cannot_be_cancelled(gateway: Running) -> None:
+    args = {"to": "bob@acme.example", "body": "too late"}
+    async with gateway.client(mode="legacy") as client:
+        task = (await _as_task(client, "up.send_mail", args)).task
+        gateway.service.approve(task.task_id, by=FIONA)
+        request = types.CancelTaskRequest(
+            params=types.CancelTaskRequestParams(task_id=task.task_id)
+        )
         with pytest.raises(MCPError) as refused:
             await client.session.send_request(request, types.CancelTaskResult)
-        gateway.service.reject(task.task_id, by=FIONA, comment="no")
-        with pytest.raises(MCPError) as ended:
-            await client.session.send_request(request, types.CancelTaskResult)
-    assert refused.value.code == -32600
-    assert "approvers may reject it" in refused.value.message
-    assert ended.value.code == -32602 and "terminal" in ended.value.message
-    assert gateway.effects() == []
+    assert refused.value.code in (-32600, -32602)
+    assert "approved" in refused.value.message or "terminal" in refused.value.message
 
 
 async def test_a_call_decided_at_once_is_a_finished_task_and_tasks_are_listed(

@@ -154,3 +154,24 @@ def test_a_model_that_fails_fails_the_run(
     done = rt.wait(run.id)
     assert done.status == "failed"
     assert "openai-compatible:MODEL@BASE_URL" in (done.error or "")
+
+
+def test_a_runtime_launched_when_needed_launches_with_the_segment_it_resumes(
+    sqlite_url: str, make_runtime: MakeRuntime
+) -> None:
+    """How an embedded ``tether approvals approve`` runs: DBOS is launched only when a
+    decision resumes a run, not for a refused one."""
+    parker = make_runtime(sqlite_url)
+    run = parker.start("support-desk", "Acme was charged twice", principal="alice")
+    assert parker.wait(run.id).status == "waiting_approval"
+    (request,) = parker.approvals.find(run_id=run.id)
+    parker.close()
+
+    rt = make_runtime(sqlite_url, launch=False)
+    rt.launch(when_needed=True)
+    with pytest.raises(NotAnApprover):
+        rt.approve(request.id, by="bob")
+    assert not rt.durability.launched
+    rt.approve(request.id, by="fiona")
+    assert rt.durability.launched
+    assert rt.wait(run.id).status == "completed"

@@ -1,16 +1,42 @@
-"""Agent definitions and the models that drive them."""
+"""Agent definitions and the models that drive them.
 
-from tether.agents._agent import Agent, load_agent, resolve_model
-from tether.agents._scripted import (
-    Script,
-    ScriptedCall,
-    ScriptedTurn,
-    load_script,
-    model_tool_name,
-    scripted_model,
-    tool_name_from_model,
-)
-from tether.agents._settings import ModelOptions, RunLimits, limit_message
+Names are imported when first used: reading an agent file does not load Pydantic AI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.agents._agent import Agent, load_agent, resolve_model
+    from tether.agents._scripted import (
+        Script,
+        ScriptedCall,
+        ScriptedTurn,
+        load_script,
+        model_tool_name,
+        scripted_model,
+        tool_name_from_model,
+    )
+    from tether.agents._settings import ModelOptions, RunLimits, limit_message
+
+_WHERE: dict[str, str] = {
+    "Agent": "tether.agents._agent",
+    "ModelOptions": "tether.agents._settings",
+    "RunLimits": "tether.agents._settings",
+    "Script": "tether.agents._scripted",
+    "ScriptedCall": "tether.agents._scripted",
+    "ScriptedTurn": "tether.agents._scripted",
+    "limit_message": "tether.agents._settings",
+    "load_agent": "tether.agents._agent",
+    "load_script": "tether.agents._scripted",
+    "model_tool_name": "tether.agents._scripted",
+    "resolve_model": "tether.agents._agent",
+    "scripted_model": "tether.agents._scripted",
+    "tool_name_from_model": "tether.agents._scripted",
+}
+"""Where each public name lives: imported when first used."""
 
 __all__ = [
     "Agent",
@@ -27,3 +53,16 @@ __all__ = [
     "scripted_model",
     "tool_name_from_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -5,22 +5,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic_ai.models import Model
 
-from tether.agents._scripted import load_script, scripted_model
 from tether.agents._settings import ModelOptions, RunLimits
 from tether.errors import AgentFileError, ConfigurationError, FileIssue
-from tether.policy import (
-    Policy,
-    YamlProblem,
-    line_of,
-    load_policy,
-    load_with_lines,
-    schema_problems,
-)
+from tether.policy import YamlProblem, line_of, load_with_lines, schema_problems
 from tether.tools import Toolset
+
+if TYPE_CHECKING:
+    # Pydantic AI is imported when a model is resolved: reading agent files (every
+    # ``tether`` command that loads tether.yaml) does not load it.
+    from pydantic_ai.models import Model
+
+    from tether.policy import Policy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +59,7 @@ class Agent:
         return Toolset(t for t in self.policy.tools if agent.grant_for(t.name) is not None)
 
     def resolve_model(self) -> Model:
-        if isinstance(self.model, Model):
+        if not isinstance(self.model, str):
             return self.model
         return resolve_model(self.model, base_dir=self.base_dir)
 
@@ -68,6 +67,8 @@ class Agent:
 def resolve_model(spec: str, *, base_dir: Path | None = None) -> Model:
     """The Pydantic AI model a spec names."""
     if spec.startswith("scripted:"):
+        from tether.agents._scripted import load_script, scripted_model
+
         path = Path(spec.removeprefix("scripted:"))
         return scripted_model(
             load_script(path if path.is_absolute() else (base_dir or Path.cwd()) / path)
@@ -132,6 +133,8 @@ def _read_agent_file(path: Path) -> _AgentFile:
 def load_agent(path: str | Path, *, policy: Policy | None = None) -> Agent:
     """An agent from YAML: ``name``, ``version``, ``model``, ``instructions``, ``policy``,
     ``model_settings`` and ``limits`` (see :mod:`tether.agents._settings`)."""
+    from tether.policy import load_policy
+
     path = Path(path)
     spec = _read_agent_file(path)
     return Agent(

@@ -20,12 +20,13 @@ key that raises it, never the framework's traceback.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_ai.exceptions import ModelRequestTimeout, UsageLimitExceeded
-from pydantic_ai.settings import ModelSettings
-from pydantic_ai.usage import UsageLimits
+
+if TYPE_CHECKING:  # Pydantic AI is imported when a run uses these, not to read a file
+    from pydantic_ai.settings import ModelSettings
+    from pydantic_ai.usage import UsageLimits
 
 DEFAULT_REQUEST_LIMIT = 50
 """Pydantic AI's own default, kept so that an agent without ``limits`` behaves as before."""
@@ -50,6 +51,8 @@ class ModelOptions(BaseModel):
 
     def settings(self) -> ModelSettings:
         """The Pydantic AI settings these options stand for."""
+        from pydantic_ai.settings import ModelSettings
+
         chosen: dict[str, Any] = {
             key: value
             for key, value in self.model_dump(exclude_none=True).items()
@@ -74,6 +77,8 @@ class RunLimits(BaseModel):
     """Input and output tokens per segment."""
 
     def usage_limits(self) -> UsageLimits:
+        from pydantic_ai.usage import UsageLimits
+
         return UsageLimits(
             request_limit=self.requests,
             tool_calls_limit=self.tool_calls,
@@ -91,6 +96,8 @@ _LIMIT_KEYS = {
 def limit_message(exc: BaseException, *, agent: str, limits: RunLimits) -> str | None:
     """What to tell an operator when ``exc`` stopped a run at one of its limits (None:
     ``exc`` is not a limit): which limit, and the key that raises it."""
+    from pydantic_ai.exceptions import ModelRequestTimeout, UsageLimitExceeded
+
     if isinstance(exc, ModelRequestTimeout):
         return (
             f"a model request took longer than its timeout; raise `model_settings: "

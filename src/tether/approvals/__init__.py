@@ -1,23 +1,67 @@
-"""Human approval: calls held for a person's decision, bound to exact arguments."""
+"""Human approval: calls held for a person's decision, bound to exact arguments.
 
-from tether.approvals._approvals import Approvals, EventSink, Notifier
-from tether.approvals._errors import (
-    ApprovalClosed,
-    ApprovalError,
-    ApprovalExpired,
-    ApprovalInvalid,
-    ApprovalNotFound,
-    AssuranceRequired,
-    BreakGlassRefused,
-    DuplicateVote,
-    EditRefused,
-    NotAnApprover,
-    SelfApproval,
-)
-from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
-from tether.approvals._notify import EmailNotifier, WebhookNotifier, describe
-from tether.approvals._rules import check_approver, check_open, may_decide, render_args
-from tether.approvals._store import ApprovalStore, pending_runs_query
+Names are imported when first used: reading requests loads neither the notifiers
+(SMTP, HTTP) nor the gate.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.approvals._approvals import Approvals, EventSink, Notifier
+    from tether.approvals._errors import (
+        ApprovalClosed,
+        ApprovalError,
+        ApprovalExpired,
+        ApprovalInvalid,
+        ApprovalNotFound,
+        AssuranceRequired,
+        BreakGlassRefused,
+        DuplicateVote,
+        EditRefused,
+        NotAnApprover,
+        NotTheRequester,
+        SelfApproval,
+    )
+    from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
+    from tether.approvals._notify import EmailNotifier, WebhookNotifier, describe
+    from tether.approvals._rules import check_approver, check_open, may_decide, render_args
+    from tether.approvals._store import ApprovalStore, pending_runs_query
+
+_WHERE: dict[str, str] = {
+    "ApprovalClosed": "tether.approvals._errors",
+    "ApprovalError": "tether.approvals._errors",
+    "ApprovalExpired": "tether.approvals._errors",
+    "ApprovalInvalid": "tether.approvals._errors",
+    "ApprovalNotFound": "tether.approvals._errors",
+    "ApprovalRequest": "tether.approvals._model",
+    "ApprovalStore": "tether.approvals._store",
+    "Approvals": "tether.approvals._approvals",
+    "AssuranceRequired": "tether.approvals._errors",
+    "BreakGlassRefused": "tether.approvals._errors",
+    "DuplicateVote": "tether.approvals._errors",
+    "EditRefused": "tether.approvals._errors",
+    "EmailNotifier": "tether.approvals._notify",
+    "EventSink": "tether.approvals._approvals",
+    "NotAnApprover": "tether.approvals._errors",
+    "NotTheRequester": "tether.approvals._errors",
+    "Notifier": "tether.approvals._approvals",
+    "SelfApproval": "tether.approvals._errors",
+    "Status": "tether.approvals._model",
+    "Verdict": "tether.approvals._model",
+    "Vote": "tether.approvals._model",
+    "WebhookNotifier": "tether.approvals._notify",
+    "args_hash": "tether.approvals._model",
+    "check_approver": "tether.approvals._rules",
+    "check_open": "tether.approvals._rules",
+    "describe": "tether.approvals._notify",
+    "may_decide": "tether.approvals._rules",
+    "pending_runs_query": "tether.approvals._store",
+    "render_args": "tether.approvals._rules",
+}
+"""Where each public name lives: imported when first used."""
 
 __all__ = [
     "ApprovalClosed",
@@ -35,6 +79,7 @@ __all__ = [
     "EmailNotifier",
     "EventSink",
     "NotAnApprover",
+    "NotTheRequester",
     "Notifier",
     "SelfApproval",
     "Status",
@@ -49,3 +94,16 @@ __all__ = [
     "pending_runs_query",
     "render_args",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -30,6 +30,7 @@ from tether.approvals._errors import (
     ApprovalNotFound,
     DuplicateVote,
     EditRefused,
+    NotTheRequester,
 )
 from tether.approvals._events import approval_event, refusal_event
 from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
@@ -481,6 +482,37 @@ class Approvals:
                 escalated.append(dataclasses.replace(request, escalated=True))
                 self._notify(request, request.escalate_to)
         return escalated
+
+    def withdraw(
+        self, request_id: str, *, by: Actor, reason: str = "withdrawn by the requester"
+    ) -> ApprovalRequest:
+        """The person a held call was made for withdraws it before it is decided: it is
+        cancelled (and never runs), recorded as their ``withdrawn`` verdict. Withdrawing
+        only ever stops a call, so no approver's right is needed; anyone else is refused."""
+        request = self.store.get(request_id)
+        if by.account != request.requested_by:
+            raise NotTheRequester(
+                request_id,
+                f"{by.account} did not ask for this call ({request.requested_by} did) and "
+                "cannot withdraw it; its approvers may reject it",
+            )
+        rules.check_open(request, self.clock())
+        closed = self.store.close_pending(
+            request_id, status="cancelled", decided_at=self.clock(), comment=reason
+        )
+        if not closed:
+            raise ApprovalClosed(request_id, "it was decided meanwhile")
+        withdrawn = self.store.get(request_id)
+        released = self.gate.release_limits(_key(withdrawn))
+        self._record(
+            "approval.decided",
+            withdrawn,
+            verdict="withdrawn",
+            comment=reason,
+            by=by,
+            released=released,
+        )
+        return withdrawn
 
     def cancel(
         self,

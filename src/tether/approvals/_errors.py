@@ -55,6 +55,13 @@ class BreakGlassRefused(ApprovalError):
     status_code = 403
 
 
+class NotTheRequester(ApprovalError):
+    """Only the person a held call was made for may withdraw it."""
+
+    reason = "not_the_requester"
+    status_code = 403
+
+
 class SelfApproval(ApprovalError):
     """Nobody approves their own request."""
 

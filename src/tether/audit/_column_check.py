@@ -22,7 +22,7 @@ import json
 
 from tether.audit._columns import BODY_KEYS, COLUMNS, WIDTHS, columns_of
 from tether.audit._event import KNOWN_SCHEMA_VERSIONS
-from tether.audit._reader import DRIVER_ERRORS, Reader
+from tether.audit._reader import Reader, driver_errors
 
 _UNSAFE = ("\\u0000", "\\ud")
 """Escapes in a record that may stand for what a column cannot store: NUL, surrogates."""
@@ -33,7 +33,7 @@ def first_differing(reader: Reader, *, upto: int | None = None) -> tuple[int, st
     or whose version is unknown; None when every row up to ``upto`` agrees."""
     try:
         return _scan(reader, upto)
-    except DRIVER_ERRORS:  # a record that is not JSON at all: check row by row instead
+    except driver_errors():  # a record that is not JSON at all: check row by row instead
         return _check_rows(reader, _bounded("", upto))
 
 

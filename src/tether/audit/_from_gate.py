@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
-
 from tether.audit._event import AuditEvent
 
 if TYPE_CHECKING:
@@ -19,6 +17,8 @@ def trace_ids(run_id: str, call_id: str | None = None) -> tuple[str, str]:
     Derived ids are stable: every event of a run shares a trace id, every event of a
     call a span id, so an export can rebuild the spans.
     """
+    from opentelemetry import trace  # when first recorded: reading the trail needs none
+
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         return format(context.trace_id, "032x"), format(context.span_id, "016x")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -43,8 +43,10 @@ from tether.db import (
     policy_snapshot,
     write_transaction,
 )
-from tether.gate import GateEvent
 from tether.redaction import Redactor
+
+if TYPE_CHECKING:
+    from tether.gate import GateEvent
 
 log = logging.getLogger("tether.audit")
 

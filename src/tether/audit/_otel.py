@@ -375,7 +375,6 @@ _CALL_ENDS = frozenset({"call.executed", "call.failed"})
 _RUN_ENDS = frozenset({"run.finished", "run.stopped"})
 _REQUEST_CLOSED = frozenset({"rejected", "expired", "cancelled"})
 """An approval request's statuses that end its call: it will not run."""
-_OTLP_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _log = logging.getLogger(__name__)
 
 
@@ -484,19 +483,6 @@ class LiveSpans:
     def shutdown(self) -> None:
         """Send what is queued and stop the exporter."""
         self._provider.shutdown()
-
-
-def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the standard OpenTelemetry variables ask for OTLP trace export: an
-    ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``, ``OTEL_TRACES_EXPORTER`` not ``none`` and
-    ``OTEL_SDK_DISABLED`` not ``true``."""
-    env = os.environ if environ is None else environ
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    exporters = {name.strip() for name in env.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
-    if "otlp" not in exporters:
-        return False
-    return any(env.get(name) for name in _OTLP_ENDPOINT_ENVS)
 
 
 def otlp_exporter(environ: Mapping[str, str] | None = None) -> SpanExporter:

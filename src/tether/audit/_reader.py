@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
@@ -25,15 +26,16 @@ from tether.db import is_postgres, shown_url, sqlite_errors
 _TABLES = ("tether_audit_event", "tether_audit_checkpoint", "tether_audit_meta")
 _cursor_names = itertools.count()
 
-try:  # psycopg is an optional extra; without it there is no PostgreSQL to read.
-    import psycopg
 
-    DRIVER_ERRORS: tuple[type[Exception], ...] = (*sqlite_errors(), psycopg.Error)
-except ImportError:  # pragma: no cover
-    DRIVER_ERRORS = sqlite_errors()
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The errors the database drivers raise: SQLite's, and psycopg's once it is loaded
+    (a PostgreSQL engine loads it; reading SQLite never does, nor needs to)."""
+    psycopg = sys.modules.get("psycopg")
+    return (*sqlite_errors(), psycopg.Error) if psycopg is not None else sqlite_errors()
 
 
-_OPEN_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS)
+def _open_errors() -> tuple[type[Exception], ...]:
+    return (SQLAlchemyError, *driver_errors())
 
 
 class Reader:
@@ -110,7 +112,7 @@ def read_snapshot(engine: Engine) -> Iterator[Reader]:
     with _snapshot(engine, where) as reader:
         try:
             _check_tables(reader)
-        except DRIVER_ERRORS as exc:
+        except driver_errors() as exc:
             raise AuditLogUnreadable(f"cannot read {where}: {_reason(exc)}") from None
         yield reader
 
@@ -129,7 +131,7 @@ def twin_opener(
     if reader.postgres:
         try:
             row = reader.savepoint_one("SELECT pg_export_snapshot()")
-        except DRIVER_ERRORS:
+        except driver_errors():
             return None
         exported = str(row[0]) if row else ""
         if not _SNAPSHOT_ID.fullmatch(exported):
@@ -150,7 +152,7 @@ def _snapshot(engine: Engine, where: str, *, imported: str | None = None) -> Ite
     """One connection in a read-only transaction; ``imported`` is a PostgreSQL snapshot."""
     try:
         pooled = engine.raw_connection()
-    except _OPEN_ERRORS as exc:
+    except _open_errors() as exc:
         raise AuditLogUnreadable(f"cannot open {where}: {_reason(exc)}") from None
     postgres = is_postgres(engine)
     raw: Any = pooled.driver_connection
@@ -158,6 +160,8 @@ def _snapshot(engine: Engine, where: str, *, imported: str | None = None) -> Ite
     try:
         try:
             if postgres:
+                import psycopg
+
                 raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 raw.read_only = True
                 if imported is not None:
@@ -165,11 +169,11 @@ def _snapshot(engine: Engine, where: str, *, imported: str | None = None) -> Ite
             else:
                 raw.execute("BEGIN")
                 raw.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # the snapshot starts here
-        except DRIVER_ERRORS as exc:
+        except driver_errors() as exc:
             raise AuditLogUnreadable(f"cannot read {where}: {_reason(exc)}") from None
         try:
             yield Reader(raw, postgres, where)
-        except DRIVER_ERRORS as exc:
+        except driver_errors() as exc:
             raise AuditLogUnreadable(f"cannot read the audit log in {where}: {exc}") from None
     finally:
         try:
@@ -178,7 +182,7 @@ def _snapshot(engine: Engine, where: str, *, imported: str | None = None) -> Ite
                 raw.isolation_level, raw.read_only = saved
             else:
                 raw.execute("ROLLBACK")
-        except DRIVER_ERRORS:
+        except driver_errors():
             pooled.invalidate()
         pooled.close()
 

@@ -20,8 +20,7 @@ from tether.audit._damage import Problem, Row, classify
 from tether.audit._errors import AuditError, AuditKeyError, AuditLogUnreadable, UnknownSchemaVersion
 from tether.audit._event import KNOWN_SCHEMA_VERSIONS
 from tether.audit._keys import KeyStore
-from tether.audit._reader import DRIVER_ERRORS as _DRIVER_ERRORS
-from tether.audit._reader import Reader, read_snapshot, twin_opener
+from tether.audit._reader import Reader, driver_errors, read_snapshot, twin_opener
 from tether.audit._witness import Witness, WitnessKind
 from tether.db import DatabaseError, connect
 
@@ -255,7 +254,7 @@ class _Verifier:
             rows = self.reader.all(
                 f"SELECT {columns}, number, prev FROM tether_audit_checkpoint ORDER BY id"
             )
-        except _DRIVER_ERRORS:  # pragma: no cover  # tables of before migration 0020
+        except driver_errors():  # pragma: no cover  # tables of before migration 0020
             rows = [(*row, None, None) for row in self.reader.all(
                 f"SELECT {columns} FROM tether_audit_checkpoint ORDER BY id"
             )]  # fmt: skip

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from tether.approvals import ApprovalRequest
 from tether.cli._common import AsOption, ConfigOption, echo_json, json_object, out, service
 from tether.cli._decide import Decider, decider
 from tether.service import readable_preview
+
+if TYPE_CHECKING:
+    from tether.approvals import ApprovalRequest
 
 app = typer.Typer(help="List, show, approve and reject approval requests.", no_args_is_help=True)
 

@@ -14,34 +14,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
-from tether.audit import (
-    KEYS_ENV,
-    AuditError,
-    AuditLog,
-    FileWitness,
-    JsonLinesSpanExporter,
-    KeyStore,
-    ServerWitness,
-    StoredEvent,
-    VerifyReport,
-    Witness,
-    export_jsonl,
-    export_spans,
-    verify,
-)
-from tether.config import audit_witnesses, state_location
-from tether.db import DatabaseError, connect, database_url
+from tether.audit import KEYS_ENV, AuditError
 from tether.errors import ConfigurationError
 from tether.identity import Actor
-from tether.policy import parse_duration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tether.audit import AuditLog, StoredEvent, VerifyReport, Witness
+
+# What a command needs beyond its options is imported in the command: ``--help`` and
+# ``verify`` load neither the tether.yaml's policy nor the writing side of the log.
 
 app = typer.Typer(
     help="Verify, query and export the tamper-evident audit trail.", no_args_is_help=True
@@ -73,6 +63,9 @@ SinceOption = Annotated[
 
 def _database(db: str | None) -> str:
     """--db, else TETHER_DATABASE_URL, else the tether.yaml in use, else the embedded one."""
+    from tether.config import state_location
+    from tether.db import database_url
+
     return database_url(state_location(db)[0])
 
 
@@ -80,6 +73,8 @@ def _keys(keys: Path | None) -> Path | None:
     """--keys, else the tether.yaml's key folder (else the default)."""
     if keys is not None or os.environ.get(KEYS_ENV):
         return keys
+    from tether.config import state_location
+
     found = state_location(None, None)[1]
     return Path(found) if found else None
 
@@ -96,15 +91,25 @@ WitnessOption = Annotated[
 
 def _witnesses(given: list[str] | None) -> list[Witness]:
     """--witness values, else the witnesses of the tether.yaml in use (if any)."""
+    from tether.config import audit_witnesses
+
     if given:
-        return [
-            ServerWitness(item) if item.startswith(("http://", "https://")) else FileWitness(item)
-            for item in given
-        ]
+        return [_witness(item) for item in given]
     try:
         return audit_witnesses()
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
+
+
+def _witness(given: str) -> Witness:
+    """A --witness value: a URL (a witness server; HTTP loaded for it), else a folder."""
+    if given.startswith(("http://", "https://")):
+        from tether.audit import ServerWitness
+
+        return ServerWitness(given)
+    from tether.audit import FileWitness
+
+    return FileWitness(given)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -115,6 +120,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 @contextmanager
 def _reading(db: str | None) -> Iterator[Engine]:
     """An engine for reading only: nothing is created or migrated."""
+    from tether.db import DatabaseError, connect
+
     try:
         engine = connect(_database(db), migrate=False)
     except DatabaseError as exc:
@@ -131,6 +138,9 @@ def _reading(db: str | None) -> Iterator[Engine]:
 def _writing(
     db: str | None, keys: Path | None, witnesses: list[Witness] | None = None
 ) -> Iterator[AuditLog]:
+    from tether.audit import AuditLog
+    from tether.db import DatabaseError
+
     try:
         with AuditLog(_database(db), keys=_keys(keys), witnesses=witnesses or ()) as audit:
             yield audit
@@ -141,6 +151,8 @@ def _writing(
 def _since(value: str | None) -> _dt.datetime | None:
     if value is None:
         return None
+    from tether.policy import parse_duration
+
     try:
         return _dt.datetime.now(_dt.UTC) - parse_duration(value)
     except ValueError:
@@ -174,6 +186,8 @@ def verify_command(
     Says which assurance it reached: local (the log's own signatures), exported (an
     operator's checkpoint file or file witness), witnessed (N witnesses' cosignatures).
     """
+    from tether.audit import verify
+
     try:
         report = verify(
             _database(db),
@@ -260,6 +274,8 @@ def show(
     db: DbOption = None,
 ) -> None:
     """The latest events as a table: when, what, who, which tool, decided how, why."""
+    from tether.audit import AuditLog
+
     with _reading(db) as engine:
         audit = AuditLog(engine)
         events = list(
@@ -391,6 +407,8 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Export events as JSON Lines, or as OpenTelemetry spans (one JSON span per line)."""
+    from tether.audit import AuditLog, JsonLinesSpanExporter, export_jsonl, export_spans
+
     with _reading(db) as engine:
         events = AuditLog(engine).events(
             run=run, agent=agent, principal=principal, tool=tool, since=_since(since)
@@ -455,6 +473,8 @@ def prune(
     keys: KeysOption = None,
 ) -> None:
     """Remove events past the retention period; a signed checkpoint marks the cut."""
+    from tether.policy import parse_duration
+
     try:
         period = parse_duration(older_than)
     except ValueError as exc:
@@ -488,6 +508,8 @@ def rotate(db: DbOption = None, keys: KeysOption = None) -> None:
 @keys_app.command("list")
 def list_keys(keys: KeysOption = None) -> None:
     """The keys in the key directory, and which one signs."""
+    from tether.audit import KeyStore
+
     store = KeyStore(_keys(keys))
     try:
         public = store.public_keys()

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,8 +15,10 @@ from rich.text import Text
 from tether.config import load_config, read_config_file
 from tether.errors import TetherError
 from tether.identity import Actor
-from tether.runtime import Runtime
-from tether.service import Service
+
+if TYPE_CHECKING:
+    from tether.runtime import Runtime
+    from tether.service import Service
 
 # Printed text comes from policies, models and users: no markup, no emoji codes in it.
 out = Console(emoji=False, highlight=False, markup=False)
@@ -37,9 +39,12 @@ ConfigOption = Annotated[
 
 
 @contextmanager
-def runtime(config: Path | None, *, execute: bool = False) -> Iterator[Runtime]:
+def runtime(
+    config: Path | None, *, execute: bool = False, when_needed: bool = False
+) -> Iterator[Runtime]:
     """The runtime of the configuration; with ``execute`` and an embedded (SQLite)
-    setup, this process also runs the segments it queues, until the command ends."""
+    setup, this process also runs the segments it queues, until the command ends
+    (``when_needed``: launched only once it has one to run, see ``Runtime.launch``)."""
     try:
         loaded = load_config(config)
         rt = loaded.runtime()
@@ -48,7 +53,7 @@ def runtime(config: Path | None, *, execute: bool = False) -> Iterator[Runtime]:
         raise typer.Exit(2) from None
     try:
         if execute and loaded.inline:
-            rt.launch(concurrency=loaded.spec.worker.concurrency)
+            rt.launch(concurrency=loaded.spec.worker.concurrency, when_needed=when_needed)
         yield rt
     except TetherError as exc:
         err.print(styled("red", "refused", str(exc)))
@@ -58,9 +63,13 @@ def runtime(config: Path | None, *, execute: bool = False) -> Iterator[Runtime]:
 
 
 @contextmanager
-def service(config: Path | None, *, execute: bool = False) -> Iterator[Service]:
+def service(
+    config: Path | None, *, execute: bool = False, when_needed: bool = False
+) -> Iterator[Service]:
     """The operator service of the configuration's runtime (see :func:`runtime`)."""
-    with runtime(config, execute=execute) as rt:
+    from tether.service import Service
+
+    with runtime(config, execute=execute, when_needed=when_needed) as rt:
         yield Service(rt, accounts=frozenset(read_config_file(config).web.users))
 
 

@@ -15,7 +15,7 @@ import datetime as _dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import typer
 
@@ -23,8 +23,10 @@ from tether.cli._common import cli_actor, err, service, styled
 from tether.cli._login import ApiRefused, Console, NotLoggedIn, stored_login
 from tether.config import read_config_file
 from tether.errors import TetherError
-from tether.identity import Actor
-from tether.service import ALL_AGENTS, Service
+
+if TYPE_CHECKING:
+    from tether.identity import Actor
+    from tether.service import Service
 
 
 class Decider(Protocol):
@@ -82,11 +84,15 @@ class Remote:
         return dict(self.console.call("POST", f"/api/approvals/{request_id}/reject", body))
 
     def stop(self, *, agent: str | None, reason: str) -> dict[str, Any]:
+        from tether.service import ALL_AGENTS
+
         body = {"agent": agent or ALL_AGENTS, "reason": reason, "confirm": True}
         answer = dict(self.console.call("POST", "/api/stop", body))
         return {"halted": len(answer["halted_runs"])}
 
     def lift(self, *, agent: str | None) -> dict[str, Any]:
+        from tether.service import ALL_AGENTS
+
         return dict(self.console.call("POST", "/api/stop/lift", {"agent": agent or ALL_AGENTS}))
 
     def cancel(self, run_id: str) -> dict[str, Any]:
@@ -188,5 +194,7 @@ def decider(
         )
     if not as_user:
         raise _refuse("give --as USER: who decides (operators: local, no login)")
-    with service(config, execute=execute) as ops:
+    # A decision resumes its run here (embedded) only once it is the last one the run
+    # waits on: DBOS is launched then, not for a refused or a partial decision.
+    with service(config, execute=execute, when_needed=True) as ops:
         yield Local(ops, cli_actor(as_user))

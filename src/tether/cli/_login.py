@@ -18,14 +18,16 @@ import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
 from tether.cli._common import ConfigOption, echo_json, err, out, styled
 from tether.config import read_config_file
+
+if TYPE_CHECKING:  # imported where the console is called: deciding locally needs no HTTP
+    import httpx
 
 CREDENTIALS_ENV = "TETHER_CREDENTIALS"
 CONSOLE_ENV = "TETHER_CONSOLE"
@@ -99,6 +101,8 @@ class Console:
     """The console's JSON API, as the logged-in user."""
 
     def __init__(self, login: Login, *, timeout: float = 130.0) -> None:
+        import httpx
+
         self.login = login
         self._http = httpx.Client(
             base_url=login.console.rstrip("/"),
@@ -108,6 +112,8 @@ class Console:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The answer's JSON; :class:`ApiRefused` with the console's reason if refused."""
+        import httpx
+
         try:
             response = self._http.request(method, path, json=body)
         except httpx.HTTPError as exc:
@@ -167,6 +173,8 @@ def login(
     wait: Annotated[float, typer.Option(help="Seconds to wait for a single sign-on.")] = 300.0,
 ) -> None:
     """Log in to the console; the CLI's decision commands then act as you, through it."""
+    import httpx
+
     url = _console_url(console, config).rstrip("/")
     label = f"{socket.gethostname()} (tether login)"
     try:

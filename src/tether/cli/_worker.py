@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tether.cli._common import AsOption, ConfigOption, err, out, runtime
 from tether.cli._decide import decider
-from tether.config import load_config
-from tether.runtime import Runtime, heartbeat, other_live_worker
+from tether.config import read_config_file
+from tether.runtime import heartbeat, other_live_worker
+
+if TYPE_CHECKING:
+    from tether.runtime import Runtime
 
 
 def worker(
@@ -22,7 +25,7 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Segments run at once.")] = None,
 ) -> None:
     """Run a worker: execute queued runs, expire and escalate approvals, recover runs."""
-    settings = load_config(config).spec.worker
+    settings = read_config_file(config).worker  # the policy and agents: loaded once, below
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
@@ -40,6 +43,8 @@ def worker(
             raise typer.Exit(1)
         rt.launch(concurrency=concurrency or settings.concurrency)
         out.print(f"worker {rt.executor_id} running; Ctrl-C to stop", highlight=False)
+        preparing = threading.Thread(target=rt.prepare_segments, name="tether-prepare")
+        preparing.start()
         # The heartbeat beats on its own: a long sweep must not make this worker look dead.
         beating = threading.Thread(
             target=_beat, args=(rt, stopping, settings.sweep_seconds), daemon=True
@@ -48,6 +53,7 @@ def worker(
         while not stopping.wait(settings.sweep_seconds):
             rt.sweep()
         beating.join(timeout=settings.sweep_seconds)
+        preparing.join()
 
 
 def _beat(rt: Runtime, stopping: threading.Event, every_seconds: float) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -194,7 +195,41 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
+_REVISION = re.compile(r"^revision(?::[^=]*)?=\s*[\"']([^\"']+)[\"']\s*$", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision(?::[^=]*)?=\s*(?:[\"']([^\"']+)[\"']|None)\s*$", re.M)
+
+
+def schema_head() -> str | None:
+    """The newest migration's revision, read from the migration files themselves; None
+    when they do not form one plain chain (then only Alembic can tell)."""
+    revisions: dict[str, str | None] = {}
+    for path in (_MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(text), _DOWN_REVISION.search(text)
+        if revision is None or down is None:
+            return None
+        revisions[revision.group(1)] = down.group(1)
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database's schema is at the newest migration already: one read,
+    instead of Alembic loading every migration to find nothing to do."""
+    head = schema_head()
+    if head is None:
+        return False
+    try:
+        with reading(engine) as conn:
+            found = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except sa.exc.DBAPIError:  # a fresh database: no version table yet
+        return False
+    return [row[0] for row in found] == [head]
+
+
 def _upgrade(engine: Engine) -> None:
+    if _at_head(engine):
+        return
     from alembic import command  # only when the schema is brought up to date
     from alembic.config import Config
 

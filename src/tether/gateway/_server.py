@@ -183,7 +183,8 @@ def _serve_tasks(server: Server[Any], tasks: Tasks, caller_of: CallerOf) -> None
     async def cancel(
         ctx: ServerRequestContext[Any, Any], params: types.CancelTaskRequestParams
     ) -> types.CancelTaskResult:
-        tasks.cancel(caller_of(ctx), params.task_id)
+        task = tasks.cancel(caller_of(ctx), params.task_id)
+        return types.CancelTaskResult.model_validate(task.model_dump())
 
     server.middleware.append(task_call)
     server.add_request_handler("tasks/get", types.GetTaskRequestParams, get)

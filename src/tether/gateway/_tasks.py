@@ -12,7 +12,7 @@ and the tasks extension of 2026-07-28 (``io.modelcontextprotocol/tasks``).
                      cancelled by an operator → ``cancelled``
     tasks/result ──► waits until the task ends; the tool's result, the same each time
     tasks/list   ──► the caller's tasks
-    tasks/cancel ──► refused: a requester cannot withdraw a held call in tether
+    tasks/cancel ──► the caller withdraws the call while it waits: cancelled, never run
 
 Under 2026-07-28 the same tasks take the extension's shapes: the server chooses a
 task (``resultType: "task"``) for a held call when the request declares the
@@ -44,15 +44,16 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import INVALID_PARAMS, INVALID_REQUEST
 
-from tether.approvals import ApprovalNotFound, ApprovalRequest
+from tether.approvals import ApprovalError, ApprovalNotFound, ApprovalRequest
 from tether.gateway._gateway import Gateway, Pending
 from tether.gateway._identity import Caller
+from tether.identity import Actor
 
 _log = logging.getLogger("tether.gateway")
 EXTENSION = "io.modelcontextprotocol/tasks"
@@ -62,12 +63,13 @@ RELATED_TASK = "io.modelcontextprotocol/related-task"
 IMMEDIATE_RESPONSE = "io.modelcontextprotocol/model-immediate-response"
 CAPABILITY = types.ServerTasksCapability(
     list=types.TasksListCapability(),
+    cancel=types.TasksCancelCapability(),
     requests=types.ServerTasksRequestsCapability(
         tools=types.TasksToolsCapability(call=types.TasksCallCapability())
     ),
 )
-"""What the gateway declares: task-augmented ``tools/call`` and ``tasks/list`` (no
-``tasks/cancel``: see :meth:`Tasks.cancel`)."""
+"""What the gateway declares: task-augmented ``tools/call``, ``tasks/list`` and
+``tasks/cancel`` (the caller withdrawing a call that waits: :meth:`Tasks.cancel`)."""
 POLL_INTERVAL_MS = 2000
 _KEEP_MS = 3_600_000
 """How long a task decided at once is kept (at most), when the client asks no less."""
@@ -233,23 +235,29 @@ class Tasks:
         more = start + _PAGE < len(every)
         return types.ListTasksResult(tasks=page, next_cursor=str(start + _PAGE) if more else None)
 
-    def cancel(self, caller: Caller, task_id: str) -> NoReturn:
-        """Refused: in tether a held call is withdrawn only by its approvers (rejecting
-        it) or an operator (cancelling the session); its requester cannot."""
+    def cancel(self, caller: Caller, task_id: str) -> types.Task:
+        """The caller withdraws the call they made, still waiting for its approval: the
+        request is cancelled and the call never runs. A call approved already, or
+        ended, cannot be."""
         finished = self._finished_of(caller, task_id)
-        if finished is not None:
-            task = finished.task
-        else:
-            task = self._held(self._request_of(caller, task_id))
+        task = finished.task if finished is not None else None
+        if task is None:
+            request = self._request_of(caller, task_id)
+            task = self._held(request)
+            if task.status == "input_required":
+                who = Actor(account=caller.principal, surface="gateway", method=caller.method)
+                try:
+                    self.gateway.service.withdraw(request.id, by=who)
+                except ApprovalError as exc:
+                    raise MCPError(INVALID_REQUEST, f"Cannot cancel task: {exc.message}") from None
+                return self._held(self.gateway.service.approval(request.id))
         if task.status in _TERMINAL:
             raise MCPError(
                 INVALID_PARAMS, f"Cannot cancel task: already in terminal status {task.status!r}"
             )
         raise MCPError(
             INVALID_REQUEST,
-            f"Cannot cancel task {task_id}: tether does not let the requester withdraw a "
-            "call held for approval. Its approvers may reject it in the console, or an "
-            "operator may cancel the session; otherwise it expires undecided.",
+            f"Cannot cancel task {task_id}: it was approved and is being executed",
         )
 
     # --- the approvals store's view -----------------------------------------------------

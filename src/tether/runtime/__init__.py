@@ -1,35 +1,79 @@
-"""Durable runs: agents run as DBOS workflows, every tool call through the gate."""
+"""Durable runs: agents run as DBOS workflows, every tool call through the gate.
 
-from tether.runtime._answers import (
-    ANSWER_VERSION,
-    Answer,
-    AwaitingApproval,
-    Executed,
-    Failed,
-    RefusalKind,
-    Refused,
-)
-from tether.runtime._dbos import (
-    DEFAULT_APPLICATION_NAME,
-    DEFAULT_POLL_SECONDS,
-    DURABLE_VERSION,
-    QUEUE,
-    WORKFLOW,
-)
-from tether.runtime._handle import RunHandle
-from tether.runtime._runtime import Runtime
-from tether.runtime._store import (
-    FINISHED,
-    RUN_STATUSES,
-    EffectRecord,
-    RunNotFound,
-    RunRecord,
-    RunStatus,
-    RunStore,
-)
-from tether.runtime._sweep import SweepReport
-from tether.runtime._toolset import GateToolset, RunDeps, StepModel, run_secrets
-from tether.runtime._workers import Worker, dead_workers, heartbeat, other_live_worker
+Names are imported when first used: a runtime that only reads and decides loads
+neither DBOS nor Pydantic AI until it runs a segment or queues one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.runtime._answers import (
+        ANSWER_VERSION,
+        Answer,
+        AwaitingApproval,
+        Executed,
+        Failed,
+        RefusalKind,
+        Refused,
+    )
+    from tether.runtime._handle import RunHandle
+    from tether.runtime._protocol import (
+        DEFAULT_APPLICATION_NAME,
+        DEFAULT_POLL_SECONDS,
+        DURABLE_VERSION,
+        QUEUE,
+        WORKFLOW,
+    )
+    from tether.runtime._runtime import Runtime
+    from tether.runtime._store import (
+        FINISHED,
+        RUN_STATUSES,
+        EffectRecord,
+        RunNotFound,
+        RunRecord,
+        RunStatus,
+        RunStore,
+    )
+    from tether.runtime._sweep import SweepReport
+    from tether.runtime._toolset import GateToolset, RunDeps, StepModel, run_secrets
+    from tether.runtime._workers import Worker, dead_workers, heartbeat, other_live_worker
+
+_WHERE: dict[str, str] = {
+    "ANSWER_VERSION": "tether.runtime._answers",
+    "Answer": "tether.runtime._answers",
+    "AwaitingApproval": "tether.runtime._answers",
+    "DEFAULT_APPLICATION_NAME": "tether.runtime._protocol",
+    "DEFAULT_POLL_SECONDS": "tether.runtime._protocol",
+    "DURABLE_VERSION": "tether.runtime._protocol",
+    "EffectRecord": "tether.runtime._store",
+    "Executed": "tether.runtime._answers",
+    "FINISHED": "tether.runtime._store",
+    "Failed": "tether.runtime._answers",
+    "GateToolset": "tether.runtime._toolset",
+    "QUEUE": "tether.runtime._protocol",
+    "RUN_STATUSES": "tether.runtime._store",
+    "RefusalKind": "tether.runtime._answers",
+    "Refused": "tether.runtime._answers",
+    "RunDeps": "tether.runtime._toolset",
+    "RunHandle": "tether.runtime._handle",
+    "RunNotFound": "tether.runtime._store",
+    "RunRecord": "tether.runtime._store",
+    "RunStatus": "tether.runtime._store",
+    "RunStore": "tether.runtime._store",
+    "Runtime": "tether.runtime._runtime",
+    "StepModel": "tether.runtime._toolset",
+    "SweepReport": "tether.runtime._sweep",
+    "WORKFLOW": "tether.runtime._protocol",
+    "Worker": "tether.runtime._workers",
+    "dead_workers": "tether.runtime._workers",
+    "heartbeat": "tether.runtime._workers",
+    "other_live_worker": "tether.runtime._workers",
+    "run_secrets": "tether.runtime._toolset",
+}
+"""Where each public name lives: imported when first used."""
 
 __all__ = [
     "ANSWER_VERSION",
@@ -63,3 +107,16 @@ __all__ = [
     "other_live_worker",
     "run_secrets",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

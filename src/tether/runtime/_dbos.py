@@ -29,6 +29,7 @@ import logging
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from dbos import DBOS, DBOSClient, DBOSConfig, SetWorkflowID
@@ -36,29 +37,16 @@ from dbos import error as dbos_error
 from sqlalchemy.engine import Engine
 
 from tether.db import sqlite_url
+from tether.runtime._protocol import (
+    DEFAULT_APPLICATION_NAME,
+    DEFAULT_APPLICATION_VERSION,
+    DEFAULT_POLL_SECONDS,
+    DURABLE_VERSION,
+    QUEUE,
+    WORKFLOW,
+    durable_application_version,
+)
 from tether.runtime._wake import SEGMENTS, Listener, LiveWorkers, notify
-
-QUEUE = "tether-runs"
-"""The queue segments wait on until a worker takes them."""
-WORKFLOW = "tether.run_segment"
-"""The workflow that runs one segment of a run."""
-DURABLE_VERSION = 3
-"""The version of the durable protocol: the steps of a segment and the run state they
-read and write. Change it only with a change that older workers cannot replay.
-2: a call is no DBOS step of its own (the effect ledger answers it on replay).
-3: nor is a model request (its response is in the effect ledger with its first call)."""
-
-
-def durable_application_version(version: int) -> str:
-    """DBOS's application version for workers of durable protocol ``version``."""
-    return f"tether-durable-{version}"
-
-
-DEFAULT_APPLICATION_VERSION = durable_application_version(DURABLE_VERSION)
-DEFAULT_APPLICATION_NAME = "tether"
-DEFAULT_POLL_SECONDS = 0.1
-"""How often a worker asks the queue for segments: a run queued (not started at once,
-see :meth:`Durability.start`) waits up to this before it starts or resumes."""
 
 DBOSError = dbos_error.DBOSException
 """DBOS's own errors: they are DBOS's to handle (a cancelled workflow), not a run's."""
@@ -198,6 +186,9 @@ class Durability:
         self._launched = False
         self.reported_elsewhere: dict[str, int] = {}
         """Segments waiting for other workers, as last reported (reported on change)."""
+        self.before_start: Callable[[], None] | None = None
+        """Called once, before the first segment is started from here: a runtime that
+        launches only when it has a segment to run (see ``Runtime.launch``)."""
 
     @property
     def launched(self) -> bool:
@@ -255,6 +246,9 @@ class Durability:
     def start(self, run_id: str, segment: int, *, state_version: int = DURABLE_VERSION) -> str:
         """Have a segment run as soon as possible; how: ``"here"`` (started in this
         process), ``"woken"`` (the live workers notified) or ``"queued"``."""
+        if self.before_start is not None:
+            prepare, self.before_start = self.before_start, None
+            prepare()
         if self._start_here(run_id, segment, state_version):
             return "here"
         if (

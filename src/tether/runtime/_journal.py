@@ -28,20 +28,37 @@ import datetime as _dt
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from dbos import error as dbos_error
-from pydantic import TypeAdapter
-from pydantic_ai.messages import ModelResponse
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from tether.runtime._tables import effect
 
+if TYPE_CHECKING:
+    from pydantic_ai.messages import ModelResponse
+
 MODEL_RESPONSE = "tether.model_response"
 """The ledger's tool name for a model's response (no policy tool is named so)."""
 
-RESPONSE = TypeAdapter(ModelResponse)
+
+@cache
+def _responses() -> Any:
+    """Pydantic AI's adapter for a response, made when a segment first needs it: the
+    store imports this module, and a process that only reads and decides (``tether
+    approvals list``) loads no Pydantic AI."""
+    from pydantic import TypeAdapter
+    from pydantic_ai.messages import ModelResponse
+
+    return TypeAdapter(ModelResponse)
+
+
+def _dbos_errors() -> Any:
+    from dbos import error  # only a segment that must stop needs DBOS's errors
+
+    return error
 
 
 def response_call_id(segment: int, index: int) -> str:
@@ -78,13 +95,13 @@ class Journal:
         recorded = self.recorded or []
         if self.taken >= len(recorded):
             return None
-        found = RESPONSE.validate_json(recorded[self.taken])
+        found: ModelResponse = _responses().validate_json(recorded[self.taken])
         self.taken += 1
         return found
 
     def keep(self, response: ModelResponse) -> None:
         """Hold a new response for the next write of the ledger."""
-        self.held.append((self.taken, RESPONSE.dump_json(response).decode()))
+        self.held.append((self.taken, _responses().dump_json(response).decode()))
         self.taken += 1
 
     def write(self, conn: Connection) -> bool:
@@ -120,11 +137,11 @@ class Journal:
         """Stop this execution when its run was cancelled or stopped, or another
         execution of the segment got ahead of it."""
         if self.halted:
-            raise dbos_error.DBOSWorkflowCancelledError(
+            raise _dbos_errors().DBOSWorkflowCancelledError(
                 f"workflow {self.workflow_id} was cancelled: its run was stopped or cancelled"
             )
         if self.lost:
-            raise dbos_error.DBOSWorkflowConflictIDError(self.workflow_id)
+            raise _dbos_errors().DBOSWorkflowConflictIDError(self.workflow_id)
 
 
 CURRENT: ContextVar[Journal | None] = ContextVar("tether_journal", default=None)

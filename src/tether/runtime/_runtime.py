@@ -23,22 +23,15 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from pydantic_ai.models import Model
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from tether.agents import Agent
 from tether.approvals import ApprovalRequest, Approvals, Notifier
-from tether.audit import (
-    AuditEvent,
-    AuditLog,
-    LiveSpans,
-    ObservedAuditLog,
-    Witness,
-    policy_version,
-)
+from tether.audit import AuditEvent, AuditLog, policy_version
 from tether.calls import RunState
 from tether.db import connect
 from tether.errors import ConfigurationError
@@ -48,22 +41,27 @@ from tether.policy import Policy
 from tether.provenance import Identifier, Undetermined, identifiers_in_text, identifiers_of, merged
 from tether.runtime import _answers as answer
 from tether.runtime._calls import CallPath
-from tether.runtime._dbos import (
+from tether.runtime._ending import Endings
+from tether.runtime._handle import RunHandle, Watch
+from tether.runtime._protocol import (
     DEFAULT_APPLICATION_NAME,
     DEFAULT_APPLICATION_VERSION,
     DEFAULT_POLL_SECONDS,
     DURABLE_VERSION,
-    Durability,
 )
-from tether.runtime._ending import Endings
-from tether.runtime._handle import RunHandle, Watch
-from tether.runtime._operators import Operators
-from tether.runtime._resume import Resumer
-from tether.runtime._segments import ModelChoice, Segments
 from tether.runtime._store import RunNotFound, RunRecord, RunStore
-from tether.runtime._sweep import SweepReport, sweep
 from tether.runtime._wake import RUNS, Listener
 from tether.runtime._workers import heartbeat
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
+    from tether.audit import LiveSpans, Witness
+    from tether.runtime._dbos import Durability
+    from tether.runtime._operators import Operators
+    from tether.runtime._resume import Resumer
+    from tether.runtime._segments import ModelChoice, Segments
+    from tether.runtime._sweep import SweepReport
 
 _PYTHON_MODEL = "python:"
 """The prefix of a run's model key when ``Runtime.start`` was given a model object."""
@@ -99,19 +97,21 @@ class Runtime:
         self.store = RunStore(self.engine)
         self.telemetry = telemetry
         """Live OpenTelemetry export of what the trail records (None: none)."""
-        self.audit = (
-            AuditLog(
+        self.audit: AuditLog
+        if telemetry is None:
+            self.audit = AuditLog(
                 self.engine, keys=keys, witnesses=witnesses, require_witness=require_witness
             )
-            if telemetry is None
-            else ObservedAuditLog(
+        else:  # OpenTelemetry is loaded only when spans are exported
+            from tether.audit import ObservedAuditLog
+
+            self.audit = ObservedAuditLog(
                 self.engine,
                 keys=keys,
                 telemetry=telemetry,
                 witnesses=witnesses,
                 require_witness=require_witness,
             )
-        )
         self._decide_with_policy()
         self.gate = Gate(
             policy, database=self.engine, recorder=self.audit, stop_switch=self.store.stopped
@@ -123,15 +123,12 @@ class Runtime:
             notifiers=notifiers,
             run_state=self._decision_state,
         )
-        self.durability = Durability(
-            database,
-            application_version=application_version or DEFAULT_APPLICATION_VERSION,
-            application_name=application_name,
-            executor_id=executor_id or os.environ.get("DBOS__VMID") or "local",
-            poll_seconds=poll_seconds,
-            engine=self.engine,
-            live_after_seconds=stale_after_seconds,
-        )
+        self._application_version = application_version or DEFAULT_APPLICATION_VERSION
+        self._application_name = application_name
+        self._executor_id = executor_id or os.environ.get("DBOS__VMID") or "local"
+        self._poll_seconds = poll_seconds
+        self._launch_when_needed: int | None = None
+        """The concurrency to launch with once a segment is to start here, if asked."""
         self.watch = Watch()
         """Runs that parked or ended, for their handles' waiters."""
         self._runs_listener: Listener | None = None
@@ -148,14 +145,46 @@ class Runtime:
             approvals=self.approvals,
         )
         self.endings = Endings(self.store, self.audit, watch=self.watch)
-        self.resumer = Resumer(
+
+    # --- the parts that run segments, built when first used -----------------------------
+    # A runtime that only reads and decides (``tether approvals list``) never loads
+    # DBOS or Pydantic AI: they are imported with the first part that needs them.
+
+    @cached_property
+    def durability(self) -> Durability:
+        """DBOS for this runtime (see :mod:`._dbos`)."""
+        from tether.runtime._dbos import Durability
+
+        durability = Durability(
+            self.database_url,
+            application_version=self._application_version,
+            application_name=self._application_name,
+            executor_id=self._executor_id,
+            poll_seconds=self._poll_seconds,
+            engine=self.engine,
+            live_after_seconds=self.stale_after_seconds,
+        )
+        if self._launch_when_needed is not None:
+            durability.before_start = self._launch_on_demand
+        return durability
+
+    @cached_property
+    def resumer(self) -> Resumer:
+        from tether.runtime._resume import Resumer
+
+        return Resumer(
             engine=self.engine,
             store=self.store,
             approvals=self.approvals,
             durability=self.durability,
         )
-        self.segments = Segments(
-            policy=policy,
+
+    @cached_property
+    def segments(self) -> Segments:
+        from tether.runtime._segments import Segments
+
+        return Segments(
+            policy=self.policy,
             agents=self.agents,
             store=self.store,
             gate=self.gate,
@@ -165,8 +194,13 @@ class Runtime:
             models=self._model_object,
             watch=self.watch,
         )
-        self.operators = Operators(
-            policy=policy,
+
+    @cached_property
+    def operators(self) -> Operators:
+        from tether.runtime._operators import Operators
+
+        return Operators(
+            policy=self.policy,
             engine=self.engine,
             store=self.store,
             audit=self.audit,
@@ -181,24 +215,52 @@ class Runtime:
     @property
     def executor_id(self) -> str:
         """This process's id among the workers (DBOS's executor id)."""
-        return self.durability.executor_id
+        if "durability" in self.__dict__:
+            return self.durability.executor_id
+        return self._executor_id
 
     @executor_id.setter
     def executor_id(self, value: str) -> None:
-        if self.durability.launched:
-            raise RuntimeError("the executor id cannot change once the runtime is launched")
-        self.durability.executor_id = value
+        if "durability" in self.__dict__:
+            if self.durability.launched:
+                raise RuntimeError("the executor id cannot change once the runtime is launched")
+            self.durability.executor_id = value
+        self._executor_id = value
 
     @property
     def application_version(self) -> str:
         """The version DBOS knows this runtime's workflows by (the durable protocol's)."""
-        return self.durability.application_version
+        return self._application_version
 
-    def launch(self, *, concurrency: int = 4) -> None:
-        """Start executing runs in this process (a worker)."""
+    def launch(self, *, concurrency: int = 4, when_needed: bool = False) -> None:
+        """Start executing runs in this process (a worker).
+
+        ``when_needed``: only once a segment is to start here (a run started or resumed
+        by this process); until then neither DBOS nor the agents' framework is loaded,
+        so a command that ends up running nothing (``tether approvals approve`` refused,
+        or one vote of a quorum) starts quickly and launches nothing.
+        """
+        if when_needed:
+            self._launch_when_needed = concurrency
+            if "durability" in self.__dict__:
+                self.durability.before_start = self._launch_on_demand
+            return
+        self._launch_when_needed = None
         self.audit.record_deciding_policy()
-        self.durability.launch(self.segments, concurrency=concurrency)
+        # The runtime runs the segments: their parts (Pydantic AI, the agents) are built
+        # with the first one, or by prepare_segments, not before DBOS can hand one over.
+        self.durability.launch(self, concurrency=concurrency)
         heartbeat(self)
+
+    def prepare_segments(self) -> None:
+        """Build now what running a segment needs (Pydantic AI, the agents' models): a
+        worker does it in the background once it is launched, so that neither its start
+        nor its first segment waits for the whole import."""
+        _ = self.segments
+
+    def _launch_on_demand(self) -> None:
+        if self._launch_when_needed is not None and not self.durability.launched:
+            self.launch(concurrency=self._launch_when_needed)
 
     def _decide_with_policy(self) -> None:
         """Name the policy this process decides with to the audit trail, which keeps its
@@ -216,7 +278,8 @@ class Runtime:
         if self._runs_listener is not None:
             self._runs_listener.stop()
             self._runs_listener = None
-        self.durability.close()
+        if "durability" in self.__dict__:  # else DBOS was never used here
+            self.durability.close()
         self.audit.close()
         if self.telemetry is not None:
             self.telemetry.shutdown()
@@ -401,7 +464,7 @@ class Runtime:
         """Whether this process hears of runs that park or end: those it runs itself,
         and on PostgreSQL every run (a listener, started with the first waiter)."""
         if self.engine.dialect.name != "postgresql":
-            return self.durability.launched
+            return "durability" in self.__dict__ and self.durability.launched
         with self._listening:
             if self._runs_listener is None:
                 self._runs_listener = Listener(self.durability.url, {RUNS: self.watch.changed})
@@ -459,6 +522,8 @@ class Runtime:
 
     def sweep(self) -> SweepReport:
         """Periodic duties of a worker (see :mod:`tether.runtime._sweep`)."""
+        from tether.runtime._sweep import sweep
+
         return sweep(
             worker=self,
             durability=self.durability,

@@ -12,29 +12,23 @@ import asyncio
 import datetime as _dt
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic_ai import ModelMessagesTypeAdapter
-from sqlalchemy.engine import Engine
-
-from tether.approvals import ApprovalRequest, Status
-from tether.audit import AuditEvent, StoredEvent, VerifyReport
-from tether.calls import ProposedCall
+from tether.audit import AuditEvent
 from tether.errors import UnknownAccountError, UnknownToolError
-from tether.identity import Actor
-from tether.policy import Policy
-from tether.redaction import Redactor
-from tether.runtime import (
-    FINISHED,
-    RUN_STATUSES,
-    Answer,
-    EffectRecord,
-    RunRecord,
-    Runtime,
-    SweepReport,
-    run_secrets,
-)
-from tether.tools import Tool
+from tether.runtime import FINISHED, RUN_STATUSES
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tether.approvals import ApprovalRequest, Status
+    from tether.audit import StoredEvent, VerifyReport
+    from tether.calls import ProposedCall
+    from tether.identity import Actor
+    from tether.policy import Policy
+    from tether.redaction import Redactor
+    from tether.runtime import Answer, EffectRecord, RunRecord, Runtime, SweepReport
+    from tether.tools import Tool
 
 
 def _now() -> _dt.datetime:
@@ -152,6 +146,10 @@ class Service:
         values the run handed to its tools (the model may repeat them)."""
         if not record.history:
             return self.redactor
+        from pydantic_ai import ModelMessagesTypeAdapter
+
+        from tether.runtime import run_secrets
+
         messages = ModelMessagesTypeAdapter.validate_json(record.history)
         return self.redactor.with_secrets(values=run_secrets(self._runtime.gate, messages))
 
@@ -235,6 +233,10 @@ class Service:
         return self._runtime.approve(
             request_id, by=self._known_decider(request_id, by), edit=edit, comment=comment
         )
+
+    def withdraw(self, request_id: str, *, by: Actor) -> ApprovalRequest:
+        """The person a held call was made for withdraws it: cancelled, never run."""
+        return self._runtime.approvals.withdraw(request_id, by=by)
 
     def reject(self, request_id: str, *, by: Actor, comment: str) -> ApprovalRequest:
         """Reject with a comment; the agent is told and may re-plan."""

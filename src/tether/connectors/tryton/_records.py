@@ -63,7 +63,7 @@ class SaleLine(BaseModel):
 
 class PartySummary(TypedDict):
     id: int
-    code: str
+    code: str | None
     name: str
     email: str | None
     phone: str | None

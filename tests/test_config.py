@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES
+from tether.agents import load_script
 from tether.config import load_config, state_location
 from tether.errors import ConfigFileError, ConfigurationError
 
@@ -152,4 +153,26 @@ def test_an_agent_file_names_its_problems_and_lines(
     message = str(refused.value)
     assert message.startswith("agent file is invalid")
     assert f"{tmp_path / 'desk.yaml'}{expected}" in message
+    assert "validation error" not in message and "input_value" not in message
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("turns:\n  - text: hi\n    callz: []\n", ":3: unknown key 'callz'; did you mean 'calls'?"),
+        ("turns: []\n", ":1: turns: List should have at least 1 item"),
+        ("turns:\n  - seconds: -1\n", ":2: turns.0.seconds: Input should be greater than"),
+        ("turns: [\n", ":2: not valid YAML"),
+    ],
+)
+def test_a_script_names_its_problems_and_lines(
+    tmp_path: Path, script: str, expected: str
+) -> None:
+    path = tmp_path / "script.yaml"
+    path.write_text(script)
+    with pytest.raises(ConfigurationError) as refused:
+        load_script(path)
+    message = str(refused.value)
+    assert message.startswith("scripted model is invalid")
+    assert f"{path}{expected}" in message
     assert "validation error" not in message and "input_value" not in message

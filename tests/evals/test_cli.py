@@ -355,11 +355,20 @@ def test_baseline_option(golden: GoldenRun, tmp_path: Path) -> None:
 
 
 def test_a_run_that_takes_too_long_is_cancelled_and_judged(tmp_path: Path) -> None:
+    # The thank-you note, from a model that takes 5 s to answer: a run that cannot
+    # finish within the timeout, however fast the machine.
+    slow = (GOLDEN / "guardrails" / "thank-you-note.yaml").read_text().replace(
+        "    - text: Nothing to do;", "    - seconds: 5\n      text: Nothing to do;"
+    )
+    assert "seconds: 5" in slow
+    (tmp_path / "slow.yaml").write_text(slow)
     code, output = tether(
         "eval",
-        str(GOLDEN / "guardrails" / "thank-you-note.yaml"),
+        str(tmp_path / "slow.yaml"),
+        "--config",
+        str(GOLDEN.parent / "tether.yaml"),
         "--timeout",
-        "0.001",
+        "0.5",
         "--json",
         str(tmp_path / "r.json"),
         "--no-store",
@@ -370,4 +379,4 @@ def test_a_run_that_takes_too_long_is_cancelled_and_judged(tmp_path: Path) -> No
     (trial,) = scenario["trials"]
     assert trial["error"] is None and trial["timed_out"] is True
     assert trial["run_status"] == "cancelled" and trial["run_id"].startswith("run_")
-    assert f"run {trial['run_id']} did not finish within 0.001 s" in trial["failures"][0]
+    assert f"run {trial['run_id']} did not finish within 0.5 s" in trial["failures"][0]

@@ -32,10 +32,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from tether.runtime._tables import effect
+from tether.runtime._tables import effect, note_once
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelResponse
@@ -173,7 +172,7 @@ def record_responses(
     """Write responses in ``conn``'s transaction; False when one of their places was
     taken (by another execution of the segment: then nothing more is written)."""
     now = _dt.datetime.now(_dt.UTC)
-    insert = _RECORD[conn.dialect.name]
+    insert = note_once(conn.dialect.name)  # a place already taken is another execution's
     for index, text in responses:
         written = conn.execute(
             insert,
@@ -201,12 +200,4 @@ _RESPONSES = sa.select(effect.c.call_id, effect.c.model_text).where(
     effect.c.tool == MODEL_RESPONSE,
     effect.c.call_id.like(sa.bindparam("prefix")),
 )
-_RECORD = {
-    "postgresql": postgresql.insert(effect).on_conflict_do_nothing(
-        index_elements=[effect.c.idempotency_key]
-    ),
-    "sqlite": sqlite.insert(effect).on_conflict_do_nothing(
-        index_elements=[effect.c.idempotency_key]
-    ),
-}
-"""A response written once: a place already taken is another execution's."""
+

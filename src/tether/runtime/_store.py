@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from tether.calls import RunState
@@ -16,7 +16,7 @@ from tether.db import as_utc, reading
 from tether.errors import TetherError
 from tether.provenance import Identifier, merged
 from tether.runtime._journal import MODEL_RESPONSE, recorded_responses
-from tether.runtime._tables import effect, run, stop
+from tether.runtime._tables import dialect_insert, effect, note_once, run, stop
 
 RunStatus = Literal[
     "queued", "running", "waiting_approval", "completed", "failed", "stopped", "cancelled"
@@ -284,7 +284,7 @@ class RunStore:
         noted already (False: another attempt of the same step got there first)."""
         now = _now()
         inserted = conn.execute(
-            _NOTE_CALLS[conn.dialect.name],
+            note_once(conn.dialect.name),
             {
                 "idempotency_key": key,
                 "run_id": run_id,
@@ -476,7 +476,7 @@ class RunStore:
         needs no record before it runs (running it again after a crash is harmless)."""
         now = _now()
         conn.execute(
-            _READ_UPSERTS[conn.dialect.name],
+            read_upsert(conn.dialect.name),
             {
                 "idempotency_key": key,
                 "run_id": run_id,
@@ -597,21 +597,14 @@ def _read_upsert(insert: Any) -> Any:
     )
 
 
-_READ_UPSERTS = {
-    "postgresql": _read_upsert(postgresql.insert),
-    "sqlite": _read_upsert(sqlite.insert),
-}
-"""A finished read noted in the ledger: the first attempt, or one more."""
+@functools.cache
+def read_upsert(dialect: str) -> Any:
+    """A finished read noted in the ledger: the first attempt, or one more (built once
+    per database kind; the dialect is imported only when a database of its kind is)."""
+    return _read_upsert(dialect_insert(dialect))
 
-_NOTE_CALLS = {
-    "postgresql": postgresql.insert(effect).on_conflict_do_nothing(
-        index_elements=[effect.c.idempotency_key]
-    ),
-    "sqlite": sqlite.insert(effect).on_conflict_do_nothing(
-        index_elements=[effect.c.idempotency_key]
-    ),
-}
-"""A decided call noted in the ledger, once."""
+
+
 
 _SWITCH = (stop.c.agent, stop.c.by, stop.c.reason)
 _SWITCH_QUERY = (

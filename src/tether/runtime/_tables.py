@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
+from typing import Any
+
 import sqlalchemy as sa
 
 from tether.db import metadata
@@ -75,3 +79,18 @@ worker = sa.Table(
     sa.Column("host", sa.String(255)),
     sa.Column("pid", sa.Integer),
 )
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The database kind's ``INSERT`` construct (with ``ON CONFLICT``), its dialect
+    imported only when a database of that kind is used."""
+    return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+
+
+@functools.cache
+def note_once(dialect: str) -> Any:
+    """A row of the effect ledger written once: a decided call, a journal's response
+    (a place already taken is another execution's)."""
+    return dialect_insert(dialect)(effect).on_conflict_do_nothing(
+        index_elements=[effect.c.idempotency_key]
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from tests.runtime.conftest import EXAMPLE
 from tether.agents import Agent
+from tether.approvals import ApprovalRequest
 from tether.policy import load_policy
 from tether.runtime import RunNotFound, Runtime
 from tether.runtime._tables import worker as worker_table
@@ -144,3 +145,50 @@ def test_a_notification_nobody_hears_is_queued_by_the_next_sweep(
     worker.launch()
     assert worker.sweep().queued == 1
     assert worker.wait(run.id, timeout_seconds=FAST_ENOUGH).status == "waiting_approval"
+
+
+class _ApprovesAtOnce:
+    """A notifier whose approver decides as the request is made, before the run parks."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self.decided: list[str] = []
+
+    def notify(self, request: ApprovalRequest, recipients: Sequence[str]) -> None:
+        assert self.runtime is not None
+        self.runtime.approve(request.id, by="fiona")
+        self.decided.append(request.id)
+
+
+def test_a_run_whose_approval_came_before_it_parked_resumes_at_once(
+    sqlite_url: str, runtimes: list[Runtime], tmp_path: Path
+) -> None:
+    """The parking segment finds its call decided: the next segment starts here, now,
+    not from the queue's next poll (60 s away), though it is started from inside the
+    segment that parks."""
+    approver = _ApprovesAtOnce()
+    policy = load_policy(EXAMPLE / "policy.yaml")
+    agent = Agent(
+        name="support-desk",
+        policy=policy,
+        model=f"scripted:{EXAMPLE / 'scripts' / 'refund-request.yaml'}",
+    )
+    rt = Runtime(
+        policy=policy,
+        agents=[agent],
+        database=sqlite_url,
+        keys=str(tmp_path / "keys"),
+        poll_seconds=SLOW_POLL,
+        executor_id="here",
+        notifiers=[approver],
+    )
+    runtimes.append(rt)
+    approver.runtime = rt
+    rt.launch(concurrency=1)  # even with room for one segment: the parking one is ending
+    started = time.monotonic()
+    run = rt.start("support-desk", "Acme was charged twice", principal="alice")
+    # Parked with its call decided already, it is still moving: the handle waits on.
+    done = asyncio.run(rt.handle(run.id).result(timeout_seconds=FAST_ENOUGH))
+    assert done.status == "completed", done.error
+    assert len(approver.decided) == 1
+    assert time.monotonic() - started < SLOW_POLL

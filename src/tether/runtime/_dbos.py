@@ -51,6 +51,8 @@ from tether.runtime._wake import SEGMENTS, Listener, LiveWorkers, notify
 DBOSError = dbos_error.DBOSException
 """DBOS's own errors: they are DBOS's to handle (a cancelled workflow), not a run's."""
 
+_log = logging.getLogger("tether.runtime")
+
 
 class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is when a record is logged.
@@ -267,13 +269,39 @@ class Durability:
         return self._launched and _Process.owner is self and _Process.active < self.concurrency
 
     def _start_here(self, run_id: str, segment: int, state_version: int) -> bool:
-        # Inside a segment (a run parking finds its calls decided), a workflow started
-        # would be a child of the segment's: it is queued instead.
-        if state_version > DURABLE_VERSION or not self.has_room() or DBOS.workflow_id:
+        inside = DBOS.workflow_id is not None
+        if state_version > DURABLE_VERSION or not self._launched or _Process.owner is not self:
             return False
+        # A segment that parks and finds its calls decided already is ending: the next
+        # one takes its place.
+        if _Process.active - (1 if inside else 0) >= self.concurrency:
+            return False
+        if not inside:
+            self._start_workflow(run_id, segment)
+            return True
+        # Started inside the segment's workflow it would be that workflow's child: it is
+        # started from a thread of its own, which runs in no workflow's context. Should
+        # that fail, the segment is queued instead (and the run, marked queued, is
+        # queued again by the sweep if even that is lost).
+        started: list[bool] = []
+
+        def start() -> None:
+            try:
+                self._start_workflow(run_id, segment)
+            except Exception:
+                _log.exception("starting segment %s of run %s here failed", segment, run_id)
+                return
+            started.append(True)
+
+        starter = threading.Thread(target=start, name="tether-resume", daemon=True)
+        starter.start()
+        starter.join()
+        return bool(started)
+
+    @staticmethod
+    def _start_workflow(run_id: str, segment: int) -> None:
         with SetWorkflowID(segment_id(run_id, segment)):
             DBOS.start_workflow(run_segment, run_id, segment)
-        return True
 
     def _heard(self, payload: str) -> None:
         """A segment to run, notified by another process: here if there is room, else

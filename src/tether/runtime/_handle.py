@@ -74,16 +74,23 @@ class RunHandle:
 
     def wait(self, *, timeout_seconds: float = 120.0) -> RunRecord:
         """The run once it has stopped moving: ended, or waiting for a person (or as it
-        stands when the timeout passes)."""
+        stands when the timeout passes). A run parked on calls that were all decided
+        already is about to resume: it is still moving."""
         deadline = time.monotonic() + timeout_seconds
         seen = self._watch.count(self.id)
         while True:
             record = self._read(self.id)
             left = deadline - time.monotonic()
-            if record.status not in MOVING or left <= 0:
+            if left <= 0 or (record.status not in MOVING and not self._resuming(record)):
                 return record
             pause = SAFETY_SECONDS if self._told() else FALLBACK_SECONDS
             seen = self._watch.wait(self.id, seen, min(left, pause))
+
+    def _resuming(self, record: RunRecord) -> bool:
+        if record.status != "waiting_approval" or not record.approval_request_ids:
+            return False
+        requests = self._requests(list(record.approval_request_ids))
+        return bool(requests) and all(request.status != "pending" for request in requests)
 
     async def result(self, *, timeout_seconds: float = 120.0) -> RunRecord:
         """:meth:`wait`, from async code (off the event loop)."""

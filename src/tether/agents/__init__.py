@@ -5,8 +5,9 @@ Names are imported when first used: reading an agent file does not load Pydantic
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tether.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tether.agents._agent import Agent, load_agent, resolve_model
@@ -54,15 +55,4 @@ __all__ = [
     "tool_name_from_model",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once imported, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

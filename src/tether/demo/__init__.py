@@ -6,8 +6,9 @@ the desk's tools, not the demo's story, runtime or services.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tether.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tether.demo._company import build_with_progress
@@ -37,15 +38,4 @@ __all__ = [
     "run_demo",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once imported, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

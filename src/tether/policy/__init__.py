@@ -5,8 +5,9 @@ Names are imported when first used: a YAML helper or a duration does not load CE
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tether.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tether.policy._cel import VARIABLES as CONDITION_VARIABLES
@@ -66,16 +67,4 @@ __all__ = [
     "schema_problems",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    found = _WHERE.get(name)
-    if found is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attribute = found if isinstance(found, tuple) else (found, name)
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value  # once imported, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

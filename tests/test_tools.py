@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import Field
 
+from tether.calls import first_attempt
 from tether.errors import ToolArgumentsError
 from tether.tools import Effect, ReadBack, ToolContext, declare, declared_tools, tool
 
@@ -107,3 +108,9 @@ def test_a_declaration_naming_unknown_arguments_is_refused() -> None:
 
     with pytest.raises(TypeError, match="recipients names to"):
         declared_tools(Bad())
+
+
+def test_a_call_made_again_takes_the_first_attempt_not_ruled_out() -> None:
+    taken = {"undo-c1", "undo-c1.2"}
+    assert first_attempt("undo-c1", taken.__contains__) == "undo-c1.3"
+    assert first_attempt("gw-x", taken.__contains__) == "gw-x"

@@ -6,7 +6,7 @@ import datetime as _dt
 import decimal
 import enum
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,3 +146,15 @@ def to_cel(value: Any) -> Any:
     if isinstance(value, _dt.date):
         return value.isoformat()
     return value
+
+
+def first_attempt(call_id: str, taken: Callable[[str], bool]) -> str:
+    """``call_id``, or ``call_id.2``, ``.3``…: the first attempt whose id ``taken``
+    does not rule out. A call made again (an undo after a refused one, the same call
+    sent long after the first was settled) is a call of its own, with its own ledger
+    row, while its retries keep the id of the attempt they repeat."""
+    attempt, number = call_id, 1
+    while taken(attempt):
+        number += 1
+        attempt = f"{call_id}.{number}"
+    return attempt

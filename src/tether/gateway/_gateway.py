@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import hashlib
-import itertools
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,7 +34,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from tether.approvals import ApprovalRequest
 from tether.audit import AuditEvent
-from tether.calls import Principal, ProposedCall, RunState
+from tether.calls import Principal, ProposedCall, RunState, first_attempt
 from tether.gateway._catalogue import Catalogue
 from tether.gateway._identity import Caller
 from tether.runtime import Answer, AwaitingApproval, Executed, Failed, Refused
@@ -223,13 +222,12 @@ class Gateway:
         held or was settled less than :attr:`repeat_window` ago (a retry, answered from
         the ledger); once it was settled longer ago, the next id (a call made again)."""
         now = self.service.clock()
-        attempt = same
-        for number in itertools.count(2):
+
+        def settled_long_ago(attempt: str) -> bool:
             settled = self._settled_at(run_id, attempt)
-            if settled is None or now - settled < self.repeat_window:
-                return attempt
-            attempt = f"{same}.{number}"
-        raise AssertionError("unreachable")  # pragma: no cover
+            return settled is not None and now - settled >= self.repeat_window
+
+        return first_attempt(same, settled_long_ago)
 
     def _settled_at(self, run_id: str, call_id: str) -> _dt.datetime | None:
         """When the call was executed, failed, refused, or its approval closed undone;

@@ -5,13 +5,11 @@ Each is recorded with its :class:`~tether.identity.Actor` (account, surface, met
 
 from __future__ import annotations
 
-import itertools
-
 from sqlalchemy.engine import Engine
 
 from tether.approvals import Approvals
 from tether.audit import AuditEvent, AuditLog, EventType
-from tether.calls import ProposedCall
+from tether.calls import ProposedCall, first_attempt
 from tether.errors import ConfigurationError
 from tether.identity import Actor
 from tether.policy import Policy
@@ -141,10 +139,9 @@ class Operators:
         must not answer for the next operator's attempt, as a replayed call id would;
         an attempt in flight or held for approval answers for the next one, so that two
         operators undoing at once share one reversing call, executed at most once."""
-        attempt = f"undo-{call_id}"
-        for number in itertools.count(2):
+
+        def refused(attempt: str) -> bool:
             tried = self.store.effect(f"{run_id}:{attempt}")
-            if tried is None or tried.status != "refused":
-                return attempt
-            attempt = f"undo-{call_id}.{number}"
-        raise AssertionError("unreachable")  # pragma: no cover
+            return tried is not None and tried.status == "refused"
+
+        return first_attempt(f"undo-{call_id}", refused)

@@ -168,3 +168,14 @@ def test_a_config_whose_tools_come_from_the_policys_toolsets(tmp_path: Path) -> 
     found = {risk.tool: risk for risk in assess(example).tools}
     assert found["erp.create_credit_note"].reversed_by == "erp.void_credit_note"
     assert found["crm.delete_party"].control == "approval"
+
+
+def test_a_described_step_is_declared_for_the_policy_but_never_runs() -> None:
+    from tether.compliance._assess import _described_step
+    from tether.compliance._process import StepSpec
+    from tether.errors import ToolCallError
+
+    step = _described_step(StepSpec(name="credit the invoice", system="erp", changes=True))
+    assert step.name == "erp.credit_the_invoice"
+    with pytest.raises(ToolCallError, match="add the connector that provides it"):
+        step.function()

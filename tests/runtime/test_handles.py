@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from tests.runtime.conftest import EXAMPLE
 from tether.agents import Agent
-from tether.approvals import ApprovalRequest
+from tether.approvals import ApprovalRequest, Notifier
 from tether.policy import load_policy
 from tether.runtime import RunNotFound, Runtime
 from tether.runtime._tables import worker as worker_table
@@ -35,7 +35,14 @@ def runtimes(tmp_path: Path, desk: Path) -> Iterator[list[Runtime]]:
         runtime.close()
 
 
-def build(made: list[Runtime], tmp_path: Path, database: str, *, executor_id: str) -> Runtime:
+def build(
+    made: list[Runtime],
+    tmp_path: Path,
+    database: str,
+    *,
+    executor_id: str,
+    notifiers: Sequence[Notifier] = (),
+) -> Runtime:
     policy = load_policy(EXAMPLE / "policy.yaml")
     agent = Agent(
         name="support-desk",
@@ -49,6 +56,7 @@ def build(made: list[Runtime], tmp_path: Path, database: str, *, executor_id: st
         keys=str(tmp_path / "keys"),
         poll_seconds=SLOW_POLL,
         executor_id=executor_id,
+        notifiers=notifiers,
     )
     made.append(runtime)
     return runtime
@@ -167,22 +175,7 @@ def test_a_run_whose_approval_came_before_it_parked_resumes_at_once(
     not from the queue's next poll (60 s away), though it is started from inside the
     segment that parks."""
     approver = _ApprovesAtOnce()
-    policy = load_policy(EXAMPLE / "policy.yaml")
-    agent = Agent(
-        name="support-desk",
-        policy=policy,
-        model=f"scripted:{EXAMPLE / 'scripts' / 'refund-request.yaml'}",
-    )
-    rt = Runtime(
-        policy=policy,
-        agents=[agent],
-        database=sqlite_url,
-        keys=str(tmp_path / "keys"),
-        poll_seconds=SLOW_POLL,
-        executor_id="here",
-        notifiers=[approver],
-    )
-    runtimes.append(rt)
+    rt = build(runtimes, tmp_path, sqlite_url, executor_id="here", notifiers=[approver])
     approver.runtime = rt
     rt.launch(concurrency=1)  # even with room for one segment: the parking one is ending
     started = time.monotonic()

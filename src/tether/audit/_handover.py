@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +96,7 @@ def handed_over(
     target: str,
     handovers: Sequence[Handover],
     *,
-    load: Any,
+    load: Callable[[str, str], Ed25519PublicKey],
 ) -> bool:
     """Whether ``handovers`` lead, each signed by the key before, from ``pinned`` to
     ``target``. ``load`` reads a PEM public key (and checks it names its id)."""

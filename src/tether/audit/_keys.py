@@ -87,10 +87,12 @@ class KeyStore:
         witnesses that pinned the old key take checkpoints signed by the new one.
         """
         old = self._active_id()
-        previous = self._load_private(old) if old is not None and self._has_private(old) else None
+        previous = None
+        if old is not None and self._has_private(old):
+            previous = SigningKey(key_id=old, private_key=self._load_private(old))
         key = self._generate()
-        if old is not None and previous is not None:
-            self._write_handover(SigningKey(key_id=old, private_key=previous), key)
+        if previous is not None:
+            self._write_handover(previous, key)
         tmp = self.path / f".{_ACTIVE}.{key.key_id}"
         write_private(tmp, (key.key_id + "\n").encode())
         os.replace(tmp, self.path / _ACTIVE)

@@ -20,7 +20,7 @@ from tether.compliance._process import ProcessSpec, StepSpec, is_process_file, l
 from tether.compliance._risk import ToolRisk, classify_step, classify_tool, step_effect
 from tether.compliance._starter import starter_policy
 from tether.config import find_config, load_config, load_connector_tools
-from tether.errors import ConfigurationError, TetherError
+from tether.errors import ConfigurationError, TetherError, ToolCallError
 from tether.policy import load_policy_text
 from tether.tools import Effect, Tool, Toolset
 
@@ -155,9 +155,10 @@ def _described_step(step: StepSpec) -> Tool:
     policy can be checked against it; assessing never calls it."""
 
     def not_connected() -> None:
-        raise NotImplementedError(
-            f"{step.tool_name} is a step of a process description, not a connected tool: "
-            "add the connector that provides it to tether.yaml"
+        raise ToolCallError(
+            step.tool_name,
+            "a step of a process description, not a connected tool: add the connector "
+            "that provides it to tether.yaml",
         )
 
     return Tool(

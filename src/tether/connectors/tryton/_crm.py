@@ -38,7 +38,6 @@ from tether.connectors.tryton._records import (
 from tether.tools import Effect, ToolContext, declare
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-_PARTY_FIELDS = ("name", "email", "phone", "city")
 
 
 def customer_emails(result: Any) -> list[str]:
@@ -172,7 +171,12 @@ class CrmTools(TrytonRecords):
         city: str | None = None,
     ) -> RecordChange:
         current = self.party(party_id)
-        before = {k: current[k] for k in _PARTY_FIELDS}  # type: ignore[literal-required]
+        before = {
+            "name": current["name"],
+            "email": current["email"],
+            "phone": current["phone"],
+            "city": current["city"],
+        }
         after = {"name": name, "email": email, "phone": phone, "city": city}
         return {
             "action": "update",

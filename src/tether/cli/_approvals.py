@@ -135,6 +135,7 @@ def approve(
             f"({len(decided['approved_by'])} of {decided['quorum']})",
             highlight=False,
         )
+        decide.resume(decided)
         if decided["status"] == "approved":
             _settle(decide, decided, wait)
 
@@ -153,4 +154,5 @@ def reject(
         out.print(
             f"{decided['id']} rejected by {decide.user} through {decide.via}", highlight=False
         )
+        decide.resume(decided)
         _settle(decide, decided, wait)

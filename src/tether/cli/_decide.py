@@ -25,6 +25,7 @@ from tether.config import read_config_file
 from tether.errors import TetherError
 
 if TYPE_CHECKING:
+    from tether.approvals import ApprovalRequest
     from tether.identity import Actor
     from tether.service import Service
 
@@ -45,6 +46,9 @@ class Decider(Protocol):
     ) -> dict[str, Any]: ...
 
     def reject(self, request_id: str, *, comment: str) -> dict[str, Any]: ...
+
+    def resume(self, decided: dict[str, Any]) -> None:
+        """Move the run of a decision just shown on (approve and reject decide only)."""
 
     def stop(self, *, agent: str | None, reason: str) -> dict[str, Any]: ...
 
@@ -83,6 +87,9 @@ class Remote:
         body = {"comment": comment}
         return dict(self.console.call("POST", f"/api/approvals/{request_id}/reject", body))
 
+    def resume(self, decided: dict[str, Any]) -> None:
+        return  # the console resumed the run as it decided
+
     def stop(self, *, agent: str | None, reason: str) -> dict[str, Any]:
         from tether.service import ALL_AGENTS
 
@@ -113,6 +120,12 @@ class Local:
         self.actor = actor
         self.user = actor.account
         self.via = "the database directly (operators: local; no login)"
+        self._decided: dict[str, ApprovalRequest] = {}
+        """Decisions not yet resumed, by request id (see :meth:`resume`)."""
+
+    # A decision is recorded, then shown, then its run resumed: resuming loads the
+    # agents' framework and DBOS (and, embedded, runs the run), which the decision,
+    # durable once recorded, need not wait for.
 
     def approve(
         self,
@@ -123,12 +136,19 @@ class Local:
         break_glass: bool,
     ) -> dict[str, Any]:
         actor = dataclasses.replace(self.actor, break_glass=break_glass)
-        decided = self.ops.approve(request_id, by=actor, edit=edit, comment=comment)
+        decided = self.ops.approve(request_id, by=actor, edit=edit, comment=comment, resume=False)
+        self._decided[decided.id] = decided
         return decided.summary(_dt.datetime.now(_dt.UTC))
 
     def reject(self, request_id: str, *, comment: str) -> dict[str, Any]:
-        decided = self.ops.reject(request_id, by=self.actor, comment=comment)
+        decided = self.ops.reject(request_id, by=self.actor, comment=comment, resume=False)
+        self._decided[decided.id] = decided
         return decided.summary(_dt.datetime.now(_dt.UTC))
+
+    def resume(self, decided: dict[str, Any]) -> None:
+        request = self._decided.pop(decided["id"], None)
+        if request is not None:
+            self.ops.resume(request)
 
     def stop(self, *, agent: str | None, reason: str) -> dict[str, Any]:
         return {"halted": len(self.ops.stop(agent=agent, by=self.actor, reason=reason))}

@@ -484,16 +484,28 @@ class Runtime:
         by: str | Actor,
         edit: dict[str, Any] | None = None,
         comment: str | None = None,
+        resume: bool = True,
     ) -> ApprovalRequest:
-        """Approve (optionally with edited arguments); the run resumes once all is decided."""
+        """Approve (optionally with edited arguments); the run resumes once all is decided.
+
+        ``resume=False``: only the decision (recorded, durable); the caller resumes the
+        run with :meth:`resume_if_ready` once it has shown the decision (a command
+        prints it before it loads what resuming needs). A decided run nobody resumed
+        is resumed by the next worker's sweep.
+        """
         request = self.approvals.approve(request_id, by=as_actor(by), edit=edit, comment=comment)
-        self.resumer.resume_if_ready(request.run_id, just_decided=request)
+        if resume:
+            self.resume_if_ready(request.run_id, just_decided=request)
         return request
 
-    def reject(self, request_id: str, *, by: str | Actor, comment: str) -> ApprovalRequest:
-        """Reject with a comment; the agent is told and may re-plan."""
+    def reject(
+        self, request_id: str, *, by: str | Actor, comment: str, resume: bool = True
+    ) -> ApprovalRequest:
+        """Reject with a comment; the agent is told and may re-plan (``resume``: as
+        :meth:`approve`)."""
         request = self.approvals.reject(request_id, by=as_actor(by), comment=comment)
-        self.resumer.resume_if_ready(request.run_id, just_decided=request)
+        if resume:
+            self.resume_if_ready(request.run_id, just_decided=request)
         return request
 
     def resume_if_ready(self, run_id: str, *, just_decided: ApprovalRequest | None = None) -> bool:

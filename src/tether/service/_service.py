@@ -228,20 +228,37 @@ class Service:
         by: Actor,
         edit: dict[str, Any] | None = None,
         comment: str | None = None,
+        resume: bool = True,
     ) -> ApprovalRequest:
-        """Approve (optionally with edited arguments, checked again by the gate)."""
+        """Approve (optionally with edited arguments, checked again by the gate).
+
+        ``resume=False``: only the decision; the caller moves the run on with
+        :meth:`resume` once it has shown it (see :meth:`tether.runtime.Runtime.approve`).
+        """
         return self._runtime.approve(
-            request_id, by=self._known_decider(request_id, by), edit=edit, comment=comment
+            request_id,
+            by=self._known_decider(request_id, by),
+            edit=edit,
+            comment=comment,
+            resume=resume,
         )
+
+    def resume(self, request: ApprovalRequest) -> bool:
+        """Move on the run of a request decided with ``resume=False``, once every call
+        it waits on is decided; whether it was queued to go on now."""
+        return self._runtime.resume_if_ready(request.run_id, just_decided=request)
 
     def withdraw(self, request_id: str, *, by: Actor) -> ApprovalRequest:
         """The person a held call was made for withdraws it: cancelled, never run."""
         return self._runtime.approvals.withdraw(request_id, by=by)
 
-    def reject(self, request_id: str, *, by: Actor, comment: str) -> ApprovalRequest:
-        """Reject with a comment; the agent is told and may re-plan."""
+    def reject(
+        self, request_id: str, *, by: Actor, comment: str, resume: bool = True
+    ) -> ApprovalRequest:
+        """Reject with a comment; the agent is told and may re-plan (``resume``: as
+        :meth:`approve`)."""
         return self._runtime.reject(
-            request_id, by=self._known_decider(request_id, by), comment=comment
+            request_id, by=self._known_decider(request_id, by), comment=comment, resume=resume
         )
 
     def _known_decider(self, request_id: str, by: Actor) -> Actor:

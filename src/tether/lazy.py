@@ -1,4 +1,5 @@
-"""Packages whose public names are imported when first used.
+"""Packages whose public names are imported when first used, and other packages'
+modules whose code runs when first used.
 
 A package lists where each name lives (``{"Runtime": "tether.runtime._runtime"}``, or
 ``(module, attribute)`` when the public name differs) and takes its module
@@ -10,7 +11,10 @@ is a plain attribute from then on.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import sys
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,3 +39,34 @@ def lazy_exports(
         return list(names)
 
     return __getattr__, __dir__
+
+
+class _LoadedOnFirstUse(types.ModuleType):
+    """A module that runs its code the first time a name is read from it."""
+
+    def __getattr__(self, name: str) -> Any:
+        spec = self.__spec__
+        if spec is None or spec.loader is None:  # pragma: no cover  # made with both
+            raise AttributeError(name)
+        self.__class__ = types.ModuleType  # type: ignore[assignment]  # now a plain module
+        spec.loader.exec_module(self)
+        return getattr(self, name)
+
+
+def load_on_first_use(name: str, *, within: Sequence[str] | None = None) -> None:
+    """Have module ``name`` (``within`` its package's folders) run its code the first
+    time a name is read from it, not when it is imported: for a module another
+    package imports whenever it is imported, for uses tether never makes.
+
+    Nothing is done when it is imported already or cannot be found.
+    (``importlib.util.LazyLoader`` would not do: the import system reads the module's
+    ``__spec__``, which would load it at once.)
+    """
+    if name in sys.modules:
+        return
+    spec = importlib.machinery.PathFinder.find_spec(name, within)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _LoadedOnFirstUse
+    sys.modules[name] = module

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tether.lazy import load_on_first_use
+
 SECRET = "[REDACTED]"
 """What a secret is replaced with."""
 MASKED = "[MASKED]"
@@ -51,6 +53,9 @@ characters, is lower-case hex)."""
 _LONG_RUN = re.compile(r"[A-Za-z0-9_\-/+=.]{16,}")
 """Every credential shape holds a run this long: a text without one is not scanned for
 them."""
+_URL = "://"
+"""Where credentials in a URL follow (detect-secrets' pattern starts with it): a text
+without it is not scanned for them."""
 _KEYWORD_STEMS = ("key", "pass", "pwd", "secret", "contrase")
 """A part of each of detect-secrets' keywords: its (slow) keyword detector runs only on
 a text that holds one."""
@@ -75,7 +80,10 @@ def _detectors() -> _Detectors:
     """detect-secrets' detectors, imported on first use (the import costs a quarter of
     a second; a command that redacts nothing does not pay it). Its entropy and IP
     detectors are left out (hashes and ids are not secrets), and its scanning, which
-    can verify a secret against its service, is not used: only the patterns."""
+    can verify a secret against its service, is not used: only the patterns. So the
+    HTTP library its detectors import to verify with (``requests``, most of the
+    import's cost) runs only if something else uses it."""
+    load_on_first_use("requests")
     from detect_secrets.plugins.artifactory import ArtifactoryDetector
     from detect_secrets.plugins.aws import AWSKeyDetector
     from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
@@ -154,13 +162,18 @@ def _detected(text: str) -> set[str]:
     credentials by their shape, in URLs, and assigned to a keyword (``password=…``)."""
     if len(text) < _SHORTEST_SECRET:
         return set()
+    in_url = _URL in text
+    long_run = _LONG_RUN.search(text) is not None
+    lowered = text.lower()
+    keyword = any(stem in lowered for stem in _KEYWORD_STEMS)
+    if not (in_url or long_run or keyword):
+        return set()  # nothing a detector could match: detect-secrets is not even loaded
     detectors = _detectors()
-    patterns = detectors.url_credentials
-    if _LONG_RUN.search(text):
+    patterns = detectors.url_credentials if in_url else ()
+    if long_run:
         patterns += detectors.shapes
     found = {_matched_secret(match) for pattern in patterns for match in pattern.finditer(text)}
-    lowered = text.lower()
-    if any(stem in lowered for stem in _KEYWORD_STEMS):
+    if keyword:
         keywords = detectors.keywords.analyze_string(
             text, denylist_regex_to_group=detectors.unquoted
         )

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.machinery
 import importlib.util
 import re
 import sys
-import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
-class _LoadedOnFirstUse(types.ModuleType):
-    """A module that runs its code the first time a name is read from it."""
-
-    def __getattr__(self, name: str) -> Any:
-        spec = self.__spec__
-        if spec is None or spec.loader is None:  # pragma: no cover  # made with both
-            raise AttributeError(name)
-        self.__class__ = types.ModuleType  # type: ignore[assignment]  # now a plain module
-        spec.loader.exec_module(self)
-        return getattr(self, name)
+from tether.lazy import load_on_first_use
 
 
 def _defer_cel_shell() -> None:
@@ -29,20 +17,14 @@ def _defer_cel_shell() -> None:
 
     The ``cel`` package imports its shell (prompt_toolkit, Pygments) whenever it is
     imported: most of what loading a policy costs a fresh ``tether`` process, for a
-    shell tether never uses. (``importlib.util.LazyLoader`` would not do: the import
-    system reads the module's ``__spec__``, which would load it at once.)
+    shell tether never uses.
     """
-    if "cel" in sys.modules or "cel.cli" in sys.modules:
+    if "cel" in sys.modules:
         return
     package = importlib.util.find_spec("cel")
     if package is None or not package.submodule_search_locations:
         return
-    spec = importlib.machinery.PathFinder.find_spec("cel.cli", package.submodule_search_locations)
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    module.__class__ = _LoadedOnFirstUse
-    sys.modules["cel.cli"] = module
+    load_on_first_use("cel.cli", within=package.submodule_search_locations)
 
 
 _defer_cel_shell()

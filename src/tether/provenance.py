@@ -29,10 +29,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stdnum import iban as _iban
-
-# The address and phone parsers are imported where they are used: loading a policy
-# or reading approvals needs neither.
+# The address, IBAN and phone parsers are imported where they are used: loading a
+# policy or reading approvals needs none of them.
 
 SOURCES = ("task", "start", "tool", "approval", "policy", "untrusted")
 """The kinds of source, as ``vouched_by`` and ``from_untrusted`` name them."""
@@ -194,9 +192,11 @@ def url_host(identifier: Identifier) -> str | None:
 def _iban_of(value: str) -> Identifier | None:
     if len(value) > 42 or not value[:2].isalpha():
         return None
+    from stdnum import iban  # its import (pydoc, pkgutil) costs more than this module's
+
     try:
-        if _iban.is_valid(value):
-            return Identifier("iban", _iban.compact(value))
+        if iban.is_valid(value):
+            return Identifier("iban", iban.compact(value))
     except Exception:  # stdnum raises its own errors for odd input
         return None
     return None

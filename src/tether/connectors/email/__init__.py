@@ -23,27 +23,56 @@ listens, and stops it when the process exits. See ``docs/connectors/email.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether.connectors._net import free_port
-from tether.connectors.email._errors import DeliveryUncertain, EmailError
-from tether.connectors.email._local import OnDemandOutbox, on_demand
-from tether.connectors.email._message import Address
-from tether.connectors.email._outbox import Outbox, OutboxEntry, list_outbox
-from tether.connectors.email._parse import Attachment, InboundMessage, InboxEntry
-from tether.connectors.email._settings import EmailSettings
-from tether.connectors.email._tools import SentMessage, read_tools, send_tool
-from tether.tools import Toolset
+from tether.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from tether.connectors._net import free_port
+    from tether.connectors.email._errors import DeliveryUncertain, EmailError
+    from tether.connectors.email._local import OnDemandOutbox, on_demand
+    from tether.connectors.email._message import Address
+    from tether.connectors.email._outbox import Outbox, OutboxEntry, list_outbox
+    from tether.connectors.email._parse import Attachment, InboundMessage, InboxEntry
+    from tether.connectors.email._settings import EmailSettings
+    from tether.connectors.email._tools import SentMessage
+    from tether.tools import Toolset
+
+_WHERE: dict[str, str] = {
+    "Address": "tether.connectors.email._message",
+    "Attachment": "tether.connectors.email._parse",
+    "DeliveryUncertain": "tether.connectors.email._errors",
+    "EmailError": "tether.connectors.email._errors",
+    "EmailSettings": "tether.connectors.email._settings",
+    "InboundMessage": "tether.connectors.email._parse",
+    "InboxEntry": "tether.connectors.email._parse",
+    "OnDemandOutbox": "tether.connectors.email._local",
+    "Outbox": "tether.connectors.email._outbox",
+    "OutboxEntry": "tether.connectors.email._outbox",
+    "SentMessage": "tether.connectors.email._tools",
+    "free_port": "tether.connectors._net",
+    "list_outbox": "tether.connectors.email._outbox",
+    "on_demand": "tether.connectors.email._local",
+}
+"""Where each public name lives: imported when first used (a policy's toolset that
+types an address with :class:`Address` loads neither the outbox nor the parser)."""
 
 
 def toolset(settings: Mapping[str, Any]) -> Toolset:
     """The email tools for these settings (see :class:`EmailSettings`)."""
+    from tether.connectors.email._settings import EmailSettings
+    from tether.connectors.email._tools import read_tools, send_tool
+    from tether.tools import Toolset
+
     parsed = EmailSettings.parse(settings)
     return Toolset([send_tool(parsed), *read_tools(parsed)])
 
 
 def outbox_service(settings: Mapping[str, Any]) -> OnDemandOutbox | None:
     """This process's on-demand local outbox for the settings' ``outbox``, or None."""
+    from tether.connectors.email._local import on_demand
+    from tether.connectors.email._settings import EmailSettings
+
     parsed = EmailSettings.parse(settings)
     if parsed.outbox is None:
         return None
@@ -68,3 +97,5 @@ __all__ = [
     "outbox_service",
     "toolset",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

@@ -34,6 +34,7 @@ from tether.audit._reader import read_snapshot
 from tether.audit._verify import VerifyReport, verify
 from tether.audit._witness import Witness
 from tether.db import (
+    Prepared,
     audit_checkpoint,
     audit_event,
     audit_meta,
@@ -237,7 +238,7 @@ class AuditLog:
                 stored.append(mine)
             if not rows:
                 return stored
-            conn.execute(_INSERT_EVENTS, rows)
+            _INSERT_EVENTS.execute_many(conn, rows)
             written = self._checkpoint_if_due(conn, seq, prev)
         self._known(written)
         if written is not None:
@@ -583,7 +584,8 @@ class AuditLog:
         return verify(self.engine, keys=self.keys, checkpoint=checkpoint, witnesses=self.witnesses)
 
 
-_INSERT_EVENTS = audit_event.insert()
+_INSERT_EVENTS = Prepared(audit_event.insert(), keys=[column.name for column in audit_event.c])
+"""Every append writes events and reads the chain's tail: both prepared."""
 
 
 def _row(body: dict[str, Any], seq: int, record: str, digest: str) -> dict[str, Any]:
@@ -592,7 +594,9 @@ def _row(body: dict[str, Any], seq: int, record: str, digest: str) -> dict[str, 
     return row
 
 
-_TAIL = sa.select(audit_event.c.seq, audit_event.c.hash).order_by(audit_event.c.seq.desc()).limit(1)
+_TAIL = Prepared(
+    sa.select(audit_event.c.seq, audit_event.c.hash).order_by(audit_event.c.seq.desc()).limit(1)
+)
 _LAST_CUT = (
     sa.select(audit_checkpoint.c.seq, audit_checkpoint.c.hash)
     .where(audit_checkpoint.c.kind == "prune")
@@ -631,9 +635,9 @@ def _next_link(conn: Connection, log_id: str) -> tuple[int, str]:
 
 def _tail(conn: Connection) -> tuple[int, str]:
     """The last event's position and hash; after pruning everything, the cut's."""
-    row = conn.execute(_TAIL).first()
+    row = _TAIL.first(conn, {})
     if row is not None:
-        return int(row.seq), str(row.hash)
+        return int(row[0]), str(row[1])
     cut = conn.execute(_LAST_CUT).first()
     return (int(cut.seq), str(cut.hash)) if cut is not None else (0, GENESIS)
 

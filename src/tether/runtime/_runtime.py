@@ -49,7 +49,8 @@ from tether.runtime._protocol import (
     DEFAULT_POLL_SECONDS,
     DURABLE_VERSION,
 )
-from tether.runtime._store import RunNotFound, RunRecord, RunStore
+from tether.runtime._records import RunNotFound, RunRecord
+from tether.runtime._store import RunStore
 from tether.runtime._wake import RUNS, Listener
 from tether.runtime._workers import heartbeat
 
@@ -444,7 +445,8 @@ class Runtime:
     def handle(self, run_id: str) -> RunHandle:
         """A handle to wait for the run to end or to ask for approval, without polling
         (see :mod:`tether.runtime._handle`)."""
-        self.store.get(run_id)  # RunNotFound now, not at the first wait
+        if not self.store.exists(run_id):  # RunNotFound now, not at the first wait
+            raise RunNotFound(run_id)
         return RunHandle(
             run_id,
             self.store.get,

@@ -38,8 +38,9 @@ from tether.runtime._dbos import ENDED_ELSEWHERE, DBOSError, segment_id
 from tether.runtime._ending import Endings
 from tether.runtime._handle import Watch
 from tether.runtime._journal import CURRENT, Journal
+from tether.runtime._records import RunRecord
 from tether.runtime._resume import DEFERRED_RESULTS, Resumer
-from tether.runtime._store import RunRecord, RunStore
+from tether.runtime._store import RunStore
 from tether.runtime._toolset import (
     GateToolset,
     RunDeps,

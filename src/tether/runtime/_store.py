@@ -55,9 +55,11 @@ class RunStore:
         provenance: Mapping[str, Sequence[str]] | None = None,
         state_version: int = 1,
         status: RunStatus = "queued",
+        conn: Connection | None = None,
     ) -> RunRecord:
         """A new run: ``queued`` for workers, or ``running`` when its calls come from
-        outside (a gateway session, which no worker runs)."""
+        outside (a gateway session, which no worker runs). In ``conn``'s transaction
+        when given."""
         now = _now()
         created = RunRecord(
             id=run_id,
@@ -82,7 +84,10 @@ class RunStore:
             provenance={key: list(sources) for key, sources in (provenance or {}).items()},
         )
         row = {**dataclasses.asdict(created), "known_contacts": list(known_contacts)}
-        with self.engine.begin() as conn:
+        if conn is None:
+            with self.engine.begin() as own:
+                own.execute(run.insert().values(**row))
+        else:
             conn.execute(run.insert().values(**row))
         return created
 

@@ -96,3 +96,11 @@ def test_it_runs_in_the_connections_transaction(engine: sa.Engine) -> None:
 def test_a_missing_parameter_is_an_error_not_a_null(engine: sa.Engine) -> None:
     with single_read(engine) as conn, pytest.raises(sa.exc.InvalidRequestError, match="w_id"):
         BY_ID.first(conn, {})
+
+
+def test_a_statement_rendered_per_execution_is_refused(engine: sa.Engine) -> None:
+    expanding = Prepared(
+        sa.select(thing.c.id).where(thing.c.id.in_(sa.bindparam("ids", expanding=True)))
+    )
+    with single_read(engine) as conn, pytest.raises(ValueError, match="expanding IN"):
+        expanding.all(conn, {"ids": ["a"]})

@@ -390,7 +390,6 @@ class AuditLog:
             )
         )
 
-
     def rotate_key(self) -> str:
         """Start signing with a new key; sign a checkpoint with it at once. Returns its id."""
         key = self._checkpoints.rotate()
@@ -526,6 +525,8 @@ _LAST_CUT = (
     .order_by(audit_checkpoint.c.seq.desc())
     .limit(1)
 )
+
+
 def _tail(conn: Connection) -> tuple[int, str]:
     """The last event's position and hash; after pruning everything, the cut's."""
     row = _TAIL.first(conn, {})

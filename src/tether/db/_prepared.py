@@ -95,6 +95,11 @@ class Prepared:
         )
         selected = getattr(statement, "selected_columns", ())
         columns = tuple(_processor(dialect, column.type, "result") for column in selected)
+        if "__[POSTCOMPILE" in compiled.string:
+            raise ValueError(
+                "a prepared statement cannot hold parameters SQLAlchemy renders per "
+                f"execution (an expanding IN): {compiled.string}"
+            )
         order = tuple(compiled.positiontup) if compiled.positional else None
         return _Compiled(
             sql=compiled.string, compiled=compiled, order=order, binds=binds, columns=columns

@@ -114,6 +114,7 @@ class EffectRecord:
 
 
 def run_record(row: Any) -> RunRecord:
+    """The run a row of ``tether_run`` holds (a mapping of its columns)."""
     return RunRecord(
         id=row["id"],
         agent=row["agent"],
@@ -139,6 +140,7 @@ def run_record(row: Any) -> RunRecord:
 
 
 def effect_record(row: Any) -> EffectRecord:
+    """The call a row of the effect ledger holds (a mapping of its columns)."""
     return EffectRecord(
         idempotency_key=row["idempotency_key"],
         run_id=row["run_id"],

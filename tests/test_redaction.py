@@ -65,3 +65,21 @@ def test_nested_values_are_redacted_and_their_paths_reported() -> None:
     )
     assert redacted.value == {"note": f"token {SECRET}", "lines": ["ok", f"aws secret {SECRET}"]}
     assert redacted.paths == ("note", "lines[1]")
+
+
+def test_a_text_seen_before_is_scrubbed_of_each_redactors_own_secrets() -> None:
+    # Short texts' answers are kept; a value one redactor was told is secret must
+    # still be hidden by it, and only by it, however often the text came before.
+    text = "ship order 4471 to the warehouse"
+    plain = Redactor()
+    for _ in range(3):
+        assert plain.redact_text(text) == text
+    told = plain.with_secrets(values=["4471"])
+    assert told.redact_text(text) == f"ship order {SECRET} to the warehouse"
+    assert plain.redact_text(text) == text
+    token = "tt_" + secrets.token_urlsafe(24)
+    for _ in range(2):
+        assert plain.redact_text(f"use {token}") == f"use {SECRET}"
+    found = plain.redact({"note": f"use {token}", "again": f"use {token}"})
+    assert found.value == {"note": f"use {SECRET}", "again": f"use {SECRET}"}
+    assert found.paths == ("note", "again")

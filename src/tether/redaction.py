@@ -240,10 +240,26 @@ class Redactor:
         scrubbed = text
         for secret in self._secret_values:
             scrubbed = scrubbed.replace(secret, SECRET)
-        for pattern in _SECRET_PATTERNS:
-            scrubbed = pattern.sub(SECRET, scrubbed)
-        for secret in sorted(_detected(scrubbed), key=len, reverse=True):
-            scrubbed = scrubbed.replace(secret, SECRET)
+        if len(scrubbed) <= _KEPT_LENGTH:
+            scrubbed = _scrubbed_kept(scrubbed)
+        else:
+            scrubbed = _scrubbed(scrubbed)
         if scrubbed != text:
             paths.append(path or "(value)")
         return scrubbed
+
+
+def _scrubbed(text: str) -> str:
+    """``text`` with every secret its shapes give away replaced."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(SECRET, text)
+    for secret in sorted(_detected(text), key=len, reverse=True):
+        text = text.replace(secret, SECRET)
+    return text
+
+
+_KEPT_LENGTH = 256
+"""Short texts recur (a policy's rule, an effect, a grant's reason, a model's words
+named in every event of a call), and scanning one costs dozens of regular expressions:
+their answers are kept."""
+_scrubbed_kept = functools.lru_cache(maxsize=8192)(_scrubbed)

@@ -34,12 +34,12 @@ from tether.approvals._errors import (
 )
 from tether.approvals._events import approval_event, refusal_event
 from tether.approvals._model import ApprovalRequest, Status, Verdict, Vote, args_hash
+from tether.approvals._recheck import Edit, Rechecks
 from tether.approvals._store import ApprovalStore
 from tether.audit import AuditEvent, EventType
 from tether.calls import ProposedCall, RunState
 from tether.db import write_transaction
-from tether.errors import ToolArgumentsError
-from tether.gate import ApprovalRequirement, Deny, Gate, NeedsApproval, Released, evaluate
+from tether.gate import ApprovalRequirement, Gate, NeedsApproval, Released
 from tether.identity import Actor, as_actor
 from tether.policy import Policy
 
@@ -54,17 +54,6 @@ class Notifier(Protocol):
     """Tells approvers a request waits for them (email, webhook)."""
 
     def notify(self, request: ApprovalRequest, recipients: Sequence[str]) -> None: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class _Edit:
-    """Edited arguments that passed the gate's checks, and the request they edit."""
-
-    args: dict[str, Any]
-    before: ApprovalRequest
-    requirement: ApprovalRequirement | None = None
-    """Set when the edited call needs other approvers (another rule, quorum or
-    approvers): the request is then re-opened under it, every vote reset."""
 
 
 def _now() -> _dt.datetime:
@@ -90,8 +79,8 @@ class Approvals:
         self.audit = audit
         self.notifiers = list(notifiers)
         self.clock = clock
-        self.run_state = run_state or (lambda run_id: RunState(id=run_id))
-        """What the gate knows of a run (taint, known contacts), to check an edit with."""
+        self.rechecks = Rechecks(gate, run_state or (lambda run_id: RunState(id=run_id)))
+        """The requests' calls checked by the gate again (edits, policy changes)."""
 
     @property
     def policy(self) -> Policy:
@@ -223,18 +212,18 @@ class Approvals:
     ) -> ApprovalRequest:
         # An edit is checked, and its limits settled, before the vote's transaction:
         # the limits take a lock of their own.
-        edited: _Edit | None = None
+        edited: Edit | None = None
         try:
             if by.break_glass and (verdict != "approve" or edit is not None):
                 raise EditRefused(request_id, "break-glass only approves, as the request stands")
             if edit is not None:
                 before = rules.check_open(self.store.get(request_id), self.clock())
                 self._check_decider(before, by, comment)
-                edited = self._checked_edit(before, edit)
+                edited = self.rechecks.edit(before, edit)
             updated = self._cast(request_id, by=by, verdict=verdict, edited=edited, comment=comment)
         except ApprovalError as refusal:
             if edited is not None:  # the edit's limits were settled: give the old ones back
-                self._reclaim(edited.before)
+                self.rechecks.reclaim(edited.before)
             if isinstance(refusal, ApprovalExpired):
                 self._expire(request_id)
             self.record_refusal(request_id, by=by, reason=refusal.reason, message=refusal.message)
@@ -283,7 +272,7 @@ class Approvals:
         *,
         by: Actor,
         verdict: Verdict,
-        edited: _Edit | None,
+        edited: Edit | None,
         comment: str | None,
     ) -> ApprovalRequest:
         """Store the vote and, when it settles the request, its status (one transaction)."""
@@ -328,82 +317,11 @@ class Approvals:
                 self.store.update(conn, request_id, changes)
             return dataclasses.replace(updated, **_fields(changes))
 
-    def _checked_edit(self, request: ApprovalRequest, edit: dict[str, Any]) -> _Edit:
-        """The edited arguments, if the gate would let the edited call through: valid,
-        allowed by the policy for this run (its taint, its known contacts), and within
-        the limits, which are settled again for the edited call."""
-        tool = self.policy.tools.get(request.tool)
-        merged = {**request.args, **edit}
-        try:
-            args = tool.validate_args(merged)
-        except ToolArgumentsError as exc:
-            raise EditRefused(request.id, exc.message) from None
-        recheck = self.gate.recheck(self._call(request, args))
-        if isinstance(recheck.decision, Deny):
-            raise EditRefused(
-                request.id,
-                "the edited call is refused by the policy: " + "; ".join(recheck.decision.reasons),
-            )
-        if recheck.over_limits:
-            raise EditRefused(
-                request.id, "the edited call is over a limit: " + "; ".join(recheck.over_limits)
-            )
-        return _Edit(
-            args=tool.args_model.model_validate(args).model_dump(mode="json"),
-            before=request,
-            requirement=_changed_requirement(request, recheck.decision),
-        )
-
     def policy_change(self, request: ApprovalRequest) -> str | None:
         """How the policy in force decides the request's call otherwise than the version
-        that asked for the approval (None: alike, or the same version).
-
-        A policy that now refuses the call, or asks for other approvers or another
-        quorum, changes the decision; one that holds it under the same requirement,
-        or allows it outright, does not: such an approval stays usable.
-        """
-        if request.policy_version == self.policy.version:
-            return None
-        try:
-            call = self.gate.locate(self._call(request, request.args))
-        except EditRefused:
-            return f"its requester {request.requested_by} is no longer a user"
-        decision = evaluate(self.policy, call).decision
-        if isinstance(decision, Deny):
-            return "it now refuses this call (" + "; ".join(decision.reasons) + ")"
-        if isinstance(decision, NeedsApproval):
-            wanted = _changed_requirement(request, decision)
-            if wanted is not None:
-                who = ", ".join(wanted.approvers)
-                return (
-                    f"it now needs approval by {who} (quorum {wanted.quorum}, rule "
-                    f"{wanted.rule}) instead of {', '.join(request.approvers)} "
-                    f"(quorum {request.quorum})"
-                )
-        return None
-
-    def _call(self, request: ApprovalRequest, args: Mapping[str, Any]) -> ProposedCall:
-        principal = self.policy.principal(request.requested_by)
-        if principal is None:
-            raise EditRefused(
-                request.id, f"the requester {request.requested_by!r} is no longer a user"
-            )
-        return ProposedCall(
-            tool=request.tool,
-            args=args,
-            agent=request.agent,
-            principal=principal,
-            run=self.run_state(request.run_id),
-            call_id=request.call_id,
-        )
-
-    def _reclaim(self, request: ApprovalRequest) -> None:
-        """Claim the limits of the request's arguments again (an edit did not go through)."""
-        try:
-            call = self._call(request, request.args)
-        except EditRefused:
-            return
-        self.gate.reclaim_limits(call)
+        that asked for the approval (None: alike, or the same version); see
+        :meth:`Rechecks.policy_change`."""
+        return self.rechecks.policy_change(request)
 
     # --- execution, expiry, escalation, cancellation -------------------------------
 
@@ -600,20 +518,6 @@ class Approvals:
                 request_id, request, by=by, reason=reason, message=message, details=details
             )
         )
-
-
-def _changed_requirement(request: ApprovalRequest, decision: Any) -> ApprovalRequirement | None:
-    """The requirement an edited call needs, when it is not the request's own."""
-    if not isinstance(decision, NeedsApproval):
-        return None  # it needs approval no longer; the request's requirement stays
-    wanted = decision.approval
-    same = (
-        wanted.rule == request.rule
-        and set(wanted.approvers) == set(request.approvers)
-        and wanted.quorum == request.quorum
-        and wanted.assurance == request.assurance
-    )
-    return None if same else wanted
 
 
 def _requirement_columns(requirement: ApprovalRequirement, now: _dt.datetime) -> dict[str, Any]:

@@ -59,13 +59,14 @@ if TYPE_CHECKING:
     )
     from tether.audit._otlp_env import otlp_configured
     from tether.audit._policies import policy_version
-    from tether.audit._verify import Assurance, VerifyReport, WitnessCheck, chain_problems, verify
+    from tether.audit._verify import chain_problems, verify
+    from tether.audit._verify_report import Assurance, VerifyReport, WitnessCheck
     from tether.audit._witness import Cosignature, FileWitness, Held, Witness
     from tether.audit._witness_client import ServerWitness
     from tether.audit._witness_server import WitnessService, witness_app
 
 _WHERE: dict[str, str] = {
-    "Assurance": "tether.audit._verify",
+    "Assurance": "tether.audit._verify_report",
     "AuditError": "tether.audit._errors",
     "AuditEvent": "tether.audit._event",
     "AuditKeyError": "tether.audit._errors",
@@ -96,9 +97,9 @@ _WHERE: dict[str, str] = {
     "ServerWitness": "tether.audit._witness_client",
     "StoredEvent": "tether.audit._event",
     "UnknownSchemaVersion": "tether.audit._errors",
-    "VerifyReport": "tether.audit._verify",
+    "VerifyReport": "tether.audit._verify_report",
     "Witness": "tether.audit._witness",
-    "WitnessCheck": "tether.audit._verify",
+    "WitnessCheck": "tether.audit._verify_report",
     "WitnessError": "tether.audit._errors",
     "WitnessRefused": "tether.audit._errors",
     "WitnessService": "tether.audit._witness_server",

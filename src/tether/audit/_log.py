@@ -20,25 +20,28 @@ from tether.audit._canonical import (
     make_record,
     sha256_hex,
 )
-from tether.audit._checkpoint import Checkpoint, CheckpointKind, sign_checkpoint
+from tether.audit._checkpoint import Checkpoint, CheckpointKind
+from tether.audit._checkpoints import Checkpoints, checkpoint_of
 from tether.audit._columns import COLUMNS, columns_of
 from tether.audit._delivery import Deliverer, Delivery
 from tether.audit._errors import AuditError
 from tether.audit._event import AuditEvent, StoredEvent
 from tether.audit._from_gate import from_gate_event
 from tether.audit._group import GroupCommit
-from tether.audit._keys import KeyStore, SigningKey
+from tether.audit._keys import KeyStore
 from tether.audit._policies import changes, policy_events, policy_version, snapshot_writer
 from tether.audit._query import EventFilter, read_events
 from tether.audit._reader import read_snapshot
-from tether.audit._verify import VerifyReport, verify
+from tether.audit._verify import verify
+from tether.audit._verify_report import VerifyReport
 from tether.audit._witness import Witness
 from tether.db import (
+    Prepared,
     audit_checkpoint,
     audit_event,
-    audit_meta,
     audit_prune_guard,
     connect,
+    hold_lock,
     is_postgres,
     policy_snapshot,
     write_transaction,
@@ -108,23 +111,20 @@ class AuditLog:
         require_witness: bool = False,
         witness_retry_seconds: float = 5.0,
     ) -> None:
-        if checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
         if retention <= _dt.timedelta(0):
             raise ValueError(f"retention must be a positive duration, got {retention}")
         self._database = database
         self._engine: Engine | None = database if isinstance(database, Engine) else None
         self._owns_engine = False
         self.keys = keys if isinstance(keys, KeyStore) else KeyStore(keys)
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_interval = _dt.timedelta(seconds=checkpoint_interval_seconds)
+        self._checkpoints = Checkpoints(
+            self.keys,
+            every=checkpoint_every,
+            interval=_dt.timedelta(seconds=checkpoint_interval_seconds),
+        )
         self.retention = retention
         self.redactor = redactor or Redactor()
-        self._log_id: str | None = None
-        self._key: SigningKey | None = None
         self._group = GroupCommit(self._write)
-        self._known_checkpoint: tuple[int, _dt.datetime] | None = None
-        """The last checkpoint this log wrote or read: (seq, time)."""
         self._deciding: _Deciding | None = None
         """The policy this process decides with, until its text is kept."""
         self._policy_lock = threading.Lock()
@@ -137,7 +137,7 @@ class AuditLog:
             required=require_witness,
             retry_seconds=witness_retry_seconds,
             engine=lambda: self.engine,
-            checkpoint_of=lambda row: checkpoint_of(row, self._log_id or self._read_log_id()),
+            checkpoint_of=lambda row: checkpoint_of(row, self.log_id()),
             public_pem=self.keys.public_pem,
             handovers=self.keys.handovers,
             incident=self._witness_refused,
@@ -215,8 +215,12 @@ class AuditLog:
     def _write(self, batches: list[_Batch]) -> list[list[StoredEvent]]:
         """Write several callers' events in one transaction, each caller's in order."""
         self._deliverer.check()
-        with write_transaction(self.engine, LOCK_KEY) as conn:
+        with self.engine.begin() as conn:
             kept = [alongside is None or alongside(conn) is not False for _, alongside in batches]
+            # The chain's lock after what is written alongside: only the chain needs it,
+            # and every other process's appends wait while it is held (on SQLite the
+            # transaction holds the database's write lock from its start anyway).
+            hold_lock(conn, LOCK_KEY)
             seq, prev = _tail(conn)
             rows: list[dict[str, Any]] = []
             stored: list[list[StoredEvent]] = []
@@ -237,9 +241,9 @@ class AuditLog:
                 stored.append(mine)
             if not rows:
                 return stored
-            conn.execute(_INSERT_EVENTS, rows)
-            written = self._checkpoint_if_due(conn, seq, prev)
-        self._known(written)
+            _INSERT_EVENTS.execute_many(conn, rows)
+            written = self._checkpoints.if_due(conn, seq, prev)
+        self._checkpoints.committed(written)
         if written is not None:
             self._deliverer.wake()
         return stored
@@ -262,8 +266,8 @@ class AuditLog:
             seq, digest = _tail(conn)
             if seq == 0:
                 return None
-            written = self._write_checkpoint(conn, seq, digest, kind)
-        self._known(written)
+            written = self._checkpoints.write(conn, seq, digest, kind)
+        self._checkpoints.committed(written)
         if written is not None:
             self._deliverer.wake()
         return written
@@ -283,8 +287,7 @@ class AuditLog:
     def latest_checkpoint(self) -> Checkpoint | None:
         """The most recent checkpoint in the database."""
         with self.engine.connect() as conn:
-            row = conn.execute(_LAST_CHECKPOINT).first()
-            return None if row is None else checkpoint_of(row, self._get_log_id(conn))
+            return self._checkpoints.latest(conn)
 
     # --- policy snapshots -----------------------------------------------------------
 
@@ -387,93 +390,11 @@ class AuditLog:
             )
         )
 
-    def _read_log_id(self) -> str:
-        with self.engine.connect() as conn:
-            return self._get_log_id(conn)
-
     def rotate_key(self) -> str:
         """Start signing with a new key; sign a checkpoint with it at once. Returns its id."""
-        self._key = self.keys.rotate()
+        key = self._checkpoints.rotate()
         self.checkpoint()
-        return self._key.key_id
-
-    def _checkpoint_if_due(self, conn: Connection, seq: int, digest: str) -> Checkpoint | None:
-        now = _dt.datetime.now(_dt.UTC)
-        # Checkpoints are only ever added: if the last one this log knows of makes
-        # none due, the last one in the database (as recent or more) makes none due
-        # either, and the query is saved.
-        if self._known_checkpoint is not None and not self._due(self._known_checkpoint, seq, now):
-            return None
-        last = conn.execute(_LAST_CHECKPOINT).first()
-        if last is not None:  # a checkpoint another process wrote since
-            self._known_checkpoint = (last.seq, _dt.datetime.fromisoformat(last.at))
-            if not self._due(self._known_checkpoint, seq, now):
-                return None
-        return self._write_checkpoint(conn, seq, digest, "periodic", now=now)
-
-    def _known(self, written: Checkpoint | None) -> None:
-        """Remember a checkpoint once its transaction has committed."""
-        if written is not None:
-            self._known_checkpoint = (written.seq, _dt.datetime.fromisoformat(written.at))
-
-    def _due(self, last: tuple[int, _dt.datetime], seq: int, now: _dt.datetime) -> bool:
-        last_seq, last_at = last
-        return seq - last_seq >= self.checkpoint_every or (
-            seq > last_seq and now - last_at >= self.checkpoint_interval
-        )
-
-    def _write_checkpoint(
-        self,
-        conn: Connection,
-        seq: int,
-        digest: str,
-        kind: CheckpointKind,
-        *,
-        now: _dt.datetime | None = None,
-    ) -> Checkpoint:
-        key = self._signing_key()
-        log_id = self._get_log_id(conn)
-        number, prev = _next_link(conn, log_id)
-        checkpoint = sign_checkpoint(
-            key,
-            log_id=log_id,
-            seq=seq,
-            hash=digest,
-            at=format_time(now or _dt.datetime.now(_dt.UTC)),
-            kind=kind,
-            number=number,
-            prev=prev,
-        )
-        conn.execute(
-            audit_checkpoint.insert(),
-            {
-                "seq": checkpoint.seq,
-                "hash": checkpoint.hash,
-                "at": checkpoint.at,
-                "kind": checkpoint.kind,
-                "key_id": checkpoint.key_id,
-                "signature": checkpoint.signature,
-                "number": checkpoint.number,
-                "prev": checkpoint.prev,
-            },
-        )
-        return checkpoint
-
-    def _signing_key(self) -> SigningKey:
-        active = self.keys.active_id()
-        if self._key is None or self._key.key_id != active:
-            self._key = self.keys.signing_key()
-        return self._key
-
-    def _get_log_id(self, conn: Connection) -> str:
-        if self._log_id is None:
-            value = conn.execute(
-                sa.select(audit_meta.c.value).where(audit_meta.c.name == "log_id")
-            ).scalar()
-            if value is None:
-                raise AuditError("the audit tables have no log id; was the database migrated?")
-            self._log_id = str(value)
-        return self._log_id
+        return key.key_id
 
     # --- retention ------------------------------------------------------------------
 
@@ -506,7 +427,7 @@ class AuditLog:
                     f"refusing to prune: the events to remove do not verify ({problem.kind} at "
                     f"event {problem.seq}: {problem.message})"
                 )
-            checkpoint = self._write_checkpoint(conn, cut_seq, cut_hash, "prune")
+            checkpoint = self._checkpoints.write(conn, cut_seq, cut_hash, "prune")
             removed = _delete_through(conn, cut_seq)
         self._deliverer.wake()
         self.append(
@@ -565,17 +486,19 @@ class AuditLog:
     def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint in the database, in the order they were written."""
         with self.engine.connect() as conn:
-            log_id = self._get_log_id(conn)
-            rows = conn.execute(sa.select(audit_checkpoint).order_by(audit_checkpoint.c.id))
-            return [checkpoint_of(row, log_id) for row in rows]
+            return self._checkpoints.all(conn)
 
     def log_id(self) -> str:
         """The log's id (``tether_audit_meta``)."""
-        return self._log_id or self._read_log_id()
+        known = self._checkpoints.known_log_id
+        if known is not None:
+            return known
+        with self.engine.connect() as conn:
+            return self._checkpoints.log_id(conn)
 
     def sign(self, payload: bytes) -> tuple[str, bytes]:
         """Sign ``payload`` with the active key (an evidence bundle's manifest): (key id, sig)."""
-        key = self._signing_key()
+        key = self._checkpoints.signing_key()
         return key.key_id, key.sign(payload)
 
     def verify(self, *, checkpoint: Checkpoint | str | Path | None = None) -> VerifyReport:
@@ -583,7 +506,8 @@ class AuditLog:
         return verify(self.engine, keys=self.keys, checkpoint=checkpoint, witnesses=self.witnesses)
 
 
-_INSERT_EVENTS = audit_event.insert()
+_INSERT_EVENTS = Prepared(audit_event.insert(), keys=[column.name for column in audit_event.c])
+"""Every append writes events and reads the chain's tail: both prepared."""
 
 
 def _row(body: dict[str, Any], seq: int, record: str, digest: str) -> dict[str, Any]:
@@ -592,48 +516,22 @@ def _row(body: dict[str, Any], seq: int, record: str, digest: str) -> dict[str, 
     return row
 
 
-_TAIL = sa.select(audit_event.c.seq, audit_event.c.hash).order_by(audit_event.c.seq.desc()).limit(1)
+_TAIL = Prepared(
+    sa.select(audit_event.c.seq, audit_event.c.hash).order_by(audit_event.c.seq.desc()).limit(1)
+)
 _LAST_CUT = (
     sa.select(audit_checkpoint.c.seq, audit_checkpoint.c.hash)
     .where(audit_checkpoint.c.kind == "prune")
     .order_by(audit_checkpoint.c.seq.desc())
     .limit(1)
 )
-_LAST_CHECKPOINT = sa.select(audit_checkpoint).order_by(audit_checkpoint.c.id.desc()).limit(1)
-_CHECKPOINTS = sa.select(sa.func.count()).select_from(audit_checkpoint)
-
-
-def checkpoint_of(row: Any, log_id: str) -> Checkpoint:
-    """The checkpoint a ``tether_audit_checkpoint`` row holds."""
-    return Checkpoint(
-        log_id=log_id,
-        seq=int(row.seq),
-        hash=row.hash,
-        at=row.at,
-        kind=row.kind,
-        key_id=row.key_id,
-        signature=row.signature,
-        number=None if row.number is None else int(row.number),
-        prev=row.prev,
-    )
-
-
-def _next_link(conn: Connection, log_id: str) -> tuple[int, str]:
-    """The number and ``prev`` of the next checkpoint: after the last one, whatever its format."""
-    last = conn.execute(_LAST_CHECKPOINT).first()
-    if last is None:
-        return 1, GENESIS
-    previous = checkpoint_of(last, log_id)
-    if previous.number is not None:
-        return previous.number + 1, previous.digest()
-    return int(conn.execute(_CHECKPOINTS).scalar() or 0) + 1, previous.digest()
 
 
 def _tail(conn: Connection) -> tuple[int, str]:
     """The last event's position and hash; after pruning everything, the cut's."""
-    row = conn.execute(_TAIL).first()
+    row = _TAIL.first(conn, {})
     if row is not None:
-        return int(row.seq), str(row.hash)
+        return int(row[0]), str(row[1])
     cut = conn.execute(_LAST_CUT).first()
     return (int(cut.seq), str(cut.hash)) if cut is not None else (0, GENESIS)
 

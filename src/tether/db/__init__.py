@@ -16,6 +16,7 @@ from tether.db._engine import (
     sync_to_disk,
     write_transaction,
 )
+from tether.db._prepared import Prepared, single_read
 from tether.db._sqlite import (
     MINIMUM_SQLITE,
     SQLiteTooOld,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "MINIMUM_SQLITE",
     "DatabaseError",
+    "Prepared",
     "SQLiteTooOld",
     "as_utc",
     "audit_checkpoint",
@@ -55,6 +57,7 @@ __all__ = [
     "policy_snapshot",
     "reading",
     "shown_url",
+    "single_read",
     "sqlite_errors",
     "sqlite_url",
     "sync_to_disk",

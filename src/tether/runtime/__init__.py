@@ -28,16 +28,16 @@ if TYPE_CHECKING:
         QUEUE,
         WORKFLOW,
     )
-    from tether.runtime._runtime import Runtime
-    from tether.runtime._store import (
+    from tether.runtime._records import (
         FINISHED,
         RUN_STATUSES,
         EffectRecord,
         RunNotFound,
         RunRecord,
         RunStatus,
-        RunStore,
     )
+    from tether.runtime._runtime import Runtime
+    from tether.runtime._store import RunStore
     from tether.runtime._sweep import SweepReport
     from tether.runtime._toolset import GateToolset, RunDeps, StepModel, run_secrets
     from tether.runtime._workers import Worker, dead_workers, heartbeat, other_live_worker
@@ -49,20 +49,20 @@ _WHERE: dict[str, str] = {
     "DEFAULT_APPLICATION_NAME": "tether.runtime._protocol",
     "DEFAULT_POLL_SECONDS": "tether.runtime._protocol",
     "DURABLE_VERSION": "tether.runtime._protocol",
-    "EffectRecord": "tether.runtime._store",
+    "EffectRecord": "tether.runtime._records",
     "Executed": "tether.runtime._answers",
-    "FINISHED": "tether.runtime._store",
+    "FINISHED": "tether.runtime._records",
     "Failed": "tether.runtime._answers",
     "GateToolset": "tether.runtime._toolset",
     "QUEUE": "tether.runtime._protocol",
-    "RUN_STATUSES": "tether.runtime._store",
+    "RUN_STATUSES": "tether.runtime._records",
     "RefusalKind": "tether.runtime._answers",
     "Refused": "tether.runtime._answers",
     "RunDeps": "tether.runtime._toolset",
     "RunHandle": "tether.runtime._handle",
-    "RunNotFound": "tether.runtime._store",
-    "RunRecord": "tether.runtime._store",
-    "RunStatus": "tether.runtime._store",
+    "RunNotFound": "tether.runtime._records",
+    "RunRecord": "tether.runtime._records",
+    "RunStatus": "tether.runtime._records",
     "RunStore": "tether.runtime._store",
     "Runtime": "tether.runtime._runtime",
     "StepModel": "tether.runtime._toolset",

@@ -33,7 +33,8 @@ from tether.policy import Policy
 from tether.provenance import addresses_in
 from tether.runtime import _answers as answer
 from tether.runtime._journal import current
-from tether.runtime._store import CallStatus, EffectRecord, RunStore
+from tether.runtime._records import CallStatus, EffectRecord
+from tether.runtime._store import RunStore
 from tether.tools import Effect
 
 

@@ -8,7 +8,8 @@ from sqlalchemy.engine import Connection
 
 from tether.audit import AuditEvent, AuditLog, EventType
 from tether.runtime._handle import Watch
-from tether.runtime._store import RunRecord, RunStatus, RunStore
+from tether.runtime._records import RunRecord, RunStatus
+from tether.runtime._store import RunStore
 
 UNFINISHED: tuple[RunStatus, ...] = ("queued", "running", "waiting_approval")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tether.approvals import ApprovalRequest
-from tether.runtime._store import RunRecord
+from tether.runtime._records import RunRecord
 
 MOVING = ("queued", "running")
 FALLBACK_SECONDS = 0.05

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.runtime._tables import effect, note_once
+from tether.runtime._tables import NOTE_ONCE, effect
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelResponse
@@ -172,10 +172,9 @@ def record_responses(
     """Write responses in ``conn``'s transaction; False when one of their places was
     taken (by another execution of the segment: then nothing more is written)."""
     now = _dt.datetime.now(_dt.UTC)
-    insert = note_once(conn.dialect.name)  # a place already taken is another execution's
-    for index, text in responses:
-        written = conn.execute(
-            insert,
+    for index, text in responses:  # a place already taken is another execution's
+        written = NOTE_ONCE.execute(
+            conn,
             {
                 "idempotency_key": response_key(run_id, segment, index),
                 "run_id": run_id,

@@ -17,7 +17,8 @@ from tether.runtime import _answers as answer
 from tether.runtime._calls import Allowed, CallPath
 from tether.runtime._dbos import Durability
 from tether.runtime._ending import Endings
-from tether.runtime._store import FINISHED, RunRecord, RunStore
+from tether.runtime._records import FINISHED, RunRecord
+from tether.runtime._store import RunStore
 
 
 class Operators:

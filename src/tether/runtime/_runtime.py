@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from tether.agents import Agent
@@ -49,7 +49,8 @@ from tether.runtime._protocol import (
     DEFAULT_POLL_SECONDS,
     DURABLE_VERSION,
 )
-from tether.runtime._store import RunNotFound, RunRecord, RunStore
+from tether.runtime._records import RunNotFound, RunRecord
+from tether.runtime._store import RunStore
 from tether.runtime._wake import RUNS, Listener
 from tether.runtime._workers import heartbeat
 
@@ -328,32 +329,43 @@ class Runtime:
         vouched = tuple(vouched)
         provenance = self._vouched_at_start(agent, task, vouched)
         run_id = f"run_{uuid.uuid4().hex[:16]}"
-        record = self.store.create(
-            run_id=run_id,
-            agent=agent,
-            agent_version=definition.version,
-            principal=principal,
-            task=task,
-            model=self._model_key(model),
-            provenance=provenance,
-            state_version=DURABLE_VERSION,
-        )
-        self.audit.append(
-            AuditEvent(
-                type="run.started",
-                run_id=run_id,
-                agent=agent,
-                agent_version=definition.version,
-                principal=principal,
-                details={
-                    "task": task,
-                    "model": _model_label(model, definition.model),
-                    **({"vouched": list(vouched)} if vouched else {}),
-                },
+        created: list[RunRecord] = []
+
+        def create(conn: Connection) -> bool:  # the run and its first event: one write
+            created.append(
+                self.store.create(
+                    run_id=run_id,
+                    agent=agent,
+                    agent_version=definition.version,
+                    principal=principal,
+                    task=task,
+                    model=self._model_key(model),
+                    provenance=provenance,
+                    state_version=DURABLE_VERSION,
+                    conn=conn,
+                )
             )
+            return True
+
+        self.audit.append_many(
+            [
+                AuditEvent(
+                    type="run.started",
+                    run_id=run_id,
+                    agent=agent,
+                    agent_version=definition.version,
+                    principal=principal,
+                    details={
+                        "task": task,
+                        "model": _model_label(model, definition.model),
+                        **({"vouched": list(vouched)} if vouched else {}),
+                    },
+                )
+            ],
+            alongside=create,
         )
         self.durability.start(run_id, 1)
-        return record
+        return created[0]
 
     def _decision_state(self, run_id: str) -> RunState:
         """A run's state as an approver's edit is decided again: with what the run did
@@ -444,7 +456,8 @@ class Runtime:
     def handle(self, run_id: str) -> RunHandle:
         """A handle to wait for the run to end or to ask for approval, without polling
         (see :mod:`tether.runtime._handle`)."""
-        self.store.get(run_id)  # RunNotFound now, not at the first wait
+        if not self.store.exists(run_id):  # RunNotFound now, not at the first wait
+            raise RunNotFound(run_id)
         return RunHandle(
             run_id,
             self.store.get,

@@ -38,8 +38,9 @@ from tether.runtime._dbos import ENDED_ELSEWHERE, DBOSError, segment_id
 from tether.runtime._ending import Endings
 from tether.runtime._handle import Watch
 from tether.runtime._journal import CURRENT, Journal
+from tether.runtime._records import RunRecord
 from tether.runtime._resume import DEFERRED_RESULTS, Resumer
-from tether.runtime._store import RunRecord, RunStore
+from tether.runtime._store import RunStore
 from tether.runtime._toolset import (
     GateToolset,
     RunDeps,
@@ -144,7 +145,8 @@ class Segments:
                 # What the model did before it failed stays on the record: its calls of
                 # tools it was never offered, and its history.
                 await self._record_unoffered_in(record.id, messages[known:], agent)
-                scrub = self.gate.redactor.with_secrets(values=run_secrets(self.gate, messages))
+                secrets = run_secrets(self.gate, messages, seen=deps.secrets)
+                scrub = self.gate.redactor.with_secrets(values=secrets)
                 limit = limit_message(exc, agent=agent.name, limits=agent.limits)
                 error = scrub.redact_text(limit or f"{type(exc).__name__}: {exc}")
                 trail = ModelMessagesTypeAdapter.dump_json(messages).decode() if messages else None
@@ -162,7 +164,7 @@ class Segments:
                 self._park, record.id, record.segment, history_json, pending, usage
             )
         scrub = self.gate.redactor.with_secrets(
-            values=run_secrets(self.gate, result.all_messages())
+            values=run_secrets(self.gate, result.all_messages(), seen=deps.secrets)
         )
         if result.output is None:  # the model ended without a word: its actions stand
             return await self._end(

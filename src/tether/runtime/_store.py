@@ -2,131 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tether.calls import RunState
-from tether.db import as_utc, reading
-from tether.errors import TetherError
+from tether.db import Prepared, reading, single_read
 from tether.provenance import Identifier, merged
 from tether.runtime._journal import MODEL_RESPONSE, recorded_responses
-from tether.runtime._tables import dialect_insert, effect, note_once, run, stop
+from tether.runtime._records import (
+    SETTLED,
+    CallStatus,
+    EffectRecord,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+    effect_record,
+    run_record,
+)
+from tether.runtime._tables import LEDGER_ROW, dialect_insert, effect, note_once, run, stop
 
-RunStatus = Literal[
-    "queued", "running", "waiting_approval", "completed", "failed", "stopped", "cancelled"
-]
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-FINISHED: frozenset[str] = frozenset({"completed", "failed", "stopped", "cancelled"})
-SETTLED: frozenset[str] = FINISHED | {"waiting_approval"}
-"""A run in one of these no longer moves by itself: its waiters are told."""
 RUNS_CHANNEL = "tether_runs"
 """The PostgreSQL channel runs that stop moving are announced on (see ``_wake``)."""
 _ANNOUNCE = sa.text("SELECT pg_notify(:channel, :run_id)")
 
 
-class RunNotFound(TetherError):
-    def __init__(self, run_id: str) -> None:
-        super().__init__(run_id)
-        self.run_id = run_id
-
-    def __str__(self) -> str:
-        return f"no run {self.run_id!r}; `tether runs list` shows the runs"
-
-
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunRecord:
-    """A run as stored: what it was asked, for whom, and where it stands."""
-
-    id: str
-    agent: str
-    agent_version: str
-    principal: str
-    task: str
-    model: str | None
-    """The model this run uses, when not the agent's own."""
-    status: RunStatus
-    segment: int
-    """How many times the run has been started or resumed."""
-    history: str | None
-    """The model's messages so far (Pydantic AI JSON)."""
-    pending: dict[str, Any] | None
-    """The calls waiting for approval (Pydantic AI DeferredToolRequests)."""
-    results: dict[str, Any] | None
-    """The decisions to resume with (Pydantic AI DeferredToolResults)."""
-    output: str | None
-    error: str | None
-    untrusted: bool
-    known_contacts: tuple[str, ...]
-    usage: dict[str, Any] | None
-    created_at: _dt.datetime
-    updated_at: _dt.datetime
-    state_version: int = 1
-    """The version of the durable protocol that wrote the run's state."""
-    provenance: dict[str, list[str]] = field(default_factory=dict)
-    """Where each identifier the run met was vouched for or seen."""
-
-    @property
-    def approval_request_ids(self) -> tuple[str, ...]:
-        """The approval requests a parked run waits on, in the order it proposed them."""
-        if not self.pending:
-            return ()
-        metadata = self.pending.get("metadata") or {}
-        found = (
-            (metadata.get(part.get("tool_call_id")) or {}).get("request_id")
-            for part in self.pending.get("approvals", [])
-        )
-        return tuple(request_id for request_id in found if isinstance(request_id, str))
-
-    def summary(self) -> dict[str, Any]:
-        """The run as JSON without its history: what ``tether runs list --json`` and the
-        console's API show."""
-        return {
-            "id": self.id,
-            "agent": self.agent,
-            "principal": self.principal,
-            "status": self.status,
-            "task": self.task,
-            "output": self.output,
-            "error": self.error,
-            "segment": self.segment,
-            "approval_requests": list(self.approval_request_ids),
-            "untrusted": self.untrusted,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-
-CallStatus = Literal["started", "done", "failed", "refused", "held"]
-"""A call in the ledger: executing (``started``), executed (``done``, ``failed``),
-refused by the gate (``refused``), or held for people (``held``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class EffectRecord:
-    """One decided call in the ledger: what it did, or why it did not run."""
-
-    idempotency_key: str
-    run_id: str
-    call_id: str
-    tool: str
-    args: dict[str, Any]
-    status: CallStatus
-    result: Any
-    model_text: str | None
-    attempts: int
-    reversed_by: str | None
-    finished_at: _dt.datetime | None = None
-    """When it was executed, failed or refused (None while it runs or is held)."""
 
 
 class RunStore:
@@ -148,37 +55,53 @@ class RunStore:
         provenance: Mapping[str, Sequence[str]] | None = None,
         state_version: int = 1,
         status: RunStatus = "queued",
+        conn: Connection | None = None,
     ) -> RunRecord:
         """A new run: ``queued`` for workers, or ``running`` when its calls come from
-        outside (a gateway session, which no worker runs)."""
+        outside (a gateway session, which no worker runs). In ``conn``'s transaction
+        when given."""
         now = _now()
-        with self.engine.begin() as conn:
-            conn.execute(
-                run.insert().values(
-                    id=run_id,
-                    agent=agent,
-                    agent_version=agent_version,
-                    principal=principal,
-                    task=task,
-                    model=model,
-                    status=status,
-                    segment=1,
-                    untrusted=False,
-                    known_contacts=list(known_contacts),
-                    provenance={k: list(v) for k, v in (provenance or {}).items()},
-                    state_version=state_version,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        return self.get(run_id)
+        created = RunRecord(
+            id=run_id,
+            agent=agent,
+            agent_version=agent_version,
+            principal=principal,
+            task=task,
+            model=model,
+            status=status,
+            segment=1,
+            history=None,
+            pending=None,
+            results=None,
+            output=None,
+            error=None,
+            untrusted=False,
+            known_contacts=tuple(known_contacts),
+            usage=None,
+            created_at=now,
+            updated_at=now,
+            state_version=state_version,
+            provenance={key: list(sources) for key, sources in (provenance or {}).items()},
+        )
+        row = {**dataclasses.asdict(created), "known_contacts": list(known_contacts)}
+        if conn is None:
+            with self.engine.begin() as own:
+                own.execute(run.insert().values(**row))
+        else:
+            conn.execute(run.insert().values(**row))
+        return created
+
+    def exists(self, run_id: str) -> bool:
+        """Whether the run is stored (its record is not read)."""
+        with single_read(self.engine) as conn:
+            return _EXISTS.first(conn, {"w_id": run_id}) is not None
 
     def get(self, run_id: str) -> RunRecord:
         with reading(self.engine) as conn:
             row = conn.execute(sa.select(run).where(run.c.id == run_id)).mappings().first()
         if row is None:
             raise RunNotFound(run_id)
-        return _run_record(row)
+        return run_record(row)
 
     def begin_segment(self, run_id: str, segment: int) -> tuple[RunRecord | None, str | None]:
         """Mark the run running in ``segment``, in one transaction with reading why its
@@ -201,7 +124,7 @@ class RunStore:
             switch = conn.execute(_SWITCH_QUERY, {"agent": row["agent"]}).first()
             responses = recorded_responses(conn, run_id, segment)
         stopped = None if switch is None else _stopped_reason(*switch)
-        return _run_record(row), stopped, responses
+        return run_record(row), stopped, responses
 
     def responses(self, run_id: str, segment: int) -> list[str]:
         """The model's responses recorded in a segment of the run (see ``_journal``)."""
@@ -255,16 +178,14 @@ class RunStore:
         ``key`` if it was decided before (a step run again after a crash), and where the
         run stands (its status and segment)."""
         if conn is None:
-            with reading(self.engine) as own:
+            with single_read(self.engine) as own:
                 return self.call_state(run_id, agent, key=key, conn=own)
-        row = conn.execute(_CALL_STATE, {"run_id": run_id, "agent": agent, "w_key": key}).first()
+        row = _CALL_STATE.first(conn, {"run_id": run_id, "agent": agent, "w_key": key})
         if row is None:
             raise RunNotFound(run_id)
         state, stopped, standing = _context_of(run_id, row)
-        prior = row._mapping
-        found = None
-        if prior["e_idempotency_key"] is not None:
-            found = _effect_record({column.name: prior[f"e_{column.name}"] for column in effect.c})
+        prior = dict(zip(_EFFECT_COLUMNS, row[_CONTEXT_WIDTH:], strict=True))
+        found = None if prior["idempotency_key"] is None else effect_record(prior)
         return state, stopped, found, standing
 
     def note_call(
@@ -332,7 +253,7 @@ class RunStore:
         """The run's calls so far that were not refused: executed, failed, in flight
         or awaiting approval, in the order they were decided."""
         rows = conn.execute(_PAST_CALLS, {"run_id": run_id}).mappings()
-        return [_effect_record(row) for row in rows]
+        return [effect_record(row) for row in rows]
 
     def queued(self) -> list[tuple[str, int, int]]:
         """Every queued run's id, the segment it waits to run and its state's version."""
@@ -351,7 +272,7 @@ class RunStore:
         if agent is not None:
             query = query.where(run.c.agent == agent)
         with reading(self.engine) as conn:
-            return [_run_record(row) for row in conn.execute(query).mappings()]
+            return [run_record(row) for row in conn.execute(query).mappings()]
 
     def update(
         self,
@@ -423,7 +344,7 @@ class RunStore:
             )
             return None
         if row["status"] == "done":
-            return _effect_record(row)
+            return effect_record(row)
         # Held for approval, or cut off: it starts (again) with these arguments (an
         # approver may have edited them).
         conn.execute(
@@ -475,8 +396,8 @@ class RunStore:
         """Note a finished read, in ``conn``'s transaction: a read changes nothing, so it
         needs no record before it runs (running it again after a crash is harmless)."""
         now = _now()
-        conn.execute(
-            read_upsert(conn.dialect.name),
+        _READ_UPSERT.execute(
+            conn,
             {
                 "idempotency_key": key,
                 "run_id": run_id,
@@ -495,7 +416,7 @@ class RunStore:
     def effect(self, key: str) -> EffectRecord | None:
         with reading(self.engine) as conn:
             row = conn.execute(_EFFECT, {"w_key": key}).mappings().first()
-        return None if row is None else _effect_record(row)
+        return None if row is None else effect_record(row)
 
     def effects(self, run_id: str) -> list[EffectRecord]:
         with reading(self.engine) as conn:
@@ -504,7 +425,7 @@ class RunStore:
                 .where(effect.c.run_id == run_id, effect.c.tool != MODEL_RESPONSE)
                 .order_by(effect.c.started_at)
             ).mappings()
-            return [_effect_record(row) for row in rows]
+            return [effect_record(row) for row in rows]
 
     def mark_reversed(self, key: str, by_key: str) -> None:
         with self.engine.begin() as conn:
@@ -562,6 +483,7 @@ _BEGIN_SEGMENT = (
     .returning(*run.c)
 )
 
+_EXISTS = Prepared(sa.select(run.c.id).where(run.c.id == sa.bindparam("w_id")))
 _EFFECT = sa.select(effect).where(effect.c.idempotency_key == sa.bindparam("w_key"))
 _INSERT_EFFECT = effect.insert()
 _UPDATE_EFFECT = effect.update().where(effect.c.idempotency_key == sa.bindparam("w_key"))
@@ -604,6 +526,7 @@ def read_upsert(dialect: str) -> Any:
     return _read_upsert(dialect_insert(dialect))
 
 
+_READ_UPSERT = Prepared(read_upsert, keys=LEDGER_ROW)
 
 
 _SWITCH = (stop.c.agent, stop.c.by, stop.c.reason)
@@ -623,10 +546,15 @@ _CALL_CONTEXT = sa.select(
     run.c.segment,
 ).where(run.c.id == sa.bindparam("run_id"))
 """A run's state, its agent's stop switch and where it stands, in one read."""
-_CALL_STATE = _CALL_CONTEXT.add_columns(
-    *(column.label(f"e_{column.name}") for column in effect.c)
-).select_from(run.outerjoin(effect, effect.c.idempotency_key == sa.bindparam("w_key")))
-""":data:`_CALL_CONTEXT` and the ledger's row of one call (if any), in one statement."""
+_CONTEXT_WIDTH = len(_CALL_CONTEXT.selected_columns)
+_EFFECT_COLUMNS = tuple(column.name for column in effect.c)
+_CALL_STATE = Prepared(
+    _CALL_CONTEXT.add_columns(
+        *(column.label(f"e_{column.name}") for column in effect.c)
+    ).select_from(run.outerjoin(effect, effect.c.idempotency_key == sa.bindparam("w_key")))
+)
+""":data:`_CALL_CONTEXT` and the ledger's row of one call (if any), in one statement
+(every call of a run reads it: prepared)."""
 
 
 def _context_of(run_id: str, row: Any) -> tuple[RunState, str | None, tuple[str, int]]:
@@ -658,44 +586,3 @@ def _state(run_id: str, untrusted: Any, contacts: Any, provenance: Any) -> RunSt
 
 def _stopped_reason(scope: str, by: str, reason: str) -> str:
     return f"{'all agents' if scope == '*' else scope} stopped by {by}: {reason}"
-
-
-def _run_record(row: Any) -> RunRecord:
-    return RunRecord(
-        id=row["id"],
-        agent=row["agent"],
-        agent_version=row["agent_version"],
-        principal=row["principal"],
-        task=row["task"],
-        model=row["model"],
-        status=row["status"],
-        segment=row["segment"],
-        history=row["history"],
-        pending=row["pending"],
-        results=row["results"],
-        output=row["output"],
-        error=row["error"],
-        untrusted=bool(row["untrusted"]),
-        known_contacts=tuple(row["known_contacts"]),
-        usage=row["usage"],
-        state_version=row["state_version"],
-        provenance=dict(row["provenance"] or {}),
-        created_at=as_utc(row["created_at"]),
-        updated_at=as_utc(row["updated_at"]),
-    )
-
-
-def _effect_record(row: Any) -> EffectRecord:
-    return EffectRecord(
-        idempotency_key=row["idempotency_key"],
-        run_id=row["run_id"],
-        call_id=row["call_id"],
-        tool=row["tool"],
-        args=row["args"],
-        status=row["status"],
-        result=row["result"],
-        model_text=row["model_text"],
-        attempts=row["attempts"],
-        reversed_by=row["reversed_by"],
-        finished_at=as_utc(row["finished_at"]) if row.get("finished_at") else None,
-    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tether.db import metadata
+from tether.db import Prepared, metadata
 
 # A run: the task, who it acts for, where it stands, and the model's message history
 # between segments (a segment is one DBOS workflow; a run parked for approval has none).
@@ -94,3 +94,9 @@ def note_once(dialect: str) -> Any:
     return dialect_insert(dialect)(effect).on_conflict_do_nothing(
         index_elements=[effect.c.idempotency_key]
     )
+
+
+LEDGER_ROW = tuple(column.name for column in effect.c if column.name != "reversed_by")
+"""The columns a new row of the effect ledger is written with."""
+NOTE_ONCE = Prepared(note_once, keys=LEDGER_ROW)
+""":func:`note_once`, prepared: every call of a run writes one or two."""

@@ -18,7 +18,7 @@ given it from DBOS's checkpoint, and a step would only write the same answer twi
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbos import DBOS
@@ -74,6 +74,44 @@ class StepModel(WrapperModel):
         return response
 
 
+def run_secrets(
+    gate: Gate, messages: Sequence[ModelMessage], *, seen: SecretsSeen | None = None
+) -> frozenset[str]:
+    """The secret values a run has handed to its tools so far (from its history): the
+    model may repeat them in its words, which are scrubbed of them. ``seen`` keeps
+    each response's values, for a run that asks at every call."""
+    found = seen if seen is not None else SecretsSeen()
+    return frozenset(
+        value
+        for message in messages
+        if isinstance(message, ModelResponse)
+        for value in found.handed(gate, message)
+    )
+
+
+@dataclass(eq=False)
+class SecretsSeen:
+    """The secret values each of a run's model responses handed to its tools, worked
+    out once per response (the response is kept with them: its id stays its own)."""
+
+    _by_response: dict[int, tuple[ModelResponse, tuple[str, ...]]] = field(default_factory=dict)
+
+    def handed(self, gate: Gate, response: ModelResponse) -> tuple[str, ...]:
+        known = self._by_response.get(id(response))
+        if known is not None and known[0] is response:
+            return known[1]
+        values = tuple(
+            value
+            for part in response.parts
+            if isinstance(part, ToolCallPart)
+            for value in gate.secret_values(
+                tool_name_from_model(part.tool_name), part.args_as_dict()
+            )
+        )
+        self._by_response[id(response)] = (response, values)
+        return values
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunDeps:
     """What the tools' wrapper needs to know about the run it serves."""
@@ -82,6 +120,8 @@ class RunDeps:
     run_id: str
     agent: Agent
     principal: Principal
+    secrets: SecretsSeen = field(default_factory=SecretsSeen)
+    """The secret values the run's responses handed to tools, as they are found."""
 
 
 def why_of(ctx: RunContext[Any]) -> str:
@@ -93,19 +133,6 @@ def why_of(ctx: RunContext[Any]) -> str:
         ):
             return " ".join(part.content for part in message.parts if isinstance(part, TextPart))
     return ""
-
-
-def run_secrets(gate: Gate, messages: Sequence[ModelMessage]) -> frozenset[str]:
-    """The secret values a run has handed to its tools so far (from its history): the
-    model may repeat them in its words, which are scrubbed of them."""
-    return frozenset(
-        value
-        for message in messages
-        if isinstance(message, ModelResponse)
-        for part in message.parts
-        if isinstance(part, ToolCallPart)
-        for value in gate.secret_values(tool_name_from_model(part.tool_name), part.args_as_dict())
-    )
 
 
 MAX_REFUSED_REPEATS = 3
@@ -168,7 +195,7 @@ class GateToolset(WrapperToolset[RunDeps]):
             run=RunState(id=deps.run_id),
             call_id=ctx.tool_call_id or f"call-{ctx.run_step}",
             why=why_of(ctx),
-            secrets=run_secrets(deps.calls.gate, ctx.messages),
+            secrets=run_secrets(deps.calls.gate, ctx.messages, seen=deps.secrets),
         )
         if ctx.tool_call_approved:
             recorded = await deps.calls.execute_approved(call)

@@ -38,6 +38,8 @@ from tether.policy import Policy
 _log = logging.getLogger("tether.gateway")
 _STATIC_CLIENT = "tether-static-token"
 _KEYS_REFRESH_SECONDS = 30.0
+_VERIFIED_MAX = 4096
+"""How many signed tokens' checks are remembered (the oldest are forgotten first)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +74,15 @@ class Caller:
         }
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Verified:
+    answer: tuple[Caller, list[str], int | None]
+    keys: KeySet
+    """The key set the signature was checked against."""
+    until: float
+    """The token's expiry (seconds since the epoch)."""
+
+
 class TokenRefused(Exception):
     """A token was presented and refused; the message says why (never the token)."""
 
@@ -98,6 +109,8 @@ class Identities:
         self._jwks_url: str | None = self._oauth.jwks_url if self._oauth else None
         self._introspection_url: str | None = None
         self._lock = asyncio.Lock()
+        self._verified: dict[str, _Verified] = {}
+        """Signed tokens already checked, by digest (never the token itself)."""
 
     @property
     def oauth(self) -> OAuthSettings | None:
@@ -132,18 +145,52 @@ class Identities:
         if self._oauth is None:
             raise TokenRefused("not a known API token (no authorization server is configured)")
         if _is_jws(token):
-            claims = await self._verified_claims(self._oauth, token)
-        elif self._oauth.introspection is not None:
+            return await self._signed(self._oauth, token)
+        if self._oauth.introspection is not None:
             claims = await self._introspected(self._oauth, token)
         else:
             raise TokenRefused("not a signed token (JWT), and no introspection is configured")
-        caller = self._caller_of(self._oauth, claims)
+        return self._accepted(self._oauth, claims)
+
+    def _accepted(
+        self, oauth: OAuthSettings, claims: Mapping[str, Any]
+    ) -> tuple[Caller, list[str], int | None]:
+        caller = self._caller_of(oauth, claims)
         scopes = _scopes(claims)
-        missing = sorted(set(self._oauth.required_scopes) - set(scopes))
+        missing = sorted(set(oauth.required_scopes) - set(scopes))
         if missing:
             raise TokenRefused(f"the token lacks the scopes {', '.join(missing)}")
         expires = claims.get("exp")
         return caller, scopes, int(expires) if isinstance(expires, int | float) else None
+
+    async def _signed(
+        self, oauth: OAuthSettings, token: str
+    ) -> tuple[Caller, list[str], int | None]:
+        """A signed token's check, made once per token: a client sends the same token
+        with every request until it expires, and the signature, issuer, audience and
+        the policy's mapping do not change meanwhile. The answer is remembered until
+        the token's ``exp`` (its leeway is granted only by checking again), and only
+        while the issuer's key set it was checked against is the current one (a
+        rotation that drops the key refuses the token from then on)."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        known = self._verified.get(digest)
+        if known is not None and known.keys is self._keys and time.time() < known.until:
+            caller, scopes, expires = known.answer
+            return caller, list(scopes), expires
+        claims = await self._verified_claims(oauth, token)
+        answer = self._accepted(oauth, claims)
+        if answer[2] is not None and self._keys is not None:
+            self._remember(digest, _Verified(answer=answer, keys=self._keys, until=answer[2]))
+        return answer
+
+    def _remember(self, digest: str, verified: _Verified) -> None:
+        if len(self._verified) >= _VERIFIED_MAX:
+            now = time.time()
+            for key in [k for k, v in self._verified.items() if v.until <= now]:
+                del self._verified[key]
+            while len(self._verified) >= _VERIFIED_MAX:
+                del self._verified[next(iter(self._verified))]
+        self._verified[digest] = verified
 
     # --- static tokens --------------------------------------------------------------------
 

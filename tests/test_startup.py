@@ -23,6 +23,7 @@ HEAVY = (
     *("pydantic_ai", "dbos", "cel", "celpy", "opentelemetry", "alembic", "httpx"),
     *("prompt_toolkit", "psycopg"),  # the cel package's shell; PostgreSQL's driver
     *("detect_secrets", "requests", "stdnum"),  # secrets in free text (and its HTTP); IBANs
+    "cryptography",  # the audit keys: to sign a checkpoint, check one
 )
 """Packages that cost a fresh process most of its start, and the commands below need
 only where they say so."""
@@ -140,6 +141,9 @@ def test_approvals_list_loads_the_policy_not_the_agents_framework_or_dbos(config
 
 def test_a_refused_approval_launches_nothing(config: Path) -> None:
     loaded(config, "approvals", "list")
+    # The log's first event is signed at once (its first checkpoint, a key made):
+    # that one is recorded first, and the refusal after it signs nothing.
+    loaded(config, "approvals", "approve", "apr_none", "--as", "fiona")
     found = loaded(config, "approvals", "approve", "apr_none", "--as", "fiona")
     # Its refusal is recorded (redacted, as every event) without detect-secrets: the
     # text holds nothing a credential could be.

@@ -20,14 +20,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any, Literal
 
 from tether.audit._canonical import GENESIS, canonical_json
 from tether.audit._errors import AuditError
 from tether.audit._keys import SigningKey
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 CheckpointKind = Literal["periodic", "manual", "prune"]
 FILE_FORMAT = "tether-audit-checkpoint"
@@ -80,6 +80,8 @@ class Checkpoint:
         return hashlib.sha256(self.payload() + b"." + self.signature.encode()).hexdigest()
 
     def signature_valid(self, public_key: Ed25519PublicKey) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         try:
             signature = base64.b64decode(self.signature, validate=True)
             public_key.verify(signature, self.payload())

@@ -16,13 +16,13 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from tether.audit._canonical import canonical_json
 from tether.audit._errors import AuditError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 FORMAT = "tether-audit-key-handover"
 
@@ -45,6 +45,8 @@ class Handover:
 
     def valid(self, old: Ed25519PublicKey) -> bool:
         """Whether ``old`` (the key named ``from_key``) signed this handover."""
+        from cryptography.exceptions import InvalidSignature
+
         try:
             old.verify(base64.b64decode(self.signature, validate=True), self.payload())
         except (InvalidSignature, binascii.Error, ValueError):

@@ -20,15 +20,21 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from tether.audit._canonical import canonical_json, format_time
 from tether.audit._errors import AuditKeyError
 from tether.audit._handover import Handover, handover_payload
 from tether.private import write_private
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+# cryptography is imported where a key is made, read or used: a command that signs and
+# checks nothing (listing approvals) does not load it.
 
 KEYS_ENV = "TETHER_AUDIT_KEYS"
 DEFAULT_KEYS_DIR = Path(".tether/keys")
@@ -47,6 +53,8 @@ def keys_dir(path: str | Path | None = None) -> Path:
 
 def key_id_of(public_key: Ed25519PublicKey) -> str:
     """The short hash of a public key that names it."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -141,6 +149,9 @@ class KeyStore:
         return key
 
     def _generate(self) -> SigningKey:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         private = Ed25519PrivateKey.generate()
         key_id = key_id_of(private.public_key())
@@ -165,6 +176,10 @@ class KeyStore:
             return None
 
     def _load_private(self, key_id: str) -> Ed25519PrivateKey:
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         file = self.path / f"{key_id}.key"
         try:
             key = serialization.load_pem_private_key(file.read_bytes(), password=None)
@@ -227,6 +242,10 @@ class KeyStore:
 
     @staticmethod
     def _load_public(file: Path) -> Ed25519PublicKey:
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             key = serialization.load_pem_public_key(file.read_bytes())
         except (ValueError, UnsupportedAlgorithm) as exc:

@@ -29,17 +29,16 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tether.audit._canonical import canonical_json
 from tether.audit._checkpoint import Checkpoint
 from tether.audit._errors import AuditError, WitnessRefused, WitnessUnavailable
 from tether.audit._handover import Handover, handed_over
 from tether.audit._keys import SigningKey, key_id_of
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 WitnessKind = Literal["file", "server"]
 _LOG_ID = re.compile(r"[0-9A-Za-z_-]{1,100}")
@@ -57,6 +56,8 @@ class Cosignature:
     """Ed25519 over :func:`cosigned_payload`, base64."""
 
     def valid(self, checkpoint: Checkpoint, key: Ed25519PublicKey) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         if key_id_of(key) != self.witness_key_id:
             return False
         try:
@@ -109,6 +110,10 @@ def cosign(key: SigningKey, checkpoint: Checkpoint, at: str) -> Cosignature:
 
 
 def load_public_key(pem: str | bytes, *, what: str) -> Ed25519PublicKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
     except (ValueError, UnsupportedAlgorithm) as exc:

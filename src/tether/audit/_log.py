@@ -41,7 +41,6 @@ from tether.db import (
     audit_event,
     audit_prune_guard,
     connect,
-    hold_lock,
     is_postgres,
     policy_snapshot,
     write_transaction,
@@ -215,12 +214,8 @@ class AuditLog:
     def _write(self, batches: list[_Batch]) -> list[list[StoredEvent]]:
         """Write several callers' events in one transaction, each caller's in order."""
         self._deliverer.check()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine, LOCK_KEY) as conn:
             kept = [alongside is None or alongside(conn) is not False for _, alongside in batches]
-            # The chain's lock after what is written alongside: only the chain needs it,
-            # and every other process's appends wait while it is held (on SQLite the
-            # transaction holds the database's write lock from its start anyway).
-            hold_lock(conn, LOCK_KEY)
             seq, prev = _tail(conn)
             rows: list[dict[str, Any]] = []
             stored: list[list[StoredEvent]] = []

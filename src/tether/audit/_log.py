@@ -214,6 +214,10 @@ class AuditLog:
     def _write(self, batches: list[_Batch]) -> list[list[StoredEvent]]:
         """Write several callers' events in one transaction, each caller's in order."""
         self._deliverer.check()
+        # The chain's lock first, before what is written alongside: those writes read
+        # what other appends change (the policy in use, a run's contacts) and rely on
+        # the lock to see it settled. Taken after them, two workers launched at once
+        # both stored the same policy snapshot.
         with write_transaction(self.engine, LOCK_KEY) as conn:
             kept = [alongside is None or alongside(conn) is not False for _, alongside in batches]
             seq, prev = _tail(conn)

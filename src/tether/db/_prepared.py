@@ -33,7 +33,8 @@ class _Compiled:
     compiled: Any
     """The statement compiled for one dialect (for its parameters' defaults)."""
     order: tuple[str, ...] | None
-    """For a positional paramstyle: each placeholder's parameter, in order."""
+    """For a positional paramstyle (SQLite's ``?``): the parameters' names in the order
+    the SQL takes their values."""
     binds: tuple[tuple[str, Processor], ...]
     """Each parameter and the conversion of its type for the driver."""
     columns: tuple[Processor, ...]
@@ -107,10 +108,7 @@ class Prepared:
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Run it once in ``conn``'s transaction; the driver's cursor."""
-        compiled = self._for(conn.dialect)
-        cursor = _cursor(conn)
-        cursor.execute(compiled.sql, compiled.parameters(params))
-        return cursor
+        return self._run(conn, params)[1]
 
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run it once per row of parameters, in ``conn``'s transaction."""
@@ -119,21 +117,23 @@ class Prepared:
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of a query, its values converted as SQLAlchemy would."""
-        compiled = self._for(conn.dialect)
-        cursor = _cursor(conn)
-        cursor.execute(compiled.sql, compiled.parameters(params))
+        compiled, cursor = self._run(conn, params)
         raw = cursor.fetchone()
         cursor.close()
         return None if raw is None else compiled.row(raw)
 
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row of a query, converted."""
-        compiled = self._for(conn.dialect)
-        cursor = _cursor(conn)
-        cursor.execute(compiled.sql, compiled.parameters(params))
+        compiled, cursor = self._run(conn, params)
         rows = [compiled.row(raw) for raw in cursor.fetchall()]
         cursor.close()
         return rows
+
+    def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[_Compiled, Any]:
+        compiled = self._for(conn.dialect)
+        cursor = _cursor(conn)
+        cursor.execute(compiled.sql, compiled.parameters(params))
+        return compiled, cursor
 
 
 @contextmanager

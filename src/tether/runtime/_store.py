@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from tether.runtime._records import (
     effect_record,
     run_record,
 )
-from tether.runtime._tables import LEDGER_ROW, dialect_insert, effect, note_once, run, stop
+from tether.runtime._tables import LEDGER_ROW, NOTE_ONCE, dialect_insert, effect, run, stop
 
 RUNS_CHANNEL = "tether_runs"
 """The PostgreSQL channel runs that stop moving are announced on (see ``_wake``)."""
@@ -84,11 +84,8 @@ class RunStore:
             provenance={key: list(sources) for key, sources in (provenance or {}).items()},
         )
         row = {**dataclasses.asdict(created), "known_contacts": list(known_contacts)}
-        if conn is None:
-            with self.engine.begin() as own:
-                own.execute(run.insert().values(**row))
-        else:
-            conn.execute(run.insert().values(**row))
+        with self.engine.begin() if conn is None else contextlib.nullcontext(conn) as writing:
+            writing.execute(run.insert().values(**row))
         return created
 
     def exists(self, run_id: str) -> bool:
@@ -204,8 +201,8 @@ class RunStore:
         """Note a decided call in the ledger, in ``conn``'s transaction, unless it is
         noted already (False: another attempt of the same step got there first)."""
         now = _now()
-        inserted = conn.execute(
-            note_once(conn.dialect.name),
+        inserted = NOTE_ONCE.execute(
+            conn,
             {
                 "idempotency_key": key,
                 "run_id": run_id,
@@ -509,8 +506,10 @@ _RUN_UPDATES = {
 """A run's update, by whether it is conditional on its status and on its segment."""
 
 
-def _read_upsert(insert: Any) -> Any:
-    upsert = insert(effect)
+def _read_upsert(dialect: str) -> Any:
+    """A finished read noted in the ledger: the first attempt, or one more (the
+    dialect is imported only when a database of its kind is)."""
+    upsert = dialect_insert(dialect)(effect)
     again = ("status", "result", "model_text", "finished_at")
     return upsert.on_conflict_do_update(
         index_elements=[effect.c.idempotency_key],
@@ -519,14 +518,7 @@ def _read_upsert(insert: Any) -> Any:
     )
 
 
-@functools.cache
-def read_upsert(dialect: str) -> Any:
-    """A finished read noted in the ledger: the first attempt, or one more (built once
-    per database kind; the dialect is imported only when a database of its kind is)."""
-    return _read_upsert(dialect_insert(dialect))
-
-
-_READ_UPSERT = Prepared(read_upsert, keys=LEDGER_ROW)
+_READ_UPSERT = Prepared(_read_upsert, keys=LEDGER_ROW)
 
 
 _SWITCH = (stop.c.agent, stop.c.by, stop.c.reason)

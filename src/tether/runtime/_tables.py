@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 from typing import Any
 
@@ -87,7 +86,6 @@ def dialect_insert(dialect: str) -> Any:
     return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
 
 
-@functools.cache
 def note_once(dialect: str) -> Any:
     """A row of the effect ledger written once: a decided call, a journal's response
     (a place already taken is another execution's)."""
